@@ -1,0 +1,129 @@
+/* mm/mm.h - address spaces (mm_context_t) and virtual memory areas (vmap_t).
+ *
+ * Every context shares the kernel half: its root table's kernel-half entries
+ * point to the same tables as the kernel context's, which are allocated once
+ * at mm_init and never freed. The user half belongs to the context. vmaps
+ * describe the user half only and are kept in an ordered balanced tree with
+ * O(log n) lookup and free-range search (mm/vmap_tree.h). */
+#pragma once
+
+#include "hal/hal.h"
+#include "mm/lock.h"
+#include "mm/pmm.h"
+#include "mm/vmap_tree.h"
+
+typedef struct mm_context mm_context_t;
+typedef struct vmap vmap_t;
+
+typedef enum vmap_type {
+    VMAP_TYPE_PRIVATE = 1 << 0, /* copied on fork (copy-on-write) */
+    VMAP_TYPE_SHARED = 1 << 1,  /* the same frames in parent and child */
+} vmap_type_t;
+
+typedef enum vmap_content {
+    VMAP_UNKNOWN = 0,
+    VMAP_STACK,
+    VMAP_FILE,
+    VMAP_MMAP,
+    VMAP_DMA,
+} vmap_content_t;
+
+/* What a vmap's fault handler asks the generic fault path to do. */
+typedef enum vmfault_result {
+    VMFAULT_COMPLETE,            /* handled, nothing left to do */
+    VMFAULT_MAP_BACKING_PAGE,    /* map info->backing_page with the vmap's flags */
+    VMFAULT_MAP_BACKING_PAGE_RO, /* map info->backing_page read-only */
+    VMFAULT_COPY_BACKING_PAGE,   /* copy info->backing_page into a fresh frame, map that */
+    VMFAULT_CANNOT_HANDLE,       /* refuse the access */
+} vmfault_result_t;
+
+typedef struct vmfault_info {
+    ptr_t fault_addr;     /* page-aligned */
+    hal_access_t access;
+    bool user_mode;
+    bool is_present;      /* a translation exists (found by walking, whatever the hardware said) */
+    pfn_t faulting_pfn;   /* the frame mapped there, if is_present */
+    pfn_t backing_page;   /* set by the handler for MAP_/COPY_BACKING_PAGE */
+} vmfault_info_t;
+
+typedef vmfault_result_t (*vmfault_handler_t)(vmap_t *vmap, ptr_t fault_addr, vmfault_info_t *info);
+
+struct vmap {
+    vm_tree_node_t node;     /* position in the context's tree: [vaddr, vaddr + npages * PAGE_SIZE) */
+    mm_context_t *mmctx;
+    ptr_t vaddr;
+    size_t npages;
+    vm_flags vmflags;        /* what the area allows; pages may be mapped with fewer rights (COW) */
+    vmap_type_t type;
+    vmap_content_t content;
+    vmfault_handler_t on_fault; /* NULL: faults inside the area are refused */
+    void *private_data;
+};
+
+struct mm_context {
+    spinlock_t mm_lock;
+    pfn_t pgd;               /* root table */
+    vm_tree_t vmaps;
+    size_t table_pages;      /* user-half table pages owned by this context */
+};
+
+typedef struct mm_boot_info {
+    const hal_geometry_t *geometry;
+    const mm_region_t *regions; /* usable RAM and reserved holes (kernel image, boot data, ...) */
+    size_t nregions;
+} mm_boot_info_t;
+
+/* The geometry in force, set by mm_init. */
+extern const hal_geometry_t *mm_geometry;
+
+/* Brings the generic layer up: frames, the shared zero page, the kernel
+ * context with every kernel-half table under the root allocated. Returns 0,
+ * -EINVAL on a bad geometry or regions, -ENOMEM when memory is too small. */
+int mm_init(const mm_boot_info_t *info);
+/* The kernel's context (its root is the template for every other one). */
+mm_context_t *mm_kernel_context(void);
+/* The shared zero page: never written, never freed (it holds a permanent reference). */
+pfn_t mm_zero_page(void);
+
+/* A new context with an empty user half and the shared kernel half.
+ * Returns the context or ERR_PTR(-ENOMEM); on failure nothing is left allocated. */
+mm_context_t *mm_create_context(void);
+/* Destroys every vmap (dropping the references of their pages), frees the
+ * user-half tables, the root and the context. The context must not be active
+ * nor locked, and must not be the kernel context. */
+void mm_destroy_context(mm_context_t *ctx);
+/* Makes ctx the active address space. */
+void mm_switch_context(mm_context_t *ctx);
+
+/* ---- vmaps (all need ctx->mm_lock held; every function asserts it) ---- */
+
+/* Creates an empty vmap covering [vaddr, vaddr + npages pages) in the user
+ * half and inserts it. Returns it, or ERR_PTR(-EINVAL) for an unaligned or
+ * empty range, one that overflows or leaves the user half, ERR_PTR(-EEXIST)
+ * if it overlaps a vmap, ERR_PTR(-ENOMEM). Maps nothing. */
+vmap_t *vmap_create(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
+/* Unmaps the vmap's pages (dropping one reference per mapped frame,
+ * invalidating the TLB, freeing tables left empty), removes it and frees it. */
+void vmap_destroy(vmap_t *vmap);
+/* The vmap containing vaddr; *out_offset (if not NULL) gets vaddr's byte
+ * offset in it. ERR_PTR(-ENOENT) if no vmap contains vaddr. */
+vmap_t *vmap_obtain(mm_context_t *mmctx, ptr_t vaddr, size_t *out_offset);
+/* Splits vmap after its first `split` pages: vmap keeps [vaddr, +split),
+ * the returned new vmap gets the rest with the same flags, type, content and
+ * handler. Mappings are untouched. ERR_PTR(-EINVAL) unless 0 < split < npages,
+ * ERR_PTR(-ENOMEM) (vmap unchanged). */
+vmap_t *vmap_split(vmap_t *vmap, size_t split);
+/* Number of vmaps in the context. */
+size_t mm_vmap_count(mm_context_t *mmctx);
+/* Iteration in address order: first vmap at or above vaddr, or NULL. */
+vmap_t *mm_vmap_first_from(mm_context_t *mmctx, ptr_t vaddr);
+vmap_t *mm_vmap_next(vmap_t *vmap);
+
+/* Global counters, for tests and statistics. */
+typedef struct mm_stats {
+    size_t table_pages;   /* every page-table page in use, kernel half and roots included */
+    size_t contexts;      /* live contexts, the kernel's included */
+    size_t vmaps;         /* live vmaps */
+    size_t object_pages;  /* frames holding vmap/context objects */
+} mm_stats_t;
+void mm_get_stats(mm_stats_t *out);

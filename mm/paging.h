@@ -1,0 +1,136 @@
+/* mm/paging.h - the platform-independent paging API (MOS's "Paging" module:
+ * same names, parameters and documented semantics), plus the -errno layer
+ * underneath it (mm_do_*), which callers that must recover use.
+ *
+ * Conventions for every function here:
+ * - Addresses are page-aligned virtual addresses, canonical for the active
+ *   geometry; npages > 0; a range never overflows nor crosses the user/kernel
+ *   split. Violations are -EINVAL (or ERR_PTR(-EINVAL)), with nothing changed.
+ * - *_locked functions need mmctx->mm_lock held and assert it on entry.
+ * - User mappings (mm_map_user_pages, mm_replace_page_locked,
+ *   mm_clone_vmap_locked) live in the user half, are 4 KiB each and hold one
+ *   reference on their frame, which must be a frame the allocator manages
+ *   (-EINVAL otherwise). Kernel mappings (mm_map_kernel_pages) live in the
+ *   kernel half, take no reference, may name any frame the arch can encode
+ *   (device memory included; -EINVAL beyond that) and use 2 MiB / 1 GiB
+ *   leaves wherever the virtual and physical addresses are aligned.
+ * - Leaf flags must include VM_READ (-EINVAL otherwise).
+ * - A failed call leaves no partial state: every table and frame reference
+ *   it took is given back (-ENOMEM when frames run out).
+ * - The seed's void functions stop the kernel (mm_panic) with the function
+ *   and the values when their mm_do_* counterpart fails. */
+#pragma once
+
+#include "mm/mm.h"
+
+typedef enum mmap_flags {
+    MMAP_DEFAULT = 0,
+    MMAP_EXACT = 1 << 0,
+} mmap_flags_t;
+
+typedef enum valloc_flags {
+    VALLOC_DEFAULT = 0,        /* Default allocation flags. */
+    VALLOC_EXACT = MMAP_EXACT, /* Allocate pages at the exact address. */
+} valloc_flags;
+
+/* Lowest user address handed out by the free-range search (page 0 stays unmapped). */
+#define MM_USER_MIN ((ptr_t)0x10000)
+
+/* Gets npages unmapped free pages from a page table: creates an empty vmap
+ * of n_pages at the lowest free address >= base_vaddr (wrapping to
+ * MM_USER_MIN if nothing is free above it), or exactly at base_vaddr with
+ * VALLOC_EXACT. Neither allocates frames nor maps pages; the vmap holds only
+ * the address and the page count. Needs mmctx->mm_lock.
+ * Returns the vmap, or ERR_PTR: -EINVAL (n_pages 0, base unaligned or not a
+ * user address, range overflows the user half), -EEXIST (VALLOC_EXACT over an
+ * existing vmap), -ENOMEM (no free range that large, or no memory for the
+ * vmap object). */
+vmap_t *mm_get_free_vaddr_locked(mm_context_t *mmctx, size_t n_pages, ptr_t base_vaddr, valloc_flags flags);
+
+/* Map a block of virtual memory (kernel half) to a block of physical memory:
+ * npages from pfn on, with flags. Reference counts are NOT incremented.
+ * Existing mappings in the range are replaced. Takes the kernel context's
+ * lock (the kernel half is shared by every context). Panics where
+ * mm_do_map_kernel would fail. */
+void mm_map_kernel_pages(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags);
+
+/* Finds a free range (as mm_get_free_vaddr_locked with vaflags), maps npages
+ * frames from pfn there with flags | VM_USER, taking one reference per frame,
+ * and records flags, type and content in the new vmap. Takes mm_lock.
+ * Returns the vmap or ERR_PTR(-errno) as mm_get_free_vaddr_locked, plus
+ * -EINVAL for frames the allocator does not manage or flags without VM_READ,
+ * -ENOMEM for page tables; nothing is left mapped or allocated on failure. */
+vmap_t *mm_map_user_pages(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags,
+                          valloc_flags vaflags, vmap_type_t type, vmap_content_t content);
+
+/* Replace the mapping of the user page at vaddr with frame pfn and flags:
+ * the new frame's reference count is incremented, the old one's (if a page
+ * was mapped) decremented; the page's TLB entry is invalidated. Maps the page
+ * if nothing was mapped. Needs mm_lock. Panics where mm_do_replace fails. */
+void mm_replace_page_locked(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, vm_flags flags);
+
+/* Remap a block of virtual memory from one page table to another, i.e. copy
+ * the mappings: creates a vmap at the same address in dst_ctx (which must
+ * have no vmap overlapping it), then copies every present mapping of the
+ * source range, flags and frames included, taking one reference per copied
+ * mapping. The new vmap gets the source's flags, type, content and handler.
+ * Needs src_vmap->mmctx->mm_lock held; takes dst_ctx->mm_lock itself (lock
+ * order: source, then destination; dst_ctx must differ from the source).
+ * Returns the new vmap, or ERR_PTR(-EEXIST / -EINVAL / -ENOMEM) with dst_ctx
+ * unchanged. */
+vmap_t *mm_clone_vmap_locked(vmap_t *src_vmap, mm_context_t *dst_ctx);
+
+/* True if vaddr is mapped (a present leaf covers it). False for
+ * non-canonical addresses. Needs mm_lock. */
+bool mm_get_is_mapped_locked(mm_context_t *mmctx, ptr_t vaddr);
+
+/* Update the flags of a block of virtual memory: every present page in
+ * [vaddr, +npages) gets flags (holes stay holes, no table is created; huge
+ * leaves covered in part are split first); one TLB invalidation for the
+ * range. Does not change vmap->vmflags. Needs mm_lock. Panics where
+ * mm_do_flag fails. */
+void mm_flag_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags);
+
+/* The physical address vaddr translates to (page offset kept, through huge
+ * leaves too), or 0 if vaddr is not mapped or not canonical. Takes mm_lock
+ * (the kernel context's for kernel-half addresses). */
+ptr_t mm_get_phys_addr(mm_context_t *ctx, ptr_t vaddr);
+
+/* ---- The layer underneath: 0 or -errno, nothing changed on failure ---- */
+
+/* Maps [vaddr, +npages) to pfn.. with flags. refcount: take a reference per
+ * frame (user mappings) and use 4 KiB pages only; otherwise use huge leaves
+ * where aligned. Replaces existing mappings (dropping their references when
+ * refcount). Needs the lock of the context owning the range's half. */
+int mm_do_map(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags, bool refcount);
+/* Unmaps present pages of [vaddr, +npages) (holes skipped), dropping one
+ * reference per frame if unref; splits huge leaves covered in part; frees
+ * tables left empty after the single TLB invalidation of the range. */
+int mm_do_unmap(mm_context_t *mmctx, ptr_t vaddr, size_t npages, bool unref);
+/* As mm_flag_pages_locked, returning -errno. */
+int mm_do_flag(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags);
+/* Copies the present mappings of [vaddr, +npages) from src to dst (taking a
+ * reference per frame); with cow, makes both sides read-only and
+ * invalidates the source's TLB for the range. On -ENOMEM dst is unchanged. */
+int mm_do_copy(mm_context_t *src, mm_context_t *dst, ptr_t vaddr, size_t npages, bool cow);
+/* The frame and flags of the page mapped at vaddr: 0, or -ENOENT if not
+ * mapped, -EINVAL if not canonical. *paddr gets the full physical address. */
+int mm_do_translate(mm_context_t *mmctx, ptr_t vaddr, uint64_t *paddr, vm_flags *flags);
+/* As mm_replace_page_locked, returning -errno. */
+int mm_do_replace(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, vm_flags flags);
+/* Kernel-half map/unmap with the kernel context's lock taken inside. */
+int mm_do_map_kernel(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags);
+void mm_unmap_kernel_pages(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
+/* Unmaps [vaddr, +npages) of the user half like munmap: vmaps wholly inside
+ * are destroyed, ones covered in part are split and trimmed, frames'
+ * references dropped. Needs mm_lock. 0, -EINVAL, -ENOMEM (nothing changed). */
+int mm_unmap_user_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
+
+/* ---- Faults ---- */
+
+/* The generic fault handler: decides whether the access described by f in
+ * ctx can be satisfied (spurious faults, zero-on-demand, copy-on-write ...)
+ * and applies the answer. Takes ctx->mm_lock. Returns 0 when the access
+ * may be retried, -EFAULT when it must be refused (nothing allocated),
+ * -ENOMEM when memory ran out. */
+int mm_handle_fault(mm_context_t *ctx, const hal_fault_t *f);
