@@ -65,11 +65,13 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
             continue;
         }
         p++;
-        bool left = false;
+        bool left = false, alt = false;
         char pad = ' ';
         for (;; p++) {
             if (*p == '-')
                 left = true;
+            else if (*p == '#')
+                alt = true;
             else if (*p == '0')
                 pad = '0';
             else
@@ -103,6 +105,11 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
                                    : longs >= 2 ? va_arg(ap, unsigned long long)
                                    : longs == 1 ? va_arg(ap, unsigned long)
                                                 : va_arg(ap, unsigned int);
+            if (alt && *p != 'u' && v != 0) {
+                out_char(&o, '0');
+                out_char(&o, *p == 'X' ? 'X' : 'x');
+                width = width > 2 ? width - 2 : 0;
+            }
             out_number(&o, v, false, *p == 'u' ? 10 : 16, *p == 'X', width, left, pad);
             break;
         }

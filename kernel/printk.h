@@ -1,5 +1,6 @@
 /* kernel/printk.h - formatted output on the console.
- * Formats: %s %c %d %i %u %x %X %p %% with l/ll/z length modifiers, a width
+ * Formats: %s %c %d %i %u %x %X %p %% with l/ll/z length modifiers, a width,
+ * the # flag (0x prefix)
  * and the 0 and - flags (%016lx, %-10s). */
 #pragma once
 
