@@ -66,9 +66,14 @@ static inline pfn_t hal_max_pfn(const hal_geometry_t *g) { return ((pfn_t)1 << (
 
 /* Invalidate translations for [start, end) in the address space whose root
  * table is `root`. Kernel-half ranges are invalidated whatever is active.
- * The generic layer calls this once per contiguous range per operation. */
+ * Only leaf translations need dropping (freed tables use the _all form).
+ * The generic layer calls this once per contiguous range per operation;
+ * end never wraps (the last page of the address space is never mapped). */
 void hal_tlb_invalidate(pfn_t root, ptr_t start, ptr_t end);
-/* Invalidate every translation of the address space `root`. */
+/* Invalidate every translation of the address space `root`, global (kernel)
+ * entries and cached intermediate entries included. The generic layer uses
+ * it when an operation freed page-table pages (riscv's sfence.vma with an
+ * address does not cover non-leaf entries) or for a whole address space. */
 void hal_tlb_invalidate_all(pfn_t root);
 /* Make `root` the active address space (CR3 / satp). */
 void hal_mmu_activate(pfn_t root);

@@ -98,15 +98,17 @@ ptr_t mm_get_phys_addr(mm_context_t *ctx, ptr_t vaddr);
 
 /* ---- The layer underneath: 0 or -errno, nothing changed on failure ---- */
 
-/* Maps [vaddr, +npages) to pfn.. with flags. refcount: take a reference per
- * frame (user mappings) and use 4 KiB pages only; otherwise use huge leaves
- * where aligned. Replaces existing mappings (dropping their references when
- * refcount). Needs the lock of the context owning the range's half. */
-int mm_do_map(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags, bool refcount);
+/* Maps [vaddr, +npages) to pfn.. with flags, replacing existing mappings.
+ * User half: 4 KiB pages, one reference taken per frame (managed frames
+ * only), references of replaced pages dropped. Kernel half: no references,
+ * huge leaves where aligned. Needs the lock of the context owning the range
+ * (the kernel context's for the kernel half). */
+int mm_do_map(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags);
 /* Unmaps present pages of [vaddr, +npages) (holes skipped), dropping one
- * reference per frame if unref; splits huge leaves covered in part; frees
- * tables left empty after the single TLB invalidation of the range. */
-int mm_do_unmap(mm_context_t *mmctx, ptr_t vaddr, size_t npages, bool unref);
+ * reference per user frame; splits huge leaves covered in part; frees tables
+ * left empty and unreferenced frames after the single TLB invalidation of the
+ * operation. Touches page tables only (vmaps are the caller's business). */
+int mm_do_unmap(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
 /* As mm_flag_pages_locked, returning -errno. */
 int mm_do_flag(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags);
 /* Copies the present mappings of [vaddr, +npages) from src to dst (taking a

@@ -41,6 +41,19 @@ uint32_t pmm_ref(pfn_t pfn);
 uint32_t pmm_unref(pfn_t pfn);
 uint32_t pmm_refcount(pfn_t pfn);
 
+/* Deferred freeing: frames whose last reference goes while their old
+ * translations may still be cached are gathered, and freed together after
+ * the TLB invalidation that covers them. */
+typedef struct pmm_gather {
+    pfn_t head;   /* linked through the frame array; PMM_NO_FRAME when empty */
+    size_t count;
+} pmm_gather_t;
+#define PMM_GATHER_INIT { PMM_NO_FRAME, 0 }
+/* As pmm_unref, but a frame reaching zero joins g instead of being freed. */
+uint32_t pmm_unref_gather(pfn_t pfn, pmm_gather_t *g);
+/* Frees every gathered frame; g is empty afterwards. */
+void pmm_gather_release(pmm_gather_t *g);
+
 /* True if pfn is a frame this allocator manages (usable RAM, free or not). */
 bool pmm_is_managed(pfn_t pfn);
 /* True if the managed frame pfn is currently allocated. */
@@ -56,7 +69,9 @@ typedef struct pmm_stats {
 void pmm_get_stats(pmm_stats_t *out);
 size_t pmm_free_frames(void);
 
-/* Fault injection for tests: the Nth allocation from now fails (1 = the next
- * one); 0 turns it off. pmm_set_fail_every makes every allocation after the
- * Nth fail. */
+/* Fault injection for tests: the Nth allocation from now (frames and
+ * objects alike) fails, 1 being the next one; 0 turns it off. */
 void pmm_fail_after(size_t nth);
+/* Consumes one step of the injection countdown; true when this allocation
+ * must fail. Every allocator of the generic layer calls it. */
+bool pmm_injected_failure(void);

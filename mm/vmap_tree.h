@@ -29,7 +29,8 @@ typedef struct vm_tree {
 #define VM_TREE_INIT { NULL, 0 }
 
 /* Inserts node (start/end already set). Returns 0, or -EEXIST (17) if it
- * overlaps a range already in the tree (the tree is unchanged). */
+ * overlaps a range already in the tree (the tree is unchanged). A node with
+ * start >= end is refused with -EINVAL (22), tree unchanged. */
 int vm_tree_insert(vm_tree_t *t, vm_tree_node_t *node);
 /* Removes node, which must be in the tree. */
 void vm_tree_remove(vm_tree_t *t, vm_tree_node_t *node);
@@ -48,7 +49,25 @@ bool vm_tree_overlaps(const vm_tree_t *t, uintptr_t start, uintptr_t end);
  * O(log n) visits when ranges and base are multiples of align. */
 int vm_tree_find_free(const vm_tree_t *t, uintptr_t base, uintptr_t size, uintptr_t lo, uintptr_t hi,
                       uintptr_t align, uintptr_t *out);
+/* Same as vm_tree_find_free, and adds the number of tree nodes it visited
+ * to *visits (for tests that bound the search cost). size == 0 or an align
+ * that is not a power of two is refused by both with -EINVAL (22). */
+int vm_tree_find_free_visits(const vm_tree_t *t, uintptr_t base, uintptr_t size, uintptr_t lo, uintptr_t hi,
+                             uintptr_t align, uintptr_t *out, size_t *visits);
 /* Checks every invariant (order, disjointness, balance, augmentation,
  * parent links, count); returns 0 or a negative code naming the first
  * broken one. For tests. */
 int vm_tree_check(const vm_tree_t *t);
+
+/* The codes vm_tree_check returns, in the order it tests them per node. */
+enum vm_tree_check_error {
+    VM_TREE_BAD_COUNT = -1,    /* more or fewer nodes reachable than t->count (or a cycle) */
+    VM_TREE_BAD_PARENT = -2,   /* a parent pointer disagrees with the child link */
+    VM_TREE_BAD_RANGE = -3,    /* start >= end */
+    VM_TREE_BAD_ORDER = -4,    /* ranges not sorted and disjoint in order */
+    VM_TREE_BAD_HEIGHT = -5,   /* stored height wrong */
+    VM_TREE_BAD_BALANCE = -6,  /* subtree heights differ by more than one */
+    VM_TREE_BAD_MIN_START = -7,
+    VM_TREE_BAD_MAX_END = -8,
+    VM_TREE_BAD_MAX_GAP = -9,
+};

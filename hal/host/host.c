@@ -1,0 +1,112 @@
+/* hal/host/host.c - the host platform: simulated RAM, the platform services
+ * of mm/platform.h, and recorded TLB operations (hal/hal.h). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "hal/host/kmm_host.h"
+#include "hal/host/softmmu_internal.h"
+
+static struct {
+    uint8_t *ram;
+    uint64_t base, size;
+    const hal_geometry_t *geometry;
+    pfn_t active_root;
+    host_tlb_event_t *log;
+    size_t nlog, cap;
+} host;
+
+void *mm_phys_to_virt(uint64_t paddr)
+{
+    if (paddr < host.base || paddr - host.base >= host.size)
+        mm_panic("physical address %#llx outside simulated RAM [%#llx, %#llx)", (unsigned long long)paddr,
+                 (unsigned long long)host.base, (unsigned long long)(host.base + host.size));
+    return host.ram + (paddr - host.base);
+}
+
+static _Thread_local char owner_token;
+uintptr_t mm_lock_owner_token(void) { return (uintptr_t)&owner_token; }
+
+_Noreturn void mm_panic_at(const char *func, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "kmm panic: %s: ", func);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    abort();
+}
+
+static void log_event(host_tlb_event_t e)
+{
+    if (host.nlog == host.cap) {
+        host.cap = host.cap ? host.cap * 2 : 256;
+        host.log = realloc(host.log, host.cap * sizeof(*host.log));
+        if (!host.log)
+            abort();
+    }
+    host.log[host.nlog++] = e;
+}
+
+void hal_tlb_invalidate(pfn_t root, ptr_t start, ptr_t end)
+{
+    MM_ASSERT(start < end && !(start & PAGE_MASK) && !(end & PAGE_MASK), "bad range [%#lx, %#lx)", (unsigned long)start,
+              (unsigned long)end);
+    log_event((host_tlb_event_t){ HOST_TLB_RANGE, root, start, end });
+    softmmu_tlb_drop_range(root, start, end);
+}
+
+void hal_tlb_invalidate_all(pfn_t root)
+{
+    log_event((host_tlb_event_t){ HOST_TLB_ALL, root, 0, 0 });
+    softmmu_tlb_drop_all(root, true);
+}
+
+void hal_mmu_activate(pfn_t root)
+{
+    log_event((host_tlb_event_t){ HOST_TLB_ACTIVATE, root, 0, 0 });
+    host.active_root = root;
+    softmmu_tlb_drop_all(root, false);
+}
+
+pfn_t hal_mmu_active_root(void) { return host.active_root; }
+
+size_t host_tlb_event_count(void) { return host.nlog; }
+const host_tlb_event_t *host_tlb_event(size_t i) { return i < host.nlog ? &host.log[i] : NULL; }
+void host_tlb_log_clear(void) { host.nlog = 0; }
+
+const hal_geometry_t *kmm_host_geometry(void) { return host.geometry; }
+uint64_t kmm_host_phys_base(void) { return host.base; }
+uint64_t kmm_host_phys_size(void) { return host.size; }
+
+int kmm_host_init(size_t mib, const char *geometry)
+{
+    if (!geometry)
+        geometry = getenv("KMM_GEOMETRY");
+    const hal_geometry_t *g = geometry && *geometry ? hal_geometry_find(geometry) : &hal_arch_geometries[0];
+    if (!g || mib < 4 || mib > (1u << 20))
+        return -EINVAL;
+    if (host.ram)
+        munmap(host.ram, host.size);
+    host.size = (uint64_t)mib << 20;
+    host.ram = mmap(NULL, host.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (host.ram == MAP_FAILED) {
+        host.ram = NULL;
+        return -ENOMEM;
+    }
+    bool riscv = strcmp(HAL_ARCH_NAME, "riscv64") == 0;
+    host.base = riscv ? 0x80000000ull : 0;
+    host.geometry = g;
+    host.active_root = 0;
+    host.nlog = 0;
+    softmmu_reset();
+    mm_region_t regions[] = {
+        { .base = host.base, .size = host.size, .usable = true },
+        { .base = host.base, .size = riscv ? 2u << 20 : 1u << 20, .usable = false },
+    };
+    mm_boot_info_t info = { .geometry = g, .regions = regions, .nregions = 2 };
+    return mm_init(&info);
+}

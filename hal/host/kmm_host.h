@@ -1,0 +1,60 @@
+/* hal/host/kmm_host.h - the host platform: the generic memory manager in an
+ * ordinary process, over simulated physical memory, with a software MMU that
+ * walks the real tables with the arch codec. Link kmm-host-<arch>.
+ *
+ *   kmm_host_init(64, "x86_64-5level");   // 64 MiB of RAM, that geometry
+ *   mm_context_t *ctx = mm_create_context();
+ *   ... mm_map_user_pages(ctx, ...); softmmu_write(ctx, va, buf, n, true); ...
+ */
+#pragma once
+
+#include "mm/paging.h"
+
+/* Brings the generic layer up over `mib` MiB of simulated RAM with the named
+ * geometry (NULL: $KMM_GEOMETRY, else the arch's first). Physical memory
+ * starts at 0 on x86_64 (first MiB reserved) and at 0x80000000 on riscv64
+ * (first 2 MiB reserved, as OpenSBI and the kernel image would be). May be
+ * called again: the previous instance is dropped. 0 or -EINVAL / -ENOMEM. */
+int kmm_host_init(size_t mib, const char *geometry);
+/* The geometry in force and the simulated RAM's physical range. */
+const hal_geometry_t *kmm_host_geometry(void);
+uint64_t kmm_host_phys_base(void);
+uint64_t kmm_host_phys_size(void);
+
+/* ---- TLB operations the generic layer asked for ---- */
+typedef enum host_tlb_kind { HOST_TLB_RANGE, HOST_TLB_ALL, HOST_TLB_ACTIVATE } host_tlb_kind_t;
+typedef struct host_tlb_event {
+    host_tlb_kind_t kind;
+    pfn_t root;
+    ptr_t start, end; /* HOST_TLB_RANGE: [start, end) */
+} host_tlb_event_t;
+size_t host_tlb_event_count(void);
+const host_tlb_event_t *host_tlb_event(size_t i);
+void host_tlb_log_clear(void);
+
+/* ---- The software MMU ---- */
+typedef enum softmmu_result { SOFTMMU_OK = 0, SOFTMMU_NOT_PRESENT, SOFTMMU_DENIED } softmmu_result_t;
+
+/* What an access to va in ctx's tables would do, from user or kernel mode,
+ * walking the tables (no TLB). x86_64 rules: U/S, R/W and NX of every level,
+ * CR0.WP, SMEP and SMAP on; riscv64: the leaf's R/W/X/U, SUM clear. *pa gets
+ * the physical address when OK. */
+softmmu_result_t softmmu_walk(mm_context_t *ctx, ptr_t va, hal_access_t access, bool user, uint64_t *pa);
+/* The same through a model TLB (64 entries, per root, global entries
+ * shared), filled on use and emptied only by the generic layer's
+ * hal_tlb_invalidate* / hal_mmu_activate calls: a missing invalidation shows
+ * as a stale result. */
+softmmu_result_t softmmu_access(mm_context_t *ctx, ptr_t va, hal_access_t access, bool user, uint64_t *pa);
+/* Cached translations that no longer match the tables (missed invalidations). */
+size_t softmmu_stale_entries(void);
+/* Allow kernel-mode access to user pages (STAC / SUM), as copy helpers do. */
+void softmmu_set_user_access(bool on);
+
+/* Reads or writes len bytes at va through softmmu_access, from user or
+ * kernel mode; a fault goes to mm_handle_fault and the access is retried.
+ * Returns 0, or the fault handler's -errno (-EFAULT) at the first refused
+ * byte (bytes before it were transferred). */
+int softmmu_read(mm_context_t *ctx, ptr_t va, void *buf, size_t len, bool user);
+int softmmu_write(mm_context_t *ctx, ptr_t va, const void *buf, size_t len, bool user);
+/* Number of faults softmmu_read/write handed to mm_handle_fault. */
+size_t softmmu_fault_count(void);

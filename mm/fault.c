@@ -1,0 +1,100 @@
+/* mm/fault.c - the generic page-fault path, a decision table:
+ *   decode (the arch filled hal_fault_t) -> find the vmap -> check the
+ *   access against its flags -> ask the vmap's handler -> apply the answer. */
+#include "mm/internal.h"
+#include "mm/pagetable.h"
+#include "mm/paging.h"
+#include "mm/platform.h"
+
+/* The flags a present leaf needs for the access. */
+static bool entry_allows(vm_flags f, hal_access_t access, bool user_mode)
+{
+    if (user_mode && !(f & VM_USER))
+        return false;
+    if ((access & HAL_ACCESS_WRITE) && !(f & VM_WRITE))
+        return false;
+    if ((access & HAL_ACCESS_EXEC) && !(f & VM_EXEC))
+        return false;
+    return (f & VM_READ) != 0;
+}
+
+static bool vmap_allows(const vmap_t *v, hal_access_t access)
+{
+    if ((access & HAL_ACCESS_WRITE) && !(v->vmflags & VM_WRITE))
+        return false;
+    if ((access & HAL_ACCESS_EXEC) && !(v->vmflags & VM_EXEC))
+        return false;
+    return (v->vmflags & VM_READ) != 0;
+}
+
+/* Applies a handler's answer for the page at addr. 0 or -errno. */
+static int apply(mm_context_t *ctx, vmap_t *v, ptr_t addr, vmfault_result_t r, const vmfault_info_t *info)
+{
+    switch (r) {
+    case VMFAULT_COMPLETE:
+        return 0;
+    case VMFAULT_MAP_BACKING_PAGE:
+        return mm_do_replace(ctx, addr, info->backing_page, v->vmflags);
+    case VMFAULT_MAP_BACKING_PAGE_RO:
+        return mm_do_replace(ctx, addr, info->backing_page, v->vmflags & ~VM_WRITE);
+    case VMFAULT_COPY_BACKING_PAGE: {
+        pfn_t copy = pmm_alloc();
+        if (copy == PMM_NO_FRAME)
+            return -ENOMEM;
+        __builtin_memcpy(pfn_va(copy), pfn_va(info->backing_page), PAGE_SIZE);
+        int err = mm_do_replace(ctx, addr, copy, v->vmflags);
+        if (err)
+            pmm_free(copy);
+        return err;
+    }
+    case VMFAULT_CANNOT_HANDLE:
+        return -EFAULT;
+    }
+    mm_panic("vmap %#lx: handler returned unknown result %d", (unsigned long)v->vaddr, (int)r);
+}
+
+static int handle_locked(mm_context_t *ctx, const hal_fault_t *f)
+{
+    ptr_t addr = ALIGN_DOWN(f->addr, PAGE_SIZE);
+    uint64_t pa;
+    vm_flags cur = VM_NONE;
+    bool present = mm_do_translate(ctx, addr, &pa, &cur) == 0;
+
+    if (present && entry_allows(cur, f->access, f->user_mode)) {
+        /* The tables already allow it: a kernel touching user memory outside
+         * the copy helpers (SMAP / SUM) is refused; otherwise the TLB held a
+         * stale entry (riscv may cache invalid ones). */
+        if (!f->user_mode && hal_is_user_addr(mm_geometry, addr))
+            return -EFAULT;
+        hal_tlb_invalidate(ctx->pgd, addr, addr + PAGE_SIZE);
+        return 0;
+    }
+    if (!hal_is_user_addr(mm_geometry, addr))
+        return -EFAULT; /* kernel-half mappings are never demand-filled */
+
+    vmap_t *v = vmap_obtain(ctx, addr, NULL);
+    if (IS_ERR(v) || !vmap_allows(v, f->access) || !v->on_fault)
+        return -EFAULT;
+    vmfault_info_t info = {
+        .fault_addr = addr,
+        .access = f->access,
+        .user_mode = f->user_mode,
+        .is_present = present,
+        .faulting_pfn = present ? (pfn_t)(pa >> PAGE_SHIFT) : PMM_NO_FRAME,
+        .backing_page = PMM_NO_FRAME,
+    };
+    return apply(ctx, v, addr, v->on_fault(v, addr, &info), &info);
+}
+
+int mm_handle_fault(mm_context_t *ctx, const hal_fault_t *f)
+{
+    if (!ctx || !hal_is_canonical(mm_geometry, f->addr))
+        return -EFAULT;
+    mm_context_t *c = hal_is_user_addr(mm_geometry, f->addr) ? ctx : mm_kernel_context();
+    if (f->user_mode && c != ctx)
+        return -EFAULT;
+    spinlock_acquire(&c->mm_lock);
+    int err = handle_locked(c, f);
+    spinlock_release(&c->mm_lock);
+    return err;
+}

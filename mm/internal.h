@@ -1,0 +1,18 @@
+/* mm/internal.h - declarations shared between the files of mm/ only. */
+#pragma once
+
+#include "mm/mm.h"
+
+#define ASSERT_LOCKED(ctx) MM_ASSERT(spinlock_is_locked(&(ctx)->mm_lock), "mm_lock of context %p not held", (void *)(ctx))
+
+/* vmap.c */
+size_t vmap_live_count(void);
+size_t vmap_object_pages(void);
+/* Removes vmap from its context and frees it without touching mappings. */
+void vmap_forget(vmap_t *vmap);
+
+/* paging.c: checks that [vaddr, +npages) is a valid range of the user half
+ * (user) or kernel half; sets *last. 0 or -EINVAL. */
+int mm_check_range(ptr_t vaddr, size_t npages, bool user, ptr_t *last);
+/* 0 if flags are valid leaf flags for the half, else -EINVAL. */
+int mm_check_flags(vm_flags flags, bool user);

@@ -1,0 +1,428 @@
+/* mm/pagetable.c - the one page-table walker.
+ *
+ * walk() loops over the entries of one table that [va, last] touches,
+ * stepping to min(last, end of the entry) each time, and recurses one level
+ * down where needed; the per-entry work of each operation is a case of
+ * walk_entry(). At level 1 each operation runs a tight loop over the table
+ * (walk_ptes) instead of a call per page. */
+#include "mm/pagetable.h"
+
+#include "mm/platform.h"
+
+typedef enum {
+    PT_PREPARE_MAP, /* create the tables a map needs, split huge leaves it covers in part */
+    PT_MAP,
+    PT_UNMAP,
+    PT_PROTECT,
+    PT_PREPARE_COPY, /* create the destination tables a copy needs */
+    PT_COPY,
+    PT_PRUNE, /* free empty tables (undo of a failed prepare) */
+} pt_kind_t;
+
+typedef struct walk {
+    pt_kind_t kind;
+    mm_context_t *ctx, *dst;
+    ptr_t va0;     /* PT_MAP: pfn0 maps at va0 */
+    pfn_t pfn0;
+    vm_flags flags;
+    bool user;     /* user half: 4 KiB leaves with references */
+    bool cow;
+    pt_gather_t *g;
+} walk_t;
+
+static size_t table_pages_total;
+
+size_t pt_table_pages_total(void) { return table_pages_total; }
+
+pfn_t pt_alloc_table(mm_context_t *ctx, bool user_half)
+{
+    pfn_t t = pmm_alloc_zeroed();
+    if (t == PMM_NO_FRAME)
+        return t;
+    pmm_ref(t);
+    __atomic_fetch_add(&table_pages_total, 1, __ATOMIC_RELAXED);
+    if (user_half && ctx)
+        ctx->table_pages++;
+    return t;
+}
+
+void pt_free_table(mm_context_t *ctx, pfn_t table, bool user_half, pmm_gather_t *g)
+{
+    __atomic_fetch_sub(&table_pages_total, 1, __ATOMIC_RELAXED);
+    if (user_half && ctx)
+        ctx->table_pages--;
+    if (g)
+        pmm_unref_gather(table, g);
+    else
+        pmm_unref(table);
+}
+
+static inline void gather_flush(pt_gather_t *g, ptr_t lo, ptr_t hi)
+{
+    if (lo < g->flush_lo)
+        g->flush_lo = lo;
+    if (hi > g->flush_hi)
+        g->flush_hi = hi;
+}
+
+static bool table_empty(pfn_t table)
+{
+    const pte_t *t = pfn_va(table);
+    for (unsigned i = 0; i < HAL_ENTRIES_PER_TABLE; i++)
+        if (hal_pte_present(t[i]))
+            return false;
+    return true;
+}
+
+/* Tables directly under the root in the kernel half are shared by every
+ * context and never freed. */
+static bool table_pinned(unsigned level, ptr_t va)
+{
+    return level == mm_geometry->levels - 1 && !hal_is_user_addr(mm_geometry, va);
+}
+
+/* Replaces the huge leaf *slot at `level` by a table of 512 leaves one level
+ * down with the same translations and flags. 0 or -ENOMEM (slot unchanged). */
+static int split_leaf(walk_t *w, pte_t *slot, unsigned level, ptr_t va)
+{
+    bool user = hal_is_user_addr(mm_geometry, va);
+    pfn_t child = pt_alloc_table(w->ctx, user);
+    if (child == PMM_NO_FRAME)
+        return -ENOMEM;
+    pte_t *c = pfn_va(child);
+    pfn_t base = hal_pte_pfn(level, *slot);
+    vm_flags f = hal_pte_flags(level, *slot);
+    pfn_t step = (pfn_t)1 << (HAL_BITS_PER_LEVEL * (level - 2));
+    for (unsigned i = 0; i < HAL_ENTRIES_PER_TABLE; i++) {
+        int err = hal_pte_make_leaf(level - 1, base + i * step, f, &c[i]);
+        MM_ASSERT(err == 0, "cannot re-encode a level-%u leaf %#llx one level down", level, (unsigned long long)*slot);
+    }
+    *slot = hal_pte_make_table(child, user);
+    return 0;
+}
+
+/* A kernel-half map may use a leaf at this level for the whole entry. */
+static bool can_map_huge(const walk_t *w, unsigned level, ptr_t va, bool whole)
+{
+    if (w->user || level == 1 || !whole || !hal_level_may_leaf(mm_geometry, level))
+        return false;
+    pfn_t pfn = w->pfn0 + ((va - w->va0) >> PAGE_SHIFT);
+    return (pfn & ((hal_level_span(level) >> PAGE_SHIFT) - 1)) == 0;
+}
+
+static int walk(walk_t *w, pfn_t table, pfn_t dtable, unsigned level, ptr_t va, ptr_t last);
+
+/* Level-1 work for [va, last] of one table: a tight loop per operation. */
+static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
+{
+    unsigned first = hal_level_index(1, va), end = first + (unsigned)((last - va) >> PAGE_SHIFT) + 1;
+    pt_gather_t *g = w->g;
+    switch (w->kind) {
+    case PT_MAP: {
+        pfn_t pfn = w->pfn0 + ((va - w->va0) >> PAGE_SHIFT);
+        for (unsigned i = first; i < end; i++, pfn++, va += PAGE_SIZE) {
+            pte_t old = t[i], e;
+            int err = hal_pte_make_leaf(1, pfn, w->flags, &e);
+            MM_ASSERT(err == 0, "flags %#x not encodable for pfn %#llx", w->flags, (unsigned long long)pfn);
+            if (w->user)
+                pmm_ref(pfn);
+            t[i] = e;
+            if (hal_pte_present(old)) {
+                if (w->user)
+                    pmm_unref_gather(hal_pte_pfn(1, old), &g->frames);
+                gather_flush(g, va, va + PAGE_MASK);
+            }
+        }
+        break;
+    }
+    case PT_UNMAP:
+        for (unsigned i = first; i < end; i++, va += PAGE_SIZE) {
+            pte_t old = t[i];
+            if (!hal_pte_present(old))
+                continue;
+            t[i] = 0;
+            if (w->user)
+                pmm_unref_gather(hal_pte_pfn(1, old), &g->frames);
+            gather_flush(g, va, va + PAGE_MASK);
+        }
+        break;
+    case PT_PROTECT:
+        for (unsigned i = first; i < end; i++, va += PAGE_SIZE) {
+            pte_t old = t[i], e;
+            if (!hal_pte_present(old))
+                continue;
+            int err = hal_pte_set_flags(1, old, w->flags, &e);
+            MM_ASSERT(err == 0, "flags %#x not encodable for entry %#llx", w->flags, (unsigned long long)old);
+            if (e != old) {
+                t[i] = e;
+                gather_flush(g, va, va + PAGE_MASK);
+            }
+        }
+        break;
+    case PT_COPY:
+        for (unsigned i = first; i < end; i++, va += PAGE_SIZE) {
+            pte_t e = t[i];
+            if (!hal_pte_present(e))
+                continue;
+            pmm_ref(hal_pte_pfn(1, e));
+            vm_flags f = hal_pte_flags(1, e);
+            if (w->cow && (f & VM_WRITE)) {
+                int err = hal_pte_set_flags(1, e, f & ~VM_WRITE, &e);
+                MM_ASSERT(err == 0, "cannot write-protect entry %#llx", (unsigned long long)t[i]);
+                t[i] = e;
+                gather_flush(g, va, va + PAGE_MASK);
+            }
+            dt[i] = e;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* The work of one entry above level 1: [va, last] is the part of the entry
+ * the operation covers; whole says it covers all of it. */
+static int walk_entry(walk_t *w, pte_t *slot, pte_t *dslot, unsigned level, ptr_t va, ptr_t last, bool whole)
+{
+    pte_t e = *slot;
+    bool user = hal_is_user_addr(mm_geometry, va);
+    int err;
+
+    switch (w->kind) {
+    case PT_PREPARE_MAP:
+        if (can_map_huge(w, level, va, whole))
+            return 0;
+        if (!hal_pte_present(e)) {
+            pfn_t child = pt_alloc_table(w->ctx, user);
+            if (child == PMM_NO_FRAME)
+                return -ENOMEM;
+            *slot = hal_pte_make_table(child, user);
+        } else if (hal_pte_is_leaf(level, e) && (err = split_leaf(w, slot, level, va)))
+            return err;
+        return level > 2 ? walk(w, hal_pte_pfn(level, *slot), 0, level - 1, va, last) : 0;
+
+    case PT_MAP:
+        if (can_map_huge(w, level, va, whole)) {
+            if (hal_pte_present(e) && !hal_pte_is_leaf(level, e)) {
+                /* A table where the huge leaf goes: empty it, then drop it. */
+                walk_t un = { .kind = PT_UNMAP, .ctx = w->ctx, .user = w->user, .g = w->g };
+                walk(&un, hal_pte_pfn(level, e), 0, level - 1, va, last);
+                pt_free_table(w->ctx, hal_pte_pfn(level, e), user, &w->g->frames);
+                w->g->tables_freed = true;
+            } else if (hal_pte_present(e)) {
+                gather_flush(w->g, va, last);
+            }
+            err = hal_pte_make_leaf(level, w->pfn0 + ((va - w->va0) >> PAGE_SHIFT), w->flags, slot);
+            MM_ASSERT(err == 0, "flags %#x not encodable at level %u", w->flags, level);
+            return 0;
+        }
+        MM_ASSERT(hal_pte_present(e) && !hal_pte_is_leaf(level, e), "no table prepared at level %u for %#lx (entry %#llx)",
+                  level, (unsigned long)va, (unsigned long long)e);
+        return walk(w, hal_pte_pfn(level, e), 0, level - 1, va, last);
+
+    case PT_UNMAP:
+        if (!hal_pte_present(e))
+            return 0;
+        if (hal_pte_is_leaf(level, e)) {
+            MM_ASSERT(whole && !w->user, "huge leaf %#llx at %#lx covered in part or in the user half",
+                      (unsigned long long)e, (unsigned long)va);
+            *slot = 0;
+            gather_flush(w->g, va, last);
+            return 0;
+        }
+        walk(w, hal_pte_pfn(level, e), 0, level - 1, va, last);
+        if (!table_pinned(level - 1, va) && (whole || table_empty(hal_pte_pfn(level, e)))) {
+            *slot = 0;
+            pt_free_table(w->ctx, hal_pte_pfn(level, e), user, &w->g->frames);
+            w->g->tables_freed = true;
+        }
+        return 0;
+
+    case PT_PROTECT:
+        if (!hal_pte_present(e))
+            return 0;
+        if (hal_pte_is_leaf(level, e)) {
+            MM_ASSERT(whole, "huge leaf %#llx at %#lx covered in part", (unsigned long long)e, (unsigned long)va);
+            pte_t n;
+            err = hal_pte_set_flags(level, e, w->flags, &n);
+            MM_ASSERT(err == 0, "flags %#x not encodable at level %u", w->flags, level);
+            if (n != e) {
+                *slot = n;
+                gather_flush(w->g, va, last);
+            }
+            return 0;
+        }
+        return walk(w, hal_pte_pfn(level, e), 0, level - 1, va, last);
+
+    case PT_PREPARE_COPY:
+        if (!hal_pte_present(e) || hal_pte_is_leaf(level, e))
+            return 0;
+        if (!hal_pte_present(*dslot)) {
+            pfn_t child = pt_alloc_table(w->dst, user);
+            if (child == PMM_NO_FRAME)
+                return -ENOMEM;
+            *dslot = hal_pte_make_table(child, user);
+        }
+        return level > 2 ? walk(w, hal_pte_pfn(level, e), hal_pte_pfn(level, *dslot), level - 1, va, last) : 0;
+
+    case PT_COPY:
+        if (!hal_pte_present(e))
+            return 0;
+        MM_ASSERT(!hal_pte_is_leaf(level, e), "huge leaf %#llx in the user half at %#lx", (unsigned long long)e,
+                  (unsigned long)va);
+        return walk(w, hal_pte_pfn(level, e), hal_pte_pfn(level, *dslot), level - 1, va, last);
+
+    case PT_PRUNE:
+        if (!hal_pte_present(e) || hal_pte_is_leaf(level, e))
+            return 0;
+        if (level > 2)
+            walk(w, hal_pte_pfn(level, e), 0, level - 1, va, last);
+        if (!table_pinned(level - 1, va) && table_empty(hal_pte_pfn(level, e))) {
+            *slot = 0;
+            pt_free_table(w->ctx, hal_pte_pfn(level, e), user, &w->g->frames);
+            w->g->tables_freed = true;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* The walker: every entry of `table` (a level-`level` table) that [va, last]
+ * touches, each visited once with the part of the range it covers. */
+static int walk(walk_t *w, pfn_t table, pfn_t dtable, unsigned level, ptr_t va, ptr_t last)
+{
+    pte_t *t = pfn_va(table);
+    pte_t *dt = dtable ? pfn_va(dtable) : NULL;
+    if (level == 1) {
+        walk_ptes(w, t, dt, va, last);
+        return 0;
+    }
+    ptr_t span_mask = (ptr_t)hal_level_span(level) - 1;
+    for (;;) {
+        ptr_t entry_last = va | span_mask;
+        ptr_t seg_last = entry_last < last ? entry_last : last;
+        unsigned idx = hal_level_index(level, va);
+        bool whole = (va & span_mask) == 0 && seg_last == entry_last;
+        int err = walk_entry(w, &t[idx], dt ? &dt[idx] : NULL, level, va, seg_last, whole);
+        if (err)
+            return err;
+        if (seg_last == last)
+            return 0;
+        va = seg_last + 1;
+    }
+}
+
+static int walk_root(walk_t *w, ptr_t va, ptr_t last)
+{
+    return walk(w, w->ctx->pgd, w->dst ? w->dst->pgd : 0, mm_geometry->levels, va, last);
+}
+
+/* Undo of a failed prepare: free the tables it created (they are empty). */
+static void prune(mm_context_t *ctx, ptr_t va, ptr_t last, pt_gather_t *g)
+{
+    walk_t w = { .kind = PT_PRUNE, .ctx = ctx, .g = g };
+    walk_root(&w, va, last);
+}
+
+/* Splits, at every level, the huge leaf (if any) that straddles boundary b. */
+static int split_edge(mm_context_t *ctx, ptr_t b)
+{
+    if (!hal_is_canonical(mm_geometry, b))
+        return 0;
+    walk_t w = { .ctx = ctx };
+    pfn_t table = ctx->pgd;
+    for (unsigned level = mm_geometry->levels; level > 1; level--) {
+        pte_t *slot = &((pte_t *)pfn_va(table))[hal_level_index(level, b)];
+        if (!hal_pte_present(*slot))
+            return 0;
+        if (hal_pte_is_leaf(level, *slot)) {
+            if ((b & ((ptr_t)hal_level_span(level) - 1)) == 0)
+                return 0;
+            int err = split_leaf(&w, slot, level, b);
+            if (err)
+                return err;
+        }
+        table = hal_pte_pfn(level, *slot);
+    }
+    return 0;
+}
+
+static int split_edges(mm_context_t *ctx, ptr_t va, ptr_t last)
+{
+    int err = split_edge(ctx, va);
+    if (!err && last + 1 != 0)
+        err = split_edge(ctx, last + 1);
+    return err;
+}
+
+int pt_map(mm_context_t *ctx, ptr_t va, ptr_t last, pfn_t pfn, vm_flags flags, pt_gather_t *g)
+{
+    walk_t w = { .kind = PT_PREPARE_MAP, .ctx = ctx, .va0 = va, .pfn0 = pfn, .flags = flags,
+                 .user = hal_is_user_addr(mm_geometry, va), .g = g };
+    int err = walk_root(&w, va, last);
+    if (err) {
+        prune(ctx, va, last, g);
+        return err;
+    }
+    w.kind = PT_MAP;
+    return walk_root(&w, va, last);
+}
+
+int pt_unmap(mm_context_t *ctx, ptr_t va, ptr_t last, pt_gather_t *g)
+{
+    int err = split_edges(ctx, va, last);
+    if (err)
+        return err;
+    walk_t w = { .kind = PT_UNMAP, .ctx = ctx, .user = hal_is_user_addr(mm_geometry, va), .g = g };
+    return walk_root(&w, va, last);
+}
+
+int pt_protect(mm_context_t *ctx, ptr_t va, ptr_t last, vm_flags flags, pt_gather_t *g)
+{
+    int err = split_edges(ctx, va, last);
+    if (err)
+        return err;
+    walk_t w = { .kind = PT_PROTECT, .ctx = ctx, .flags = flags, .g = g };
+    return walk_root(&w, va, last);
+}
+
+int pt_copy(mm_context_t *src, mm_context_t *dst, ptr_t va, ptr_t last, bool cow, pt_gather_t *g)
+{
+    walk_t w = { .kind = PT_PREPARE_COPY, .ctx = src, .dst = dst, .cow = cow, .user = true, .g = g };
+    int err = walk_root(&w, va, last);
+    if (err) {
+        pt_gather_t dg = PT_GATHER_INIT;
+        prune(dst, va, last, &dg);
+        pt_finish(dst, &dg);
+        return err;
+    }
+    w.kind = PT_COPY;
+    return walk_root(&w, va, last);
+}
+
+int pt_lookup(mm_context_t *ctx, ptr_t va, pte_t *entry, unsigned *level)
+{
+    pfn_t table = ctx->pgd;
+    for (unsigned l = mm_geometry->levels;; l--) {
+        pte_t e = ((const pte_t *)pfn_va(table))[hal_level_index(l, va)];
+        if (!hal_pte_present(e))
+            return -ENOENT;
+        if (hal_pte_is_leaf(l, e)) {
+            *entry = e;
+            *level = l;
+            return 0;
+        }
+        MM_ASSERT(l > 1, "level-1 entry %#llx is not a leaf", (unsigned long long)e);
+        table = hal_pte_pfn(l, e);
+    }
+}
+
+void pt_finish(mm_context_t *ctx, pt_gather_t *g)
+{
+    if (g->tables_freed)
+        hal_tlb_invalidate_all(ctx->pgd);
+    else if (g->flush_lo <= g->flush_hi)
+        hal_tlb_invalidate(ctx->pgd, g->flush_lo, g->flush_hi + 1);
+    pmm_gather_release(&g->frames);
+    *g = (pt_gather_t)PT_GATHER_INIT;
+}

@@ -1,0 +1,44 @@
+/* mm/pagetable.h - the page-table walker (internal to mm/).
+ *
+ * One recursive loop over levels serves every operation. Ranges are given
+ * as [va, last] (inclusive last, so the top of the address space never
+ * wraps) and must lie in one half. Changes are gathered: the leaf range to
+ * invalidate, whether tables were freed, and the frames to free after the
+ * invalidation; pt_finish() does the single TLB call and the freeing. */
+#pragma once
+
+#include "mm/mm.h"
+
+typedef struct pt_gather {
+    pmm_gather_t frames;      /* frames and tables to free after the invalidation */
+    ptr_t flush_lo, flush_hi; /* inclusive hull of changed leaves; lo > hi: none */
+    bool tables_freed;        /* a table was unlinked: invalidate everything */
+} pt_gather_t;
+
+#define PT_GATHER_INIT { PMM_GATHER_INIT, (ptr_t)-1, 0, false }
+
+/* Maps [va, last] to pfn.. (user half: 4 KiB leaves, a reference per frame,
+ * replaced frames unreferenced; kernel half: huge leaves where aligned, no
+ * references). flags must be encodable. Returns 0 or -ENOMEM with the tables
+ * as they were (huge leaves possibly split, which changes no translation). */
+int pt_map(mm_context_t *ctx, ptr_t va, ptr_t last, pfn_t pfn, vm_flags flags, pt_gather_t *g);
+/* Unmaps every present page of [va, last]. -ENOMEM only when a huge leaf
+ * at an edge cannot be split; then nothing is unmapped. */
+int pt_unmap(mm_context_t *ctx, ptr_t va, ptr_t last, pt_gather_t *g);
+/* Gives every present page of [va, last] the flags (encodable). -ENOMEM as pt_unmap. */
+int pt_protect(mm_context_t *ctx, ptr_t va, ptr_t last, vm_flags flags, pt_gather_t *g);
+/* Copies the present 4 KiB mappings of [va, last] (user half) from src into
+ * dst, where that range is empty, taking a reference per frame; with cow,
+ * writable pages become read-only on both sides (the source's changes go
+ * into g). -ENOMEM with dst unchanged. */
+int pt_copy(mm_context_t *src, mm_context_t *dst, ptr_t va, ptr_t last, bool cow, pt_gather_t *g);
+/* The leaf mapping va: 0 with *entry and *level, or -ENOENT. */
+int pt_lookup(mm_context_t *ctx, ptr_t va, pte_t *entry, unsigned *level);
+/* Invalidates what g gathered in ctx's address space and frees its frames. */
+void pt_finish(mm_context_t *ctx, pt_gather_t *g);
+
+/* Page-table pages: allocated zeroed with one reference (the tree's),
+ * counted globally and, for the user half, per context. */
+pfn_t pt_alloc_table(mm_context_t *ctx, bool user_half);
+void pt_free_table(mm_context_t *ctx, pfn_t table, bool user_half, pmm_gather_t *g);
+size_t pt_table_pages_total(void);

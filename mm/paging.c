@@ -1,0 +1,297 @@
+/* mm/paging.c - the seed's paging API over the walker and the vmaps.
+ * Contracts are in mm/paging.h. */
+#include "mm/paging.h"
+
+#include "mm/internal.h"
+#include "mm/pagetable.h"
+#include "mm/platform.h"
+
+int mm_check_range(ptr_t vaddr, size_t npages, bool user, ptr_t *last)
+{
+    if (npages == 0 || (vaddr & PAGE_MASK) || npages > (SIZE_MAX >> PAGE_SHIFT))
+        return -EINVAL;
+    ptr_t size = (ptr_t)npages << PAGE_SHIFT;
+    ptr_t end = vaddr + size;
+    if (end <= vaddr) /* overflows, or reaches the top of the address space */
+        return -EINVAL;
+    if (user ? end > hal_user_end(mm_geometry) : vaddr < hal_kernel_start(mm_geometry))
+        return -EINVAL;
+    *last = end - 1;
+    return 0;
+}
+
+int mm_check_flags(vm_flags flags, bool user)
+{
+    if ((flags & ~VM_ALL_FLAGS) || !(flags & VM_READ))
+        return -EINVAL;
+    if (user ? (flags & VM_GLOBAL) || !(flags & VM_USER) : (flags & VM_USER))
+        return -EINVAL;
+    return 0;
+}
+
+/* Every frame of [pfn, +npages) is allocated from the frame allocator. */
+static bool frames_allocated(pfn_t pfn, size_t npages)
+{
+    for (size_t i = 0; i < npages; i++)
+        if (!pmm_is_allocated(pfn + i))
+            return false;
+    return true;
+}
+
+vmap_t *mm_get_free_vaddr_locked(mm_context_t *mmctx, size_t n_pages, ptr_t base_vaddr, valloc_flags flags)
+{
+    ASSERT_LOCKED(mmctx);
+    if (flags & ~VALLOC_EXACT)
+        return ERR_PTR(-EINVAL);
+    if (flags & VALLOC_EXACT)
+        return vmap_create(mmctx, base_vaddr, n_pages);
+
+    ptr_t user_end = hal_user_end(mm_geometry);
+    if (n_pages == 0 || (base_vaddr & PAGE_MASK) || base_vaddr >= user_end || n_pages > (user_end >> PAGE_SHIFT))
+        return ERR_PTR(-EINVAL);
+    ptr_t size = (ptr_t)n_pages << PAGE_SHIFT, at;
+    ptr_t from = base_vaddr < MM_USER_MIN ? MM_USER_MIN : base_vaddr;
+    if (vm_tree_find_free(&mmctx->vmaps, from, size, MM_USER_MIN, user_end, PAGE_SIZE, &at) != 0 &&
+        vm_tree_find_free(&mmctx->vmaps, MM_USER_MIN, size, MM_USER_MIN, user_end, PAGE_SIZE, &at) != 0)
+        return ERR_PTR(-ENOMEM);
+    return vmap_create(mmctx, at, n_pages);
+}
+
+int mm_do_map(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags)
+{
+    bool user = hal_is_user_addr(mm_geometry, vaddr);
+    ptr_t last;
+    int err = mm_check_range(vaddr, npages, user, &last);
+    if (!err)
+        err = mm_check_flags(flags, user);
+    if (err)
+        return err;
+    if (user ? !frames_allocated(pfn, npages) : pfn > hal_max_pfn(mm_geometry) - (npages - 1) || npages - 1 > hal_max_pfn(mm_geometry))
+        return -EINVAL;
+    ASSERT_LOCKED(user ? mmctx : mm_kernel_context());
+    pt_gather_t g = PT_GATHER_INIT;
+    err = pt_map(user ? mmctx : mm_kernel_context(), vaddr, last, pfn, flags, &g);
+    pt_finish(user ? mmctx : mm_kernel_context(), &g);
+    return err;
+}
+
+int mm_do_unmap(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
+{
+    bool user = hal_is_user_addr(mm_geometry, vaddr);
+    ptr_t last;
+    int err = mm_check_range(vaddr, npages, user, &last);
+    if (err)
+        return err;
+    mm_context_t *ctx = user ? mmctx : mm_kernel_context();
+    ASSERT_LOCKED(ctx);
+    pt_gather_t g = PT_GATHER_INIT;
+    err = pt_unmap(ctx, vaddr, last, &g);
+    pt_finish(ctx, &g);
+    return err;
+}
+
+int mm_do_flag(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags)
+{
+    bool user = hal_is_user_addr(mm_geometry, vaddr);
+    ptr_t last;
+    int err = mm_check_range(vaddr, npages, user, &last);
+    if (!err)
+        err = mm_check_flags(flags, user);
+    if (err)
+        return err;
+    mm_context_t *ctx = user ? mmctx : mm_kernel_context();
+    ASSERT_LOCKED(ctx);
+    pt_gather_t g = PT_GATHER_INIT;
+    err = pt_protect(ctx, vaddr, last, flags, &g);
+    pt_finish(ctx, &g);
+    return err;
+}
+
+int mm_do_copy(mm_context_t *src, mm_context_t *dst, ptr_t vaddr, size_t npages, bool cow)
+{
+    ptr_t last;
+    int err = mm_check_range(vaddr, npages, true, &last);
+    if (err)
+        return err;
+    if (src == dst)
+        return -EINVAL;
+    ASSERT_LOCKED(src);
+    ASSERT_LOCKED(dst);
+    pt_gather_t g = PT_GATHER_INIT;
+    err = pt_copy(src, dst, vaddr, last, cow, &g);
+    pt_finish(src, &g);
+    return err;
+}
+
+int mm_do_translate(mm_context_t *mmctx, ptr_t vaddr, uint64_t *paddr, vm_flags *flags)
+{
+    if (!hal_is_canonical(mm_geometry, vaddr))
+        return -EINVAL;
+    pte_t e;
+    unsigned level;
+    int err = pt_lookup(mmctx, vaddr, &e, &level);
+    if (err)
+        return err;
+    if (paddr)
+        *paddr = ((uint64_t)hal_pte_pfn(level, e) << PAGE_SHIFT) + (vaddr & (hal_level_span(level) - 1));
+    if (flags)
+        *flags = hal_pte_flags(level, e);
+    return 0;
+}
+
+int mm_do_replace(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, vm_flags flags)
+{
+    if (!hal_is_user_addr(mm_geometry, vaddr))
+        return -EINVAL;
+    return mm_do_map(mmctx, vaddr, pfn, 1, flags | VM_USER);
+}
+
+int mm_do_map_kernel(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags)
+{
+    (void)mmctx; /* the kernel half is shared: it is always the kernel context's */
+    if (hal_is_user_addr(mm_geometry, vaddr))
+        return -EINVAL;
+    mm_context_t *k = mm_kernel_context();
+    spinlock_acquire(&k->mm_lock);
+    int err = mm_do_map(k, vaddr, pfn, npages, flags);
+    spinlock_release(&k->mm_lock);
+    return err;
+}
+
+void mm_map_kernel_pages(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags)
+{
+    int err = mm_do_map_kernel(mmctx, vaddr, pfn, npages, flags);
+    if (err)
+        mm_panic("cannot map %zu pages at %#lx to pfn %#llx with flags %#x: error %d", npages, (unsigned long)vaddr,
+                 (unsigned long long)pfn, flags, err);
+}
+
+void mm_unmap_kernel_pages(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
+{
+    (void)mmctx;
+    mm_context_t *k = mm_kernel_context();
+    int err = hal_is_user_addr(mm_geometry, vaddr) ? -EINVAL : 0;
+    if (!err) {
+        spinlock_acquire(&k->mm_lock);
+        err = mm_do_unmap(k, vaddr, npages);
+        spinlock_release(&k->mm_lock);
+    }
+    if (err)
+        mm_panic("cannot unmap %zu pages at %#lx: error %d", npages, (unsigned long)vaddr, err);
+}
+
+vmap_t *mm_map_user_pages(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags,
+                          valloc_flags vaflags, vmap_type_t type, vmap_content_t content)
+{
+    flags |= VM_USER;
+    if (mm_check_flags(flags, true) || !frames_allocated(pfn, npages) ||
+        (type != VMAP_TYPE_PRIVATE && type != VMAP_TYPE_SHARED))
+        return ERR_PTR(-EINVAL);
+    spinlock_acquire(&mmctx->mm_lock);
+    vmap_t *v = mm_get_free_vaddr_locked(mmctx, npages, vaddr, vaflags);
+    if (!IS_ERR(v)) {
+        int err = mm_do_map(mmctx, v->vaddr, pfn, npages, flags);
+        if (err) {
+            vmap_forget(v);
+            v = ERR_PTR(err);
+        } else {
+            v->vmflags = flags;
+            v->type = type;
+            v->content = content;
+        }
+    }
+    spinlock_release(&mmctx->mm_lock);
+    return v;
+}
+
+void mm_replace_page_locked(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, vm_flags flags)
+{
+    ASSERT_LOCKED(mmctx);
+    int err = mm_do_replace(mmctx, vaddr, pfn, flags);
+    if (err)
+        mm_panic("cannot replace the page at %#lx by pfn %#llx with flags %#x: error %d", (unsigned long)vaddr,
+                 (unsigned long long)pfn, flags, err);
+}
+
+vmap_t *mm_clone_vmap_locked(vmap_t *src_vmap, mm_context_t *dst_ctx)
+{
+    mm_context_t *src = src_vmap->mmctx;
+    ASSERT_LOCKED(src);
+    if (dst_ctx == src)
+        return ERR_PTR(-EINVAL);
+    spinlock_acquire(&dst_ctx->mm_lock);
+    vmap_t *v = mm_get_free_vaddr_locked(dst_ctx, src_vmap->npages, src_vmap->vaddr, VALLOC_EXACT);
+    if (!IS_ERR(v)) {
+        int err = mm_do_unmap(dst_ctx, v->vaddr, v->npages);
+        if (!err)
+            err = mm_do_copy(src, dst_ctx, v->vaddr, v->npages, false);
+        if (err) {
+            vmap_forget(v);
+            v = ERR_PTR(err);
+        } else {
+            v->vmflags = src_vmap->vmflags;
+            v->type = src_vmap->type;
+            v->content = src_vmap->content;
+            v->on_fault = src_vmap->on_fault;
+            v->private_data = src_vmap->private_data;
+        }
+    }
+    spinlock_release(&dst_ctx->mm_lock);
+    return v;
+}
+
+bool mm_get_is_mapped_locked(mm_context_t *mmctx, ptr_t vaddr)
+{
+    ASSERT_LOCKED(mmctx);
+    return mm_do_translate(mmctx, vaddr, NULL, NULL) == 0;
+}
+
+void mm_flag_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags)
+{
+    ASSERT_LOCKED(mmctx);
+    int err = mm_do_flag(mmctx, vaddr, npages, flags);
+    if (err)
+        mm_panic("cannot set flags %#x on %zu pages at %#lx: error %d", flags, npages, (unsigned long)vaddr, err);
+}
+
+ptr_t mm_get_phys_addr(mm_context_t *ctx, ptr_t vaddr)
+{
+    if (!hal_is_canonical(mm_geometry, vaddr))
+        return 0;
+    mm_context_t *c = hal_is_user_addr(mm_geometry, vaddr) ? ctx : mm_kernel_context();
+    uint64_t pa = 0;
+    spinlock_acquire(&c->mm_lock);
+    if (mm_do_translate(c, vaddr, &pa, NULL) != 0)
+        pa = 0;
+    spinlock_release(&c->mm_lock);
+    return (ptr_t)pa;
+}
+
+int mm_unmap_user_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
+{
+    ASSERT_LOCKED(mmctx);
+    ptr_t last;
+    int err = mm_check_range(vaddr, npages, true, &last);
+    if (err)
+        return err;
+    /* Split first (the only step that can fail), then drop what is inside. */
+    vmap_t *v = mm_vmap_first_from(mmctx, vaddr);
+    if (v && v->vaddr < vaddr) {
+        vmap_t *tail = vmap_split(v, (vaddr - v->vaddr) >> PAGE_SHIFT);
+        if (IS_ERR(tail))
+            return (int)PTR_ERR(tail);
+    }
+    v = mm_vmap_first_from(mmctx, last);
+    if (v && v->vaddr <= last && v->vaddr + v->npages * PAGE_SIZE - 1 > last) {
+        vmap_t *tail = vmap_split(v, ((last + 1) - v->vaddr) >> PAGE_SHIFT);
+        if (IS_ERR(tail))
+            return (int)PTR_ERR(tail);
+    }
+    while ((v = mm_vmap_first_from(mmctx, vaddr)) != NULL && v->vaddr <= last)
+        vmap_forget(v);
+    pt_gather_t g = PT_GATHER_INIT;
+    err = pt_unmap(mmctx, vaddr, last, &g);
+    MM_ASSERT(err == 0, "user-half unmap cannot need a split, got %d", err);
+    pt_finish(mmctx, &g);
+    return 0;
+}

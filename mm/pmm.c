@@ -1,0 +1,329 @@
+/* mm/pmm.c - physical frames: a binary buddy allocator over one frame
+ * array, an atomic reference count per frame, a free-frame counter.
+ *
+ * The frame array covers [base_pfn, end_pfn), the span of usable memory,
+ * and lives in usable memory itself (its frames are reserved). Free blocks
+ * of 2^order frames sit on per-order doubly linked lists threaded through
+ * the frame array by index. Every allocation is handed out as independent
+ * order-0 frames (a block's frames can be freed one by one), and freeing
+ * merges buddies again. */
+#include "mm/pmm.h"
+
+#include "mm/lock.h"
+#include "mm/platform.h"
+
+enum frame_state {
+    FRAME_RESERVED = 0, /* not usable RAM, or the frame array */
+    FRAME_FREE,         /* head of a free block of 2^order frames */
+    FRAME_FREE_TAIL,    /* inside a free block */
+    FRAME_ALLOCATED,
+};
+
+#define NO_INDEX UINT32_MAX
+
+typedef struct frame {
+    _Atomic uint32_t refcount;
+    uint32_t next, prev; /* free-list links (frame indices) */
+    uint8_t state;
+    uint8_t order;
+} frame_t;
+
+static struct {
+    spinlock_t lock;
+    frame_t *frames;
+    pfn_t base_pfn, end_pfn;
+    uint32_t free_head[PMM_MAX_ORDER + 1];
+    size_t free_frames, managed_frames, reserved_frames, array_frames;
+    size_t fail_countdown; /* fault injection: fail when it reaches 1 */
+} pmm;
+
+static inline frame_t *frame_of(pfn_t pfn) { return &pmm.frames[pfn - pmm.base_pfn]; }
+
+static void list_push(unsigned order, uint32_t idx)
+{
+    frame_t *f = &pmm.frames[idx];
+    f->state = FRAME_FREE;
+    f->order = (uint8_t)order;
+    f->prev = NO_INDEX;
+    f->next = pmm.free_head[order];
+    if (f->next != NO_INDEX)
+        pmm.frames[f->next].prev = idx;
+    pmm.free_head[order] = idx;
+}
+
+static void list_remove(unsigned order, uint32_t idx)
+{
+    frame_t *f = &pmm.frames[idx];
+    if (f->prev != NO_INDEX)
+        pmm.frames[f->prev].next = f->next;
+    else
+        pmm.free_head[order] = f->next;
+    if (f->next != NO_INDEX)
+        pmm.frames[f->next].prev = f->prev;
+}
+
+/* Frees a block with the lock held, merging with free buddies. */
+static void free_block_locked(pfn_t pfn, unsigned order)
+{
+    pmm.free_frames += (size_t)1 << order;
+    while (order < PMM_MAX_ORDER) {
+        pfn_t buddy = pfn ^ ((pfn_t)1 << order);
+        if (buddy < pmm.base_pfn || buddy + ((pfn_t)1 << order) > pmm.end_pfn)
+            break;
+        frame_t *b = frame_of(buddy);
+        if (b->state != FRAME_FREE || b->order != order)
+            break;
+        list_remove(order, (uint32_t)(buddy - pmm.base_pfn));
+        b->state = FRAME_FREE_TAIL;
+        pfn = pfn < buddy ? pfn : buddy;
+        order++;
+    }
+    for (pfn_t p = pfn + 1; p < pfn + ((pfn_t)1 << order); p++)
+        frame_of(p)->state = FRAME_FREE_TAIL;
+    list_push(order, (uint32_t)(pfn - pmm.base_pfn));
+}
+
+/* ---- bring-up ---- */
+
+static bool range_usable(const mm_region_t *r, size_t n, uint64_t a, uint64_t b)
+{
+    bool inside = false;
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].usable && r[i].base <= a && b <= r[i].base + r[i].size)
+            inside = true;
+        if (!r[i].usable && a < r[i].base + r[i].size && r[i].base < b)
+            return false;
+    }
+    return inside;
+}
+
+int pmm_init(const mm_region_t *regions, size_t n)
+{
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!regions[i].usable || regions[i].size < PAGE_SIZE)
+            continue;
+        if (regions[i].base + regions[i].size < regions[i].base)
+            return -EINVAL;
+        lo = MIN(lo, ALIGN_UP(regions[i].base, PAGE_SIZE));
+        hi = MAX(hi, ALIGN_DOWN(regions[i].base + regions[i].size, PAGE_SIZE));
+    }
+    if (lo >= hi)
+        return -EINVAL;
+    pfn_t base = lo >> PAGE_SHIFT, end = hi >> PAGE_SHIFT;
+    if (end - base >= NO_INDEX)
+        return -EINVAL;
+    uint64_t array_bytes = ALIGN_UP((end - base) * sizeof(frame_t), PAGE_SIZE);
+
+    /* Place the array at the first usable spot: a usable region's start or
+     * the end of a reserved one. */
+    uint64_t at = UINT64_MAX;
+    for (size_t i = 0; i < n && at == UINT64_MAX; i++) {
+        for (size_t j = 0; j <= n && at == UINT64_MAX; j++) {
+            uint64_t cand = j == n ? regions[i].base : regions[j].base + regions[j].size;
+            cand = ALIGN_UP(cand, PAGE_SIZE);
+            if (regions[i].usable && (j == n || !regions[j].usable) && range_usable(regions, n, cand, cand + array_bytes))
+                at = cand;
+        }
+    }
+    if (at == UINT64_MAX)
+        return -ENOMEM;
+
+    pmm.lock = (spinlock_t)SPINLOCK_INIT;
+    pmm.frames = mm_phys_to_virt(at);
+    pmm.base_pfn = base;
+    pmm.end_pfn = end;
+    pmm.free_frames = pmm.managed_frames = pmm.reserved_frames = 0;
+    pmm.array_frames = array_bytes >> PAGE_SHIFT;
+    pmm.fail_countdown = 0;
+    for (unsigned o = 0; o <= PMM_MAX_ORDER; o++)
+        pmm.free_head[o] = NO_INDEX;
+    for (pfn_t p = base; p < end; p++)
+        *frame_of(p) = (frame_t){ .state = FRAME_RESERVED, .next = NO_INDEX, .prev = NO_INDEX };
+
+    /* Every usable page outside reserved regions and the array is free. */
+    for (pfn_t p = base; p < end;) {
+        uint64_t pa = (uint64_t)p << PAGE_SHIFT;
+        bool in_array = pa >= at && pa < at + array_bytes;
+        if (in_array || !range_usable(regions, n, pa, pa + PAGE_SIZE)) {
+            pmm.reserved_frames += !in_array;
+            p++;
+            continue;
+        }
+        /* Largest aligned block starting here that is wholly usable. */
+        unsigned order = 0;
+        while (order < PMM_MAX_ORDER && !(p & (((pfn_t)1 << (order + 1)) - 1)) && p + ((pfn_t)2 << order) <= end &&
+               !(at < pa + (PAGE_SIZE << (order + 1)) && pa < at + array_bytes) &&
+               range_usable(regions, n, pa, pa + (PAGE_SIZE << (order + 1))))
+            order++;
+        pmm.managed_frames += (size_t)1 << order;
+        free_block_locked(p, order);
+        p += (pfn_t)1 << order;
+    }
+    return 0;
+}
+
+/* ---- allocation ---- */
+
+pfn_t pmm_alloc_order(unsigned order)
+{
+    if (order > PMM_MAX_ORDER)
+        return PMM_NO_FRAME;
+    if (pmm_injected_failure())
+        return PMM_NO_FRAME;
+    spinlock_acquire(&pmm.lock);
+    unsigned o = order;
+    while (o <= PMM_MAX_ORDER && pmm.free_head[o] == NO_INDEX)
+        o++;
+    if (o > PMM_MAX_ORDER) {
+        spinlock_release(&pmm.lock);
+        return PMM_NO_FRAME;
+    }
+    uint32_t idx = pmm.free_head[o];
+    list_remove(o, idx);
+    while (o > order) { /* give the upper halves back */
+        o--;
+        list_push(o, idx + ((uint32_t)1 << o));
+    }
+    for (uint32_t i = idx; i < idx + ((uint32_t)1 << order); i++) {
+        pmm.frames[i].state = FRAME_ALLOCATED;
+        pmm.frames[i].order = 0;
+        atomic_store_explicit(&pmm.frames[i].refcount, 0, memory_order_relaxed);
+    }
+    pmm.free_frames -= (size_t)1 << order;
+    spinlock_release(&pmm.lock);
+    return pmm.base_pfn + idx;
+}
+
+pfn_t pmm_alloc(void) { return pmm_alloc_order(0); }
+
+pfn_t pmm_alloc_zeroed(void)
+{
+    pfn_t pfn = pmm_alloc_order(0);
+    if (pfn != PMM_NO_FRAME)
+        __builtin_memset(pfn_va(pfn), 0, PAGE_SIZE);
+    return pfn;
+}
+
+static void check_allocated(const char *func, pfn_t pfn)
+{
+    if (pfn < pmm.base_pfn || pfn >= pmm.end_pfn || frame_of(pfn)->state != FRAME_ALLOCATED)
+        mm_panic_at(func, "frame %#llx is not an allocated frame (span %#llx-%#llx, state %d)", (unsigned long long)pfn,
+                    (unsigned long long)pmm.base_pfn, (unsigned long long)pmm.end_pfn,
+                    pfn >= pmm.base_pfn && pfn < pmm.end_pfn ? frame_of(pfn)->state : -1);
+}
+
+void pmm_free_order(pfn_t pfn, unsigned order)
+{
+    for (pfn_t p = pfn; p < pfn + ((pfn_t)1 << order); p++) {
+        check_allocated(__func__, p);
+        uint32_t rc = atomic_load(&frame_of(p)->refcount);
+        MM_ASSERT(rc == 0, "frame %#llx still has %u references", (unsigned long long)p, rc);
+    }
+    spinlock_acquire(&pmm.lock);
+    for (pfn_t p = pfn; p < pfn + ((pfn_t)1 << order); p++)
+        free_block_locked(p, 0);
+    spinlock_release(&pmm.lock);
+}
+
+void pmm_free(pfn_t pfn) { pmm_free_order(pfn, 0); }
+
+/* ---- reference counts ---- */
+
+uint32_t pmm_ref(pfn_t pfn)
+{
+    check_allocated(__func__, pfn);
+    uint32_t old = atomic_fetch_add_explicit(&frame_of(pfn)->refcount, 1, memory_order_relaxed);
+    MM_ASSERT(old != UINT32_MAX, "refcount overflow on frame %#llx", (unsigned long long)pfn);
+    return old + 1;
+}
+
+uint32_t pmm_unref(pfn_t pfn)
+{
+    check_allocated(__func__, pfn);
+    uint32_t old = atomic_fetch_sub_explicit(&frame_of(pfn)->refcount, 1, memory_order_acq_rel);
+    MM_ASSERT(old != 0, "frame %#llx has no reference to drop", (unsigned long long)pfn);
+    if (old == 1) {
+        spinlock_acquire(&pmm.lock);
+        free_block_locked(pfn, 0);
+        spinlock_release(&pmm.lock);
+    }
+    return old - 1;
+}
+
+uint32_t pmm_unref_gather(pfn_t pfn, pmm_gather_t *g)
+{
+    check_allocated(__func__, pfn);
+    uint32_t old = atomic_fetch_sub_explicit(&frame_of(pfn)->refcount, 1, memory_order_acq_rel);
+    MM_ASSERT(old != 0, "frame %#llx has no reference to drop", (unsigned long long)pfn);
+    if (old == 1) {
+        frame_of(pfn)->next = g->head == PMM_NO_FRAME ? NO_INDEX : (uint32_t)(g->head - pmm.base_pfn);
+        g->head = pfn;
+        g->count++;
+    }
+    return old - 1;
+}
+
+void pmm_gather_release(pmm_gather_t *g)
+{
+    if (g->head == PMM_NO_FRAME)
+        return;
+    spinlock_acquire(&pmm.lock);
+    for (pfn_t p = g->head; p != PMM_NO_FRAME;) {
+        uint32_t next = frame_of(p)->next;
+        free_block_locked(p, 0);
+        p = next == NO_INDEX ? PMM_NO_FRAME : pmm.base_pfn + next;
+    }
+    spinlock_release(&pmm.lock);
+    *g = (pmm_gather_t)PMM_GATHER_INIT;
+}
+
+uint32_t pmm_refcount(pfn_t pfn)
+{
+    if (pfn < pmm.base_pfn || pfn >= pmm.end_pfn)
+        return 0;
+    return atomic_load_explicit(&frame_of(pfn)->refcount, memory_order_relaxed);
+}
+
+bool pmm_is_managed(pfn_t pfn)
+{
+    return pfn >= pmm.base_pfn && pfn < pmm.end_pfn && frame_of(pfn)->state != FRAME_RESERVED;
+}
+
+bool pmm_is_allocated(pfn_t pfn)
+{
+    return pfn >= pmm.base_pfn && pfn < pmm.end_pfn && frame_of(pfn)->state == FRAME_ALLOCATED;
+}
+
+/* ---- statistics and fault injection ---- */
+
+void pmm_get_stats(pmm_stats_t *out)
+{
+    spinlock_acquire(&pmm.lock);
+    *out = (pmm_stats_t){
+        .base_pfn = pmm.base_pfn,
+        .end_pfn = pmm.end_pfn,
+        .managed_frames = pmm.managed_frames,
+        .free_frames = pmm.free_frames,
+        .reserved_frames = pmm.reserved_frames,
+        .array_frames = pmm.array_frames,
+    };
+    spinlock_release(&pmm.lock);
+}
+
+size_t pmm_free_frames(void) { return pmm.free_frames; }
+
+bool pmm_injected_failure(void)
+{
+    size_t n = __atomic_load_n(&pmm.fail_countdown, __ATOMIC_RELAXED);
+    while (n) {
+        if (__atomic_compare_exchange_n(&pmm.fail_countdown, &n, n - 1, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            return n == 1;
+    }
+    return false;
+}
+
+void pmm_fail_after(size_t nth)
+{
+    __atomic_store_n(&pmm.fail_countdown, nth, __ATOMIC_RELAXED);
+}

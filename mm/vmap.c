@@ -1,0 +1,102 @@
+/* mm/vmap.c - virtual memory areas of a context's user half, kept in the
+ * context's vm_tree (O(log n) lookup and free-range search). */
+#include "mm/internal.h"
+#include "mm/pagetable.h"
+#include "mm/platform.h"
+#include "mm/slab.h"
+
+static slab_cache_t vmap_cache = SLAB_CACHE_INIT("vmap", vmap_t);
+
+size_t vmap_live_count(void) { return vmap_cache.live; }
+size_t vmap_object_pages(void) { return vmap_cache.pages; }
+
+static inline vmap_t *vmap_of(vm_tree_node_t *n) { return (vmap_t *)n; } /* node is the first member */
+
+vmap_t *vmap_create(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
+{
+    ASSERT_LOCKED(mmctx);
+    ptr_t last;
+    int err = mm_check_range(vaddr, npages, true, &last);
+    if (err)
+        return ERR_PTR(err);
+    if (vm_tree_overlaps(&mmctx->vmaps, vaddr, last + 1))
+        return ERR_PTR(-EEXIST);
+    vmap_t *v = slab_alloc(&vmap_cache);
+    if (!v)
+        return ERR_PTR(-ENOMEM);
+    v->node.start = vaddr;
+    v->node.end = last + 1;
+    v->mmctx = mmctx;
+    v->vaddr = vaddr;
+    v->npages = npages;
+    v->type = VMAP_TYPE_PRIVATE;
+    v->content = VMAP_UNKNOWN;
+    err = vm_tree_insert(&mmctx->vmaps, &v->node);
+    MM_ASSERT(err == 0, "insert of [%#lx, %#lx) failed after the overlap check: %d", (unsigned long)vaddr,
+              (unsigned long)(last + 1), err);
+    return v;
+}
+
+void vmap_forget(vmap_t *vmap)
+{
+    vm_tree_remove(&vmap->mmctx->vmaps, &vmap->node);
+    slab_free(&vmap_cache, vmap);
+}
+
+void vmap_destroy(vmap_t *vmap)
+{
+    mm_context_t *ctx = vmap->mmctx;
+    ASSERT_LOCKED(ctx);
+    pt_gather_t g = PT_GATHER_INIT;
+    int err = pt_unmap(ctx, vmap->vaddr, vmap->vaddr + vmap->npages * PAGE_SIZE - 1, &g);
+    MM_ASSERT(err == 0, "unmapping vmap [%#lx, +%zu pages) failed: %d", (unsigned long)vmap->vaddr, vmap->npages, err);
+    pt_finish(ctx, &g);
+    vmap_forget(vmap);
+}
+
+vmap_t *vmap_obtain(mm_context_t *mmctx, ptr_t vaddr, size_t *out_offset)
+{
+    ASSERT_LOCKED(mmctx);
+    vm_tree_node_t *n = vm_tree_find(&mmctx->vmaps, vaddr);
+    if (!n)
+        return ERR_PTR(-ENOENT);
+    if (out_offset)
+        *out_offset = vaddr - n->start;
+    return vmap_of(n);
+}
+
+vmap_t *vmap_split(vmap_t *vmap, size_t split)
+{
+    mm_context_t *ctx = vmap->mmctx;
+    ASSERT_LOCKED(ctx);
+    if (split == 0 || split >= vmap->npages)
+        return ERR_PTR(-EINVAL);
+    vmap_t *second = slab_alloc(&vmap_cache);
+    if (!second)
+        return ERR_PTR(-ENOMEM);
+    *second = *vmap;
+    second->vaddr = vmap->vaddr + split * PAGE_SIZE;
+    second->npages = vmap->npages - split;
+    second->node = (vm_tree_node_t){ .start = second->vaddr, .end = vmap->node.end };
+    vm_tree_remove(&ctx->vmaps, &vmap->node);
+    vmap->npages = split;
+    vmap->node = (vm_tree_node_t){ .start = vmap->vaddr, .end = second->vaddr };
+    int e1 = vm_tree_insert(&ctx->vmaps, &vmap->node);
+    int e2 = vm_tree_insert(&ctx->vmaps, &second->node);
+    MM_ASSERT(e1 == 0 && e2 == 0, "re-inserting the halves of a split failed: %d %d", e1, e2);
+    return second;
+}
+
+size_t mm_vmap_count(mm_context_t *mmctx) { return mmctx->vmaps.count; }
+
+vmap_t *mm_vmap_first_from(mm_context_t *mmctx, ptr_t vaddr)
+{
+    vm_tree_node_t *n = vm_tree_first_from(&mmctx->vmaps, vaddr);
+    return n ? vmap_of(n) : NULL;
+}
+
+vmap_t *mm_vmap_next(vmap_t *vmap)
+{
+    vm_tree_node_t *n = vm_tree_next(&vmap->node);
+    return n ? vmap_of(n) : NULL;
+}

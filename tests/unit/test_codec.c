@@ -1,0 +1,175 @@
+/* Entry codec round trips: every flag combination at every level that may
+ * hold a leaf, table entries, refusals. */
+#include "fixture.h"
+
+TestSuite(codec, .init = fixture_setup);
+
+/* Flags the arch can encode: VM_READ set, the rest any combination. */
+static vm_flags combo(unsigned bits)
+{
+    static const vm_flags opt[] = { VM_WRITE, VM_EXEC, VM_USER, VM_WRITE_THROUGH, VM_CACHE_DISABLED, VM_GLOBAL };
+    unsigned f = VM_READ;
+    for (unsigned i = 0; i < ARRAY_SIZE(opt); i++)
+        if (bits & (1u << i))
+            f |= opt[i];
+    return (vm_flags)f;
+}
+
+Test(codec, leaf_round_trip_every_flag_combination_every_level)
+{
+    unsigned checked = 0;
+    for (unsigned level = 1; level <= G()->levels; level++) {
+        if (!hal_level_may_leaf(G(), level))
+            continue;
+        pfn_t step = (pfn_t)1 << (HAL_BITS_PER_LEVEL * (level - 1));
+        pfn_t pfns[] = { 0, step, step * 3, (hal_max_pfn(G()) & ~(step - 1)) };
+        for (unsigned bits = 0; bits < 64; bits++) {
+            vm_flags f = combo(bits);
+            for (unsigned i = 0; i < ARRAY_SIZE(pfns); i++) {
+                pte_t e;
+                cr_assert_eq(hal_pte_make_leaf(level, pfns[i], f, &e), 0, "level %u flags %#x pfn %#llx", level, f,
+                             (unsigned long long)pfns[i]);
+                cr_assert(hal_pte_present(e));
+                cr_assert(hal_pte_is_leaf(level, e), "level %u entry %#llx not a leaf", level, (unsigned long long)e);
+                cr_assert_eq(hal_pte_pfn(level, e), pfns[i], "level %u flags %#x", level, f);
+                cr_assert_eq(hal_pte_flags(level, e), f & HAL_VM_FLAGS_ENCODED, "level %u: got %#x want %#x", level,
+                             hal_pte_flags(level, e), f & HAL_VM_FLAGS_ENCODED);
+                /* with other flags: same frame, new flags */
+                vm_flags g = combo(63 - bits);
+                pte_t e2;
+                cr_assert_eq(hal_pte_set_flags(level, e, g, &e2), 0);
+                cr_assert_eq(hal_pte_pfn(level, e2), pfns[i]);
+                cr_assert_eq(hal_pte_flags(level, e2), g & HAL_VM_FLAGS_ENCODED);
+                checked++;
+            }
+        }
+    }
+    cr_assert_gt(checked, 64 * 4 * 2);
+}
+
+Test(codec, leaf_without_read_is_refused)
+{
+    vm_flags bad[] = { VM_NONE, VM_WRITE, VM_EXEC, VM_WRITE | VM_EXEC, VM_USER | VM_WRITE };
+    for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+        pte_t e = 0x1234;
+        cr_assert_eq(hal_pte_make_leaf(1, 5, bad[i], &e), -EINVAL, "flags %#x", bad[i]);
+        cr_assert_eq(e, 0x1234, "output written on refusal");
+    }
+}
+
+Test(codec, huge_leaf_with_misaligned_frame_is_refused)
+{
+    pte_t e;
+    cr_assert_eq(hal_pte_make_leaf(2, 1, VM_RW, &e), -EINVAL);
+    cr_assert_eq(hal_pte_make_leaf(3, 512, VM_RW, &e), -EINVAL);
+    cr_assert_eq(hal_pte_make_leaf(2, 512, VM_RW, &e), 0);
+}
+
+Test(codec, unknown_flag_bits_are_refused)
+{
+    pte_t e;
+    cr_assert_eq(hal_pte_make_leaf(1, 1, (vm_flags)(VM_READ | (1u << 12)), &e), -EINVAL);
+}
+
+Test(codec, frame_beyond_encodable_width_is_refused)
+{
+    pte_t e;
+    cr_assert_eq(hal_pte_make_leaf(1, hal_max_pfn(G()) + 1, VM_READ, &e), -EINVAL);
+    cr_assert_eq(hal_pte_make_leaf(1, hal_max_pfn(G()), VM_READ, &e), 0);
+}
+
+Test(codec, table_entry_points_to_table_and_is_not_a_leaf)
+{
+    for (unsigned level = 2; level <= G()->levels; level++) {
+        for (int user = 0; user < 2; user++) {
+            pte_t e = hal_pte_make_table(0x12345, user);
+            cr_assert(hal_pte_present(e));
+            cr_assert(!hal_pte_is_leaf(level, e), "level %u table entry %#llx reads as a leaf", level,
+                      (unsigned long long)e);
+            cr_assert_eq(hal_pte_pfn(level, e), 0x12345);
+        }
+    }
+}
+
+Test(codec, zero_entry_is_not_present)
+{
+    for (unsigned level = 1; level <= G()->levels; level++) {
+        cr_assert(!hal_pte_present(0));
+        cr_assert(!hal_pte_is_leaf(level, 0));
+    }
+}
+
+Test(codec, set_flags_on_non_leaf_is_refused)
+{
+    pte_t out = 7;
+    cr_assert_eq(hal_pte_set_flags(2, hal_pte_make_table(9, false), VM_RW, &out), -EINVAL);
+    cr_assert_eq(hal_pte_set_flags(1, 0, VM_RW, &out), -EINVAL);
+    cr_assert_eq(out, 7);
+}
+
+#ifdef X86_PTE_P
+Test(codec, x86_bits_are_where_the_sdm_puts_them)
+{
+    pte_t e;
+    cr_assert_eq(hal_pte_make_leaf(1, 0x1000, VM_READ, &e), 0);
+    cr_assert(e & X86_PTE_NX, "non-exec leaf lacks NX (bit 63)");
+    cr_assert(!(e & X86_PTE_RW) && !(e & X86_PTE_US) && !(e & X86_PTE_PS));
+    cr_assert_eq(hal_pte_make_leaf(1, 0x1000, VM_USER_RWX | VM_GLOBAL | VM_CACHE_DISABLED | VM_WRITE_THROUGH, &e), 0);
+    cr_assert_eq(e & (X86_PTE_NX | X86_PTE_RW | X86_PTE_US | X86_PTE_G | X86_PTE_PCD | X86_PTE_PWT),
+                 X86_PTE_RW | X86_PTE_US | X86_PTE_G | X86_PTE_PCD | X86_PTE_PWT);
+    /* PS at levels 2 and 3; bit 12 is PAT in huge leaves, never part of the frame */
+    cr_assert_eq(hal_pte_make_leaf(2, 0x200, VM_RW, &e), 0);
+    cr_assert(e & X86_PTE_PS);
+    cr_assert_eq((e >> 12) & 1, 0);
+    cr_assert_eq(hal_pte_pfn(2, e | X86_PTE_PAT_HUGE), 0x200, "PAT bit read as part of the frame");
+    cr_assert_eq(hal_pte_make_leaf(3, 0x40000, VM_RW, &e), 0);
+    cr_assert(e & X86_PTE_PS);
+    cr_assert_eq(hal_pte_make_leaf(4, 0, VM_RW, &e), -EINVAL, "x86 has no 512 GiB pages");
+    /* at level 1, bit 7 is PAT: still a leaf */
+    cr_assert(hal_pte_is_leaf(1, X86_PTE_P | X86_PTE_PS));
+    /* user-half tables carry U/S and R/W, kernel-half ones R/W only */
+    cr_assert_eq(hal_pte_make_table(5, true) & (X86_PTE_US | X86_PTE_RW | X86_PTE_NX), X86_PTE_US | X86_PTE_RW);
+    cr_assert_eq(hal_pte_make_table(5, false) & (X86_PTE_US | X86_PTE_RW), X86_PTE_RW);
+}
+#endif
+
+#ifdef RV_PTE_V
+Test(codec, riscv_leaf_and_table_bits_follow_the_spec)
+{
+    pte_t e;
+    cr_assert_eq(hal_pte_make_leaf(1, 0x80000, VM_READ, &e), 0);
+    cr_assert_eq(e & 0xff, RV_PTE_V | RV_PTE_R | RV_PTE_A | RV_PTE_D, "A and D set on leaves");
+    cr_assert_eq(e >> 10, 0x80000);
+    cr_assert_eq(hal_pte_make_leaf(1, 1, VM_USER_RWX | VM_GLOBAL, &e), 0);
+    cr_assert_eq(e & 0xff, 0xff);
+    /* table entries: V only; U, A, D clear */
+    pte_t t = hal_pte_make_table(0x80001, true);
+    cr_assert_eq(t & 0x3ff, RV_PTE_V);
+    /* W without R cannot be encoded */
+    cr_assert_eq(hal_pte_make_leaf(1, 1, VM_WRITE, &e), -EINVAL);
+    cr_assert_eq(hal_pte_make_leaf(1, 1, VM_WRITE | VM_EXEC, &e), -EINVAL);
+    /* leaves at every level that may hold one, Sv48/57 512 GiB pages included */
+    if (G()->levels >= 4) {
+        cr_assert(hal_level_may_leaf(G(), 4));
+        cr_assert_eq(hal_pte_make_leaf(4, (pfn_t)1 << 27, VM_RW, &e), 0);
+        cr_assert(hal_pte_is_leaf(4, e));
+    } else {
+        cr_assert(!hal_level_may_leaf(G(), 4));
+    }
+}
+#endif
+
+Test(codec, geometry_splits_address_space_at_the_canonical_hole)
+{
+    const hal_geometry_t *g = G();
+    cr_assert_eq(g->va_bits, 12 + 9 * g->levels);
+    ptr_t ue = hal_user_end(g), ks = hal_kernel_start(g);
+    cr_assert(hal_is_canonical(g, ue - 1));
+    cr_assert(!hal_is_canonical(g, ue));
+    cr_assert(!hal_is_canonical(g, ks - 1));
+    cr_assert(hal_is_canonical(g, ks));
+    cr_assert(hal_is_canonical(g, ~(ptr_t)0));
+    cr_assert(hal_is_user_addr(g, ue - 1) && !hal_is_user_addr(g, ks));
+    cr_assert_eq(hal_level_index(g->levels, ks), 256);
+    cr_assert_eq(hal_level_index(g->levels, ue - 1), 255);
+}
