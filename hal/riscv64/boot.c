@@ -4,13 +4,11 @@
 #include "early_paging.h"
 #include "kernel/arch.h"
 #include "kernel/boot.h"
+#include "kernel/panic.h"
 #include "kernel/printk.h"
-#include "mm/platform.h"
 #include "riscv.h"
 #include "sbi.h"
-#include "trap.h"
 
-extern char _kernel_start[], _kernel_end[];
 extern char rv_trap_entry[];
 
 #define RV_CMDLINE_MAX 1024
@@ -45,9 +43,9 @@ static const char *cmdline_value(const char *cmdline, const char *key, char *buf
 
 static void add_region(boot_info_t *bi, uint64_t base, uint64_t size, bool usable)
 {
-    if (bi->nregions == ARRAY_SIZE(bi->regions))
-        mm_panic("more than %zu memory regions", ARRAY_SIZE(bi->regions));
-    bi->regions[bi->nregions++] = (mm_region_t){ .base = base, .size = size, .usable = usable };
+    if (boot_add_region(bi, base, size, usable))
+        panic("more than %d memory regions (at %llx+%llx)", BOOT_MAX_REGIONS, (unsigned long long)base,
+              (unsigned long long)size);
 }
 
 /* Does a reserved region of the device tree cover physical address pa? */
@@ -88,16 +86,16 @@ _Noreturn void rv_boot(uint64_t hartid, uint64_t dtb_pa)
     arch_trap_init();
 
     if (dtb_pa == 0 || dtb_pa + FDT_HEADER_SIZE > RV_IDENTITY_LIMIT)
-        mm_panic("device tree at %lx is outside the boot identity map", (unsigned long)dtb_pa);
+        panic("device tree at %lx is outside the boot identity map", (unsigned long)dtb_pa);
     const void *dtb = (const void *)(uintptr_t)dtb_pa;
     long total = fdt_total_size(dtb, FDT_HEADER_SIZE);
     if (total < 0)
-        mm_panic("device tree at %lx: %s", (unsigned long)dtb_pa, fdt_strerror((int)total));
+        panic("device tree at %lx: %s", (unsigned long)dtb_pa, fdt_strerror((int)total));
     if (dtb_pa + (uint64_t)total > RV_IDENTITY_LIMIT)
-        mm_panic("device tree at %lx (%ld bytes) crosses 4 GiB", (unsigned long)dtb_pa, total);
+        panic("device tree at %lx (%ld bytes) crosses 4 GiB", (unsigned long)dtb_pa, total);
     int err = fdt_parse(dtb, (size_t)total, &rv_dt);
     if (err)
-        mm_panic("device tree at %lx: %s", (unsigned long)dtb_pa, fdt_strerror(err));
+        panic("device tree at %lx: %s", (unsigned long)dtb_pa, fdt_strerror(err));
 
     size_t n = 0;
     for (const char *s = rv_dt.bootargs; *s && n + 1 < sizeof rv_cmdline; s++)
@@ -126,7 +124,6 @@ _Noreturn void rv_boot(uint64_t hartid, uint64_t dtb_pa)
            rv_paging_mode_supported("sv57") ? "yes" : "no", rv_paging_mode_supported("sv48") ? "yes" : "no",
            rv_paging_mode_supported("sv39") ? "yes" : "no", cap ? ", capped by paging=" : "", cap ? cap : "");
     kmain(bi);
-    mm_panic("kmain returned");
 }
 
 void arch_trap_init(void)
@@ -150,6 +147,12 @@ _Noreturn void arch_exit(int code)
     else if (hal_mmu_active_root() != rv_early_root())
         hal_mmu_activate(rv_early_root()); /* they map the device whatever the kernel did to its own */
     *dev = v;
+    arch_halt();
+}
+
+_Noreturn void arch_halt(void)
+{
+    csr_clear(sstatus, SSTATUS_SIE);
     for (;;)
         __asm__ volatile("wfi");
 }

@@ -1,48 +1,24 @@
-/* hal/riscv64/trap.c - decode traps for the generic layer.
+/* hal/riscv64/trap.c - decode traps for the generic fault path.
  *
- * Page faults become a hal_fault_t for the generic fault handler. RISC-V
- * does not say whether a translation existed (a missing entry and a
- * permission failure raise the same cause), so `present` is -1 and the
- * generic layer walks the tables to find out. Access faults (PMP, bus
- * errors) and page faults nobody resolved fall back to the exception table;
- * anything else stops the kernel with the registers. */
+ * Page faults become a hal_fault_t for kernel_handle_fault. RISC-V does not
+ * say whether a translation existed (a missing entry and a permission
+ * failure raise the same cause), so `present` is -1 and the generic layer
+ * walks the tables to find out. Two kernel-mode faults on user addresses
+ * are refused before the generic layer sees them, because retrying would
+ * fault again for ever: a fetch (S-mode never executes user pages) and a
+ * data access with sstatus.SUM clear (outside the copy helpers). Access
+ * faults (PMP, bus errors) and everything else go to kernel_trap_refused:
+ * the exception table or a report. */
 #include "trap.h"
 
 #include "hal/hal.h"
 #include "kernel/arch.h"
+#include "kernel/fault.h"
 #include "kernel/printk.h"
-#include "mm/platform.h"
 #include "riscv.h"
 
-typedef struct ex_entry {
-    uint64_t insn, fixup;
-} ex_entry_t;
-extern const ex_entry_t __ex_table_start[], __ex_table_end[];
-
-static const ex_entry_t *ex_find(uint64_t ip)
-{
-    for (const ex_entry_t *e = __ex_table_start; e < __ex_table_end; e++)
-        if (e->insn == ip)
-            return e;
-    return NULL;
-}
-
-static bool is_fetch_fault(uint64_t scause)
-{
-    return scause == EXC_INSN_PAGE_FAULT || scause == EXC_INSN_ACCESS;
-}
-
-bool rv_extable_fixup(rv_regs_t *regs)
-{
-    const ex_entry_t *e = ex_find(regs->sepc);
-    /* A fetch fault stops at the target, not at the jalr that went there. */
-    if (!e && is_fetch_fault(regs->scause))
-        e = ex_find(regs->x[1] - 4);
-    if (!e)
-        return false;
-    regs->sepc = e->fixup;
-    return true;
-}
+/* Armed by arch_probe_exec (probe.S) around its call. */
+extern ptr_t rv_exec_probe_target, rv_exec_probe_fixup;
 
 const char *rv_cause_name(uint64_t scause)
 {
@@ -68,49 +44,74 @@ const char *rv_cause_name(uint64_t scause)
     return "reserved exception";
 }
 
-/* The generic record of a page fault (scause 12, 13 or 15). */
-static hal_fault_t decode_page_fault(const rv_regs_t *regs)
+ptr_t arch_regs_ip(const void *regs) { return ((const rv_regs_t *)regs)->sepc; }
+void arch_regs_set_ip(void *regs, ptr_t ip) { ((rv_regs_t *)regs)->sepc = ip; }
+
+ptr_t arch_exec_probe_fixup(ptr_t fault_ip)
+{
+    if (rv_exec_probe_target == 0 || fault_ip != rv_exec_probe_target)
+        return 0;
+    return rv_exec_probe_fixup;
+}
+
+void arch_dump_regs(const void *regs)
+{
+    static const char *const abi[32] = { "zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0",
+                                         "a1", "a2", "a3", "a4", "a5", "a6", "a7", "s2", "s3", "s4", "s5",
+                                         "s6", "s7", "s8", "s9", "s10", "s11", "t3", "t4", "t5", "t6" };
+    const rv_regs_t *r = regs;
+    printk("  scause %lx (%s) stval %016lx\n", (unsigned long)r->scause, rv_cause_name(r->scause),
+           (unsigned long)r->stval);
+    printk("  sepc %016lx sstatus %016lx satp %016lx\n", (unsigned long)r->sepc, (unsigned long)r->sstatus,
+           (unsigned long)csr_read(satp));
+    for (int i = 0; i < 32; i += 4)
+        printk("  %-4s %016lx %-4s %016lx %-4s %016lx %-4s %016lx\n", abi[i], (unsigned long)r->x[i], abi[i + 1],
+               (unsigned long)r->x[i + 1], abi[i + 2], (unsigned long)r->x[i + 2], abi[i + 3],
+               (unsigned long)r->x[i + 3]);
+}
+
+/* The generic record of a page fault (scause 12, 13 or 15). Pure. */
+static hal_fault_t decode_page_fault(uint64_t scause, uint64_t stval, uint64_t sepc, uint64_t sstatus)
 {
     hal_fault_t f = {
-        .addr = regs->stval,
-        .ip = regs->sepc,
-        .access = regs->scause == EXC_INSN_PAGE_FAULT ? HAL_ACCESS_EXEC
-                  : regs->scause == EXC_STORE_PAGE_FAULT ? HAL_ACCESS_WRITE
-                                                          : HAL_ACCESS_READ,
-        .user_mode = !(regs->sstatus & SSTATUS_SPP),
+        .addr = stval,
+        .ip = sepc,
+        .access = scause == EXC_INSN_PAGE_FAULT ? HAL_ACCESS_EXEC
+                  : scause == EXC_STORE_PAGE_FAULT ? HAL_ACCESS_WRITE
+                                                   : HAL_ACCESS_READ,
+        .user_mode = !(sstatus & SSTATUS_SPP),
         .present = -1,
     };
     return f;
 }
 
-void rv_dump_regs(const rv_regs_t *regs)
+static void page_fault(rv_regs_t *r)
 {
-    static const char *const abi[32] = { "zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0",
-                                         "a1", "a2", "a3", "a4", "a5", "a6", "a7", "s2", "s3", "s4", "s5",
-                                         "s6", "s7", "s8", "s9", "s10", "s11", "t3", "t4", "t5", "t6" };
-    printk("trap: scause %lx (%s) stval %016lx sepc %016lx sstatus %lx\n", (unsigned long)regs->scause,
-           rv_cause_name(regs->scause), (unsigned long)regs->stval, (unsigned long)regs->sepc,
-           (unsigned long)regs->sstatus);
-    for (int i = 1; i < 32; i += 4)
-        printk("  %s=%016lx %s=%016lx %s=%016lx %s=%016lx\n", abi[i], (unsigned long)regs->x[i],
-               abi[i + 1], (unsigned long)regs->x[i + 1], abi[i + 2], (unsigned long)regs->x[i + 2],
-               i + 3 < 32 ? abi[i + 3] : "", i + 3 < 32 ? (unsigned long)regs->x[i + 3] : 0ul);
+    hal_fault_t f = decode_page_fault(r->scause, r->stval, r->sepc, r->sstatus);
+    if (!f.user_mode && kernel_geometry && hal_is_user_addr(kernel_geometry, f.addr)) {
+        if (f.access == HAL_ACCESS_EXEC) {
+            kernel_fault_refused(&f, r, "kernel fetch from a user address (S-mode never executes user pages)");
+            return;
+        }
+        if (!(r->sstatus & SSTATUS_SUM)) {
+            kernel_fault_refused(&f, r, "kernel access to a user address outside the copy helpers (SUM clear)");
+            return;
+        }
+    }
+    if (!kernel_handle_fault(&f, r))
+        kernel_fault_refused(&f, r, "user-mode fault nobody resolved (no process to signal)");
 }
 
-void rv_trap(rv_regs_t *regs)
+void rv_trap(rv_regs_t *r)
 {
-    uint64_t cause = regs->scause;
-    if (cause == EXC_INSN_PAGE_FAULT || cause == EXC_LOAD_PAGE_FAULT || cause == EXC_STORE_PAGE_FAULT) {
-        hal_fault_t f = decode_page_fault(regs);
-        if (kernel_handle_fault(&f, regs))
-            return;
-        if (rv_extable_fixup(regs))
-            return;
-    } else if (cause == EXC_INSN_ACCESS || cause == EXC_LOAD_ACCESS || cause == EXC_STORE_ACCESS) {
-        if (rv_extable_fixup(regs))
-            return;
+    switch (r->scause) {
+    case EXC_INSN_PAGE_FAULT:
+    case EXC_LOAD_PAGE_FAULT:
+    case EXC_STORE_PAGE_FAULT:
+        page_fault(r);
+        return;
+    default:
+        kernel_trap_refused(r, r->sepc, rv_cause_name(r->scause));
+        return;
     }
-    rv_dump_regs(regs);
-    mm_panic("unhandled %s at %lx (stval %lx)", rv_cause_name(cause), (unsigned long)regs->sepc,
-             (unsigned long)regs->stval);
 }
