@@ -4,6 +4,7 @@
 #include "early_paging.h"
 #include "kernel/arch.h"
 #include "kernel/boot.h"
+#include "kernel/cmdline.h"
 #include "kernel/panic.h"
 #include "kernel/printk.h"
 #include "riscv.h"
@@ -18,28 +19,6 @@ static fdt_info_t rv_dt;
 static char rv_cmdline[RV_CMDLINE_MAX];
 static boot_info_t rv_boot_info;
 static uint64_t rv_boot_hart;
-
-/* The value of `key=` on the command line, copied into buf; NULL if absent. */
-static const char *cmdline_value(const char *cmdline, const char *key, char *buf, size_t bufsize)
-{
-    for (const char *p = cmdline; *p;) {
-        while (*p == ' ')
-            p++;
-        const char *k = key, *q = p;
-        while (*k && *q == *k)
-            k++, q++;
-        if (*k == 0 && *q == '=') {
-            size_t n = 0;
-            for (q++; *q && *q != ' ' && n + 1 < bufsize; q++)
-                buf[n++] = *q;
-            buf[n] = 0;
-            return buf;
-        }
-        while (*p && *p != ' ')
-            p++;
-    }
-    return NULL;
-}
 
 static void add_region(boot_info_t *bi, uint64_t base, uint64_t size, bool usable)
 {
@@ -105,7 +84,7 @@ _Noreturn void rv_boot(uint64_t hartid, uint64_t dtb_pa)
         printk("riscv64: command line cut to %zu bytes\n", n);
 
     char mode[16];
-    const char *cap = cmdline_value(rv_cmdline, "paging", mode, sizeof mode);
+    const char *cap = cmdline_get(rv_cmdline, "paging", mode, sizeof mode) ? mode : NULL;
     const hal_geometry_t *g = rv_paging_init(&rv_dt, cap);
     /* From here the device tree is only reachable through the direct map,
      * and rv_dt.bootargs is stale: rv_cmdline holds the copy. */
@@ -132,7 +111,24 @@ void arch_trap_init(void)
     csr_write(sscratch, 0);
 }
 
-bool arch_cpu_has(const char *feature) { return rv_paging_mode_supported(feature); }
+static bool str_eq(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
+/* Paging modes as probed at boot. The arch-neutral boot tests ask for three
+ * protections by their x86 names; every paging riscv64 hart has them:
+ * "nx" (a leaf without X never executes), "smap" (S-mode touches U pages
+ * only with sstatus.SUM, set in the copy helpers alone) and "smep" (S-mode
+ * never executes U pages). Svpbmt is not used: "svpbmt" is false. */
+bool arch_cpu_has(const char *feature)
+{
+    if (str_eq(feature, "nx") || str_eq(feature, "smap") || str_eq(feature, "smep"))
+        return true;
+    return rv_paging_mode_supported(feature);
+}
 
 _Noreturn void arch_exit(int code)
 {
