@@ -5,6 +5,10 @@
 
 #define ASSERT_LOCKED(ctx) MM_ASSERT(spinlock_is_locked(&(ctx)->mm_lock), "mm_lock of context %p not held", (void *)(ctx))
 
+/* Forget all state of a previous mm_init (the host platform re-inits). */
+void vmap_reset(void);
+void pt_reset(void);
+
 /* vmap.c */
 size_t vmap_live_count(void);
 size_t vmap_object_pages(void);

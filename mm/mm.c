@@ -39,6 +39,13 @@ int mm_init(const mm_boot_info_t *info)
         g->va_bits != PAGE_SHIFT + HAL_BITS_PER_LEVEL * g->levels)
         return -EINVAL;
     mm_geometry = g;
+    /* Start from nothing, also when called again (host tests re-init). */
+    context_cache = (slab_cache_t)SLAB_CACHE_INIT("mm_context", mm_context_t);
+    live_contexts = 0;
+    kernel_ctx = NULL;
+    zero_page = PMM_NO_FRAME;
+    vmap_reset();
+    pt_reset();
     int err = pmm_init(info->regions, info->nregions);
     if (err)
         return err;

@@ -7,6 +7,7 @@
  * (walk_ptes) instead of a call per page. */
 #include "mm/pagetable.h"
 
+#include "mm/internal.h"
 #include "mm/platform.h"
 
 typedef enum {
@@ -31,6 +32,8 @@ typedef struct walk {
 } walk_t;
 
 static size_t table_pages_total;
+
+void pt_reset(void) { table_pages_total = 0; }
 
 size_t pt_table_pages_total(void) { return table_pages_total; }
 

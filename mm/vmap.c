@@ -7,6 +7,8 @@
 
 static slab_cache_t vmap_cache = SLAB_CACHE_INIT("vmap", vmap_t);
 
+void vmap_reset(void) { vmap_cache = (slab_cache_t)SLAB_CACHE_INIT("vmap", vmap_t); }
+
 size_t vmap_live_count(void) { return vmap_cache.live; }
 size_t vmap_object_pages(void) { return vmap_cache.pages; }
 

@@ -22,7 +22,7 @@ def count(logfile):
             continue
         t = json.loads(line)
         result = t.get("result", "")
-        out = t.get("stdo", "") or ""
+        out = t.get("stdout", t.get("stdo", "")) or ""
         if t.get("protocol") == "tap" or re.search(r"^TAP version", out, re.M):
             p = f = s = 0
             for l in out.splitlines():
