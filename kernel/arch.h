@@ -10,8 +10,13 @@ void arch_console_putc(char c);
 _Noreturn void arch_exit(int code);
 /* Installs the trap vectors; faults reach kernel_handle_fault from then on. */
 void arch_trap_init(void);
-/* True if the CPU has the named feature and the kernel enabled it:
- * "nx", "smep", "smap", "la57", "pdpe1gb", "pge" (x86); "sv39", "sv48",
+/* True if the CPU has the named feature and the kernel enabled it.
+ * Protections under their generic names, which the boot tests ask for:
+ *   "nx"   pages can be made non-executable (x86 EFER.NXE; riscv: always)
+ *   "smap" kernel data access to user pages faults outside the copy helpers
+ *          (x86 SMAP; riscv: SUM clear outside them)
+ *   "smep" the kernel cannot execute user pages (x86 SMEP; riscv: always)
+ * and arch-specific ones: "la57", "pdpe1gb", "pge" (x86); "sv39", "sv48",
  * "sv57", "svpbmt" (riscv). Unknown names are false. */
 bool arch_cpu_has(const char *feature);
 

@@ -120,7 +120,6 @@ static void demo_walk(void)
 
 void kernel_demo(void)
 {
-    kernel_print_memory_map(kernel_boot_info);
     demo_ptdump();
     demo_frames();
     demo_walk();

@@ -78,19 +78,25 @@ bool kernel_handle_fault(const hal_fault_t *f, void *regs)
     kernel_fault_stats.last_was_page_fault = true;
 
     const hal_geometry_t *g = kernel_geometry;
-    if (current_context && g && hal_is_user_addr(g, f->addr) && !kernel_panicking) {
+    const char *why;
+    if (g && !hal_is_canonical(g, f->addr)) {
+        why = "non-canonical address";
+    } else if (current_context && g && hal_is_user_addr(g, f->addr) && !kernel_panicking) {
         int rc = mm_handle_fault(current_context, f);
         if (rc == 0) {
             kernel_fault_stats.mm_resolved++;
             return true;
         }
-        if (rc == -ENOMEM && !f->user_mode)
-            printk("fault: out of memory resolving %016lx\n", (unsigned long)f->addr);
+        why = rc == -ENOMEM ? "the memory manager ran out of memory resolving the fault"
+                            : "the memory manager refused the access (no vmap allows it)";
+    } else if (g && hal_is_user_addr(g, f->addr)) {
+        why = "user address before the memory manager runs";
+    } else {
+        why = f->present == 0 ? "nothing is mapped at this kernel address"
+                              : "the kernel mapping does not allow this access";
     }
     if (f->user_mode)
         return false;
-    const char *why = !g || hal_is_canonical(g, f->addr) ? "the memory manager refused the access"
-                                                           : "non-canonical address";
     if (try_fixup(f, regs, why))
         return true;
     fault_panic(f, regs, why);

@@ -7,6 +7,7 @@
 #include "kernel/fault.h"
 #include "kernel/kernel.h"
 #include "kernel/ktest.h"
+#include "kernel/lib/string.h"
 #include "kernel/panic.h"
 #include "kernel/printk.h"
 #include "mm/paging.h"
@@ -17,7 +18,7 @@ ptr_t kernel_image_offset;
 void kernel_print_memory_map(const boot_info_t *bi)
 {
     uint64_t usable = 0;
-    printk("memory map (%zu regions):\n", bi->nregions);
+    printk("\n== memory map (%zu regions: the boot loader's, then the ranges the kernel keeps out)\n", bi->nregions);
     for (size_t i = 0; i < bi->nregions; i++) {
         const mm_region_t *r = &bi->regions[i];
         printk("  %016llx-%016llx %10llu KiB  %s\n", (unsigned long long)r->base, (unsigned long long)(r->base + r->size),
@@ -62,6 +63,21 @@ static void map_kernel_image(mm_context_t *k)
     map_image_part(k, _data_start, _kernel_end, VM_RW);
 }
 
+/* Stops the kernel on purpose with an access nothing can resolve, so that
+ * the harness can check the report (ktest.crash=rodata-write|noncanonical). */
+_Noreturn static void kernel_crash(const char *kind)
+{
+    printk("kmm: crashing on purpose: %s\n", kind);
+    if (strcmp(kind, "rodata-write") == 0)
+        *(volatile uint8_t *)_rodata_start = 0x55;
+    else if (strcmp(kind, "noncanonical") == 0)
+        (void)*(volatile uint8_t *)(hal_user_end(kernel_geometry) + 0x1000);
+    else
+        panic("unknown ktest.crash kind '%s'", kind);
+    printk("kmm: the access did not fault\n");
+    arch_exit(1);
+}
+
 _Noreturn void kmain(boot_info_t *bi)
 {
     kernel_boot_info = bi;
@@ -83,6 +99,9 @@ _Noreturn void kmain(boot_info_t *bi)
     printk("kmm: kernel context active (root frame %llx)\n", (unsigned long long)k->pgd);
     kernel_print_counts("after boot");
 
+    char crash[32];
+    if (cmdline_get(bi->cmdline, "ktest.crash", crash, sizeof(crash)))
+        kernel_crash(crash);
     if (cmdline_has(bi->cmdline, "ktest")) {
         char filter[64] = "";
         cmdline_get(bi->cmdline, "ktest.filter", filter, sizeof(filter));

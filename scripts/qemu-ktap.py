@@ -68,6 +68,25 @@ def run(args):
     return lines, proc.returncode, timed_out, elapsed, success
 
 
+def check_panic(args, lines, status, timed_out, elapsed, success):
+    """--expect-panic: one TAP result per expectation on the crash report."""
+    print("TAP version 13")
+    at = next((i for i, l in enumerate(lines) if PANIC.search(l)), None)
+    report = lines[at:] if at is not None else []
+    checks = [("the kernel panicked", at is not None),
+              ("it stopped by itself (no hang)", not timed_out),
+              ("QEMU exit status says failure", not timed_out and status not in success and status != 0)]
+    for rx in args.expect_panic:
+        checks.append((f"report matches /{rx}/", any(re.search(rx, l) for l in report)))
+    print(f"1..{len(checks)}")
+    for i, (name, ok) in enumerate(checks, 1):
+        print(f"{'ok' if ok else 'not ok'} {i} {name}")
+    for l in (report or lines[-30:])[:60]:
+        print("# " + l)
+    print(f"# ran {elapsed:.1f} s, QEMU status {status}")
+    return 0 if all(ok for _, ok in checks) else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--arch", default="x86_64")
@@ -77,6 +96,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=240)
     ap.add_argument("--expect-paging", default="", help="fail unless the kernel reports this paging mode")
     ap.add_argument("--log", default="", help="write the whole console output here")
+    ap.add_argument("--expect-panic", action="append", default=[], metavar="REGEX",
+                    help="the run must stop with a panic whose report matches every REGEX (repeatable)")
     ap.add_argument("--gdb", action="store_true")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
@@ -85,6 +106,9 @@ def main():
     if args.log:
         with open(args.log, "w", encoding="utf-8") as f:
             f.write("\n".join(lines))
+
+    if args.expect_panic:
+        return check_panic(args, lines, status, timed_out, elapsed, success)
 
     problems = []
     start = next((i for i, l in enumerate(lines) if l.strip() == "KTAP version 1"), None)
