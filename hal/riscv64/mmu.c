@@ -2,7 +2,8 @@
  *
  * No ASIDs: every satp write is followed by a full sfence.vma, and each
  * invalidation uses the rs2 = x0 form, which also drops global (kernel)
- * translations, so kernel-half ranges are covered whatever is active. */
+ * translations, so kernel-half ranges are covered whatever is active.
+ * An `end` of 0 stands for the top of the address space. */
 #include "hal/hal.h"
 #include "riscv.h"
 
@@ -20,10 +21,13 @@ uint64_t rv_mmu_mode(void) { return rv_satp_mode; }
 
 void hal_tlb_invalidate(pfn_t root, ptr_t start, ptr_t end)
 {
-    (void)root;
     if (end == start)
         return;
     ptr_t va = ALIGN_DOWN(start, PAGE_SIZE);
+    /* Activation flushes everything, so an inactive root has nothing of its
+     * user half cached; the kernel half (top half in every mode) is shared. */
+    if (!(va >> 63) && root != hal_mmu_active_root())
+        return;
     /* Counted in pages so that an end at the top of the address space
      * (0 after wrapping) still works. */
     ptr_t pages = (end - va + PAGE_MASK) >> PAGE_SHIFT;
