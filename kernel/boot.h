@@ -22,8 +22,12 @@ int boot_add_region(boot_info_t *bi, uint64_t base, uint64_t size, bool usable);
  * early tables active (direct map of low memory, the kernel image). */
 _Noreturn void kmain(boot_info_t *bi);
 
-/* Linker symbols, page aligned, on every arch. */
+/* Linker symbols, page aligned, on every arch. [_stack_guard_start,
+ * _stack_guard_end) lies inside [_data_start, _kernel_end) just below the
+ * boot/kernel stack and is left unmapped (an arch without a guard defines
+ * both at the same address). */
 extern char _kernel_start[], _text_start[], _text_end[], _rodata_start[], _rodata_end[], _data_start[], _kernel_end[];
+extern char _stack_guard_start[], _stack_guard_end[];
 
 /* Virtual address of physical 0 (mm_phys_to_virt), set by kmain. */
 extern ptr_t kernel_direct_map_base;

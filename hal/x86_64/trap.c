@@ -2,6 +2,7 @@
  * hal_fault_t for the generic fault handler, #GP (a non-canonical address,
  * among others) is reported as what it is, anything else stops the kernel. */
 #include "kernel/arch.h"
+#include "kernel/boot.h"
 #include "kernel/fault.h"
 #include "kernel/printk.h"
 #include "x86.h"
@@ -128,6 +129,13 @@ void x86_trap(x86_regs_t *r)
          * bad segment loads and privileged instructions. */
         kernel_trap_refused(r, r->rip, "general protection fault (non-canonical address or protection violation)");
         return;
+    case 8: {
+        /* On its own stack (IST): most likely the kernel stack ran into its guard page. */
+        uint64_t cr2 = read_cr2();
+        bool guard = cr2 >= (uint64_t)(uintptr_t)_stack_guard_start && cr2 < (uint64_t)(uintptr_t)_stack_guard_end;
+        kernel_trap_refused(r, r->rip, guard ? "double fault: kernel stack overflow (guard page hit)" : "double fault");
+        return;
+    }
     default:
         kernel_trap_refused(r, r->rip, r->vector < 32 ? vector_names[r->vector] : "unknown trap");
         return;
