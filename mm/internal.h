@@ -8,6 +8,11 @@
 /* Forget all state of a previous mm_init (the host platform re-inits). */
 void vmap_reset(void);
 void pt_reset(void);
+void shm_reset(void);
+void cow_reset(void);
+
+/* mm.c: the live contexts but the kernel's, linked by next (quiescent use only). */
+mm_context_t *mm_context_list(void);
 
 /* vmap.c */
 size_t vmap_live_count(void);

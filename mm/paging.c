@@ -5,6 +5,7 @@
 #include "mm/internal.h"
 #include "mm/pagetable.h"
 #include "mm/platform.h"
+#include "mm/shm.h"
 
 int mm_check_range(ptr_t vaddr, size_t npages, bool user, ptr_t *last)
 {
@@ -102,7 +103,28 @@ int mm_do_flag(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags)
     mm_context_t *ctx = user ? mmctx : mm_kernel_context();
     ASSERT_LOCKED(ctx);
     pt_gather_t g = PT_GATHER_INIT;
-    err = pt_protect(ctx, vaddr, last, flags, &g);
+    if (!user) {
+        err = pt_protect(ctx, vaddr, last, flags, false, &g);
+    } else {
+        /* Frames of shared vmaps may be writable while shared; anywhere else
+         * a shared frame stays read-only (copy-on-write). The user half has
+         * no huge leaves, so nothing here can fail. */
+        for (ptr_t cur = vaddr; cur <= last && !err;) {
+            vmap_t *v = mm_vmap_first_from(ctx, cur);
+            ptr_t seg_last = last;
+            bool guard = true;
+            if (v && v->vaddr <= cur) {
+                seg_last = MIN(last, v->vaddr + v->npages * PAGE_SIZE - 1);
+                guard = v->type != VMAP_TYPE_SHARED;
+            } else if (v && v->vaddr <= last) {
+                seg_last = v->vaddr - 1;
+            }
+            err = pt_protect(ctx, cur, seg_last, flags, guard, &g);
+            if (seg_last == last)
+                break;
+            cur = seg_last + 1;
+        }
+    }
     pt_finish(ctx, &g);
     return err;
 }
@@ -234,6 +256,10 @@ vmap_t *mm_clone_vmap_locked(vmap_t *src_vmap, mm_context_t *dst_ctx)
             v->content = src_vmap->content;
             v->on_fault = src_vmap->on_fault;
             v->private_data = src_vmap->private_data;
+            v->object = src_vmap->object;
+            v->object_pgoff = src_vmap->object_pgoff;
+            if (v->object)
+                shm_get(v->object);
         }
     }
     spinlock_release(&dst_ctx->mm_lock);

@@ -3,6 +3,7 @@
 #include "mm/internal.h"
 #include "mm/pagetable.h"
 #include "mm/platform.h"
+#include "mm/shm.h"
 #include "mm/slab.h"
 
 static slab_cache_t vmap_cache = SLAB_CACHE_INIT("vmap", vmap_t);
@@ -41,6 +42,8 @@ vmap_t *vmap_create(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
 
 void vmap_forget(vmap_t *vmap)
 {
+    if (vmap->object)
+        shm_put(vmap->object);
     vm_tree_remove(&vmap->mmctx->vmaps, &vmap->node);
     slab_free(&vmap_cache, vmap);
 }
@@ -80,6 +83,9 @@ vmap_t *vmap_split(vmap_t *vmap, size_t split)
     second->vaddr = vmap->vaddr + split * PAGE_SIZE;
     second->npages = vmap->npages - split;
     second->node = (vm_tree_node_t){ .start = second->vaddr, .end = vmap->node.end };
+    second->object_pgoff = vmap->object_pgoff + split;
+    if (second->object)
+        shm_get(second->object);
     vm_tree_remove(&ctx->vmaps, &vmap->node);
     vmap->npages = split;
     vmap->node = (vm_tree_node_t){ .start = vmap->vaddr, .end = second->vaddr };
