@@ -12,6 +12,8 @@ typedef struct boot_info {
     const char *cmdline;                                   /* kernel command line ("" if none) */
     const hal_geometry_t *geometry;                        /* paging mode in force (chosen by the arch boot) */
     ptr_t direct_map_base;                                 /* virtual address of physical 0 */
+    ptr_t stack_guard_start, stack_guard_end;              /* optional: a page range inside the image's data,
+                                                              below the kernel stack, left unmapped (0, 0: none) */
 } boot_info_t;
 
 /* Adds a region to bi. Returns 0, or -ENOMEM when the table is full
@@ -22,12 +24,8 @@ int boot_add_region(boot_info_t *bi, uint64_t base, uint64_t size, bool usable);
  * early tables active (direct map of low memory, the kernel image). */
 _Noreturn void kmain(boot_info_t *bi);
 
-/* Linker symbols, page aligned, on every arch. [_stack_guard_start,
- * _stack_guard_end) lies inside [_data_start, _kernel_end) just below the
- * boot/kernel stack and is left unmapped (an arch without a guard defines
- * both at the same address). */
+/* Linker symbols, page aligned, on every arch. */
 extern char _kernel_start[], _text_start[], _text_end[], _rodata_start[], _rodata_end[], _data_start[], _kernel_end[];
-extern char _stack_guard_start[], _stack_guard_end[];
 
 /* Virtual address of physical 0 (mm_phys_to_virt), set by kmain. */
 extern ptr_t kernel_direct_map_base;

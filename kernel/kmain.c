@@ -56,18 +56,20 @@ static void map_image_part(mm_context_t *k, const char *start, const char *end, 
 
 /* The kernel image W^X: text read+exec, rodata read-only, data and bss
  * read+write without exec; the stack guard page stays unmapped. */
-static void map_kernel_image(mm_context_t *k)
+static void map_kernel_image(mm_context_t *k, const boot_info_t *bi)
 {
     map_image_part(k, _text_start, _text_end, VM_RX);
     map_image_part(k, _rodata_start, _rodata_end, VM_READ);
-    ptr_t guard = (ptr_t)_stack_guard_start, guard_end = (ptr_t)_stack_guard_end;
-    if (guard >= (ptr_t)_data_start && guard_end <= (ptr_t)_kernel_end && guard <= guard_end) {
-        map_image_part(k, _data_start, _stack_guard_start, VM_RW);
-        map_image_part(k, _stack_guard_end, _kernel_end, VM_RW);
-    } else {
-        panic("stack guard %p-%p outside the data part %p-%p", (void *)_stack_guard_start, (void *)_stack_guard_end,
-              (void *)_data_start, (void *)_kernel_end);
+    ptr_t guard = bi->stack_guard_start, guard_end = bi->stack_guard_end;
+    if (guard == guard_end) {
+        map_image_part(k, _data_start, _kernel_end, VM_RW);
+        return;
     }
+    if (guard < (ptr_t)_data_start || guard_end > (ptr_t)_kernel_end || guard > guard_end || (guard | guard_end) & PAGE_MASK)
+        panic("stack guard %lx-%lx is not a page range inside the data part %p-%p", (unsigned long)guard,
+              (unsigned long)guard_end, (void *)_data_start, (void *)_kernel_end);
+    map_image_part(k, _data_start, (const char *)guard, VM_RW);
+    map_image_part(k, (const char *)guard_end, _kernel_end, VM_RW);
 }
 
 /* Eats 512 bytes of stack per call until the stack runs out (the limit is
@@ -115,7 +117,7 @@ _Noreturn void kmain(boot_info_t *bi)
         panic("mm_init failed with %d (%zu regions)", err, bi->nregions);
     mm_context_t *k = mm_kernel_context();
     map_direct_map(k, bi);
-    map_kernel_image(k);
+    map_kernel_image(k, bi);
     kernel_switch_context(k);
     printk("kmm: kernel context active (root frame %llx)\n", (unsigned long long)k->pgd);
     kernel_print_counts("after boot");

@@ -2,7 +2,6 @@
  * hal_fault_t for the generic fault handler, #GP (a non-canonical address,
  * among others) is reported as what it is, anything else stops the kernel. */
 #include "kernel/arch.h"
-#include "kernel/boot.h"
 #include "kernel/fault.h"
 #include "kernel/printk.h"
 #include "x86.h"
@@ -14,6 +13,7 @@
 #define X86_PF_I (1u << 4)
 
 extern const uint64_t x86_trap_stubs[32];
+extern char _stack_guard_start[], _stack_guard_end[]; /* kernel.ld */
 extern ptr_t x86_exec_probe_target, x86_exec_probe_fixup;
 
 typedef struct __attribute__((packed)) idt_entry {
