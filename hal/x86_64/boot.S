@@ -278,6 +278,7 @@ x86_early_pd:
 x86_early_tables_end:
 
     .balign 8
+    .globl x86_boot_mbi_phys
 x86_boot_mbi_phys:
     .long 0
 x86_boot_levels:
