@@ -44,8 +44,17 @@ KTEST(x86_protection_bits_are_on)
     KT_EXPECT(t, !arch_cpu_has("smep") || (read_cr4() & X86_CR4_SMEP), "CR4.SMEP clear on a CPU with SMEP");
     KT_EXPECT(t, !arch_cpu_has("smap") || (read_cr4() & X86_CR4_SMAP), "CR4.SMAP clear on a CPU with SMAP");
     KT_EXPECT(t, !arch_cpu_has("pge") || (read_cr4() & X86_CR4_PGE), "CR4.PGE clear: kernel mappings not global");
-    KT_EXPECT(t, arch_cpu_has("nx") && arch_cpu_has("smep") && arch_cpu_has("smap"),
-              "QEMU -cpu max has NX, SMEP and SMAP: feature detection is broken");
+    uint32_t a, b, c, d, b7 = 0;
+    cpuid(0, 0, &a, &b, &c, &d);
+    if (a >= 7)
+        cpuid(7, 0, &a, &b7, &c, &d);
+    cpuid(0x80000001u, 0, &a, &b, &c, &d);
+    KT_EXPECT(t, arch_cpu_has("nx") == !!(d & (1u << 20)), "nx detection disagrees with CPUID");
+    KT_EXPECT(t, arch_cpu_has("pdpe1gb") == !!(d & (1u << 26)), "pdpe1gb detection disagrees with CPUID");
+    KT_EXPECT(t, arch_cpu_has("smep") == !!(b7 & (1u << 7)), "smep detection disagrees with CPUID");
+    KT_EXPECT(t, arch_cpu_has("smap") == !!(b7 & (1u << 20)), "smap detection disagrees with CPUID");
+    KT_EXPECT(t, arch_cpu_has("pdpe1gb") || !hal_level_may_leaf(kernel_geometry, 3),
+              "1 GiB leaves allowed on a CPU without them");
     KT_EXPECT(t, !arch_cpu_has("") && !arch_cpu_has("sv39"), "unknown features reported");
 }
 
