@@ -395,3 +395,51 @@ KTEST(cow_pages_made_read_only_then_read_write_still_copy)
     destroy(c);
     bt_leave_context(p);
 }
+
+KTEST(cow_fork_out_of_memory_at_every_allocation_leaves_the_parent_as_it_was)
+{
+    mm_context_t *p = bt_enter_context(t);
+    KT_ASSERT(t, p, "no context");
+    KT_ASSERT(t, !IS_ERR(anon(p, VA, 600, VM_RW, VMAP_TYPE_PRIVATE)), "private map");
+    KT_ASSERT(t, !IS_ERR(anon(p, 0x40000000, 3, VM_RW, VMAP_TYPE_SHARED)), "shared map");
+    for (size_t i = 0; i < 600; i += 3)
+        put64(p, VA + i * PAGE_SIZE, i);
+    KT_ASSERT(t, put64(p, 0x40000000, 77) == 0, "shared write");
+    int failures = 0;
+    size_t nth = 1;
+    for (;; nth++) {
+        size_t free_before = pmm_free_frames();
+        mm_stats_t m0, m1;
+        mm_get_stats(&m0);
+        pmm_fail_after(nth);
+        mm_context_t *c = mm_clone_context(p);
+        pmm_fail_after(0);
+        if (!IS_ERR(c)) {
+            destroy(c);
+            break;
+        }
+        failures++;
+        mm_get_stats(&m1);
+        KT_EXPECT(t, PTR_ERR(c) == -ENOMEM, "allocation %zu: error %ld", nth, PTR_ERR(c));
+        KT_EXPECT(t, pmm_free_frames() == free_before && m1.table_pages == m0.table_pages && m1.contexts == m0.contexts,
+                  "allocation %zu: the failed fork left %ld frames, %ld tables, %ld contexts", nth,
+                  (long)(free_before - pmm_free_frames()), (long)(m1.table_pages - m0.table_pages),
+                  (long)(m1.contexts - m0.contexts));
+        /* The parent's pages are still writable in place: no fault. */
+        size_t faults = kernel_fault_stats.mm_resolved;
+        KT_EXPECT(t, put64(p, VA, 0) == 0 && kernel_fault_stats.mm_resolved == faults,
+                  "allocation %zu: the parent's page became read-only", nth);
+        if (nth % 8 == 1)
+            invariants_hold(t);
+        if (nth >= 400 || t->failed)
+            break;
+    }
+    KT_EXPECT(t, failures >= 4, "only %d allocations to fail (nth %zu)", failures, nth);
+    printk("# fork failed cleanly at each of its first %d allocations\n", failures);
+    size_t wrong = 0;
+    for (size_t i = 3; i < 600; i += 3)
+        wrong += get64(p, VA + i * PAGE_SIZE) != i;
+    KT_EXPECT(t, wrong == 0 && get64(p, 0x40000000) == 77, "%zu parent pages changed", wrong);
+    invariants_hold(t);
+    bt_leave_context(p);
+}
