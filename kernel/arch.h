@@ -46,5 +46,40 @@ void arch_dump_regs(const void *regs);
  * else 0. */
 ptr_t arch_exec_probe_fixup(ptr_t fault_ip);
 
+/* Copies n bytes between kernel and user memory with kernel access to user
+ * pages enabled for the copy alone (STAC/CLAC, SUM). Every access is in the
+ * exception table: 0, or -EFAULT at the first access that faulted (bytes
+ * before it are copied). Only kernel/uaccess.c calls it, after checking the
+ * user range. */
+int arch_copy_user(void *dst, const void *src, size_t n);
+
+/* ---- User mode (kernel/process.c) ----
+ * A process's saved user registers (the "frame") sit at the top of its
+ * kernel stack: user-mode traps save them there and return from there. */
+/* The ELF e_machine of this arch's user programs (62 x86_64, 243 riscv). */
+extern const uint16_t arch_elf_machine;
+/* Bytes of the frame (a multiple of 16). */
+extern const size_t arch_user_frame_size;
+/* Fills frame so that returning from it enters user mode at ip with stack
+ * sp, interrupts off, every other register zero. */
+void arch_user_frame_init(void *frame, ptr_t ip, ptr_t sp);
+/* The call number and arguments of a system call, and its result. */
+unsigned long arch_syscall_nr(const void *frame);
+unsigned long arch_syscall_arg(const void *frame, unsigned n);
+void arch_syscall_set_result(void *frame, long value);
+/* True if the trap frame regs was saved from user mode. */
+bool arch_regs_user_mode(const void *regs);
+/* Prepares a fresh kernel stack (top kstack_top, frame at its top) so that
+ * arch_switch_stack to the returned stack pointer returns to user mode
+ * through frame. */
+ptr_t arch_kstack_init(ptr_t kstack_top, void *frame);
+/* Saves the callee-saved registers on the current stack, stores the stack
+ * pointer in *save_sp and resumes the stack new_sp (saved the same way, or
+ * made by arch_kstack_init). Returns when something switches back. */
+void arch_switch_stack(ptr_t *save_sp, ptr_t new_sp);
+/* Where user-mode traps of the process about to run land (x86 TSS.RSP0;
+ * riscv keeps it in sscratch on the way out, so does nothing here). */
+void arch_set_kernel_stack(ptr_t top);
+
 /* Stops the CPU for good (interrupts off). */
 _Noreturn void arch_halt(void);

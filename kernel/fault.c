@@ -6,6 +6,7 @@
 #include "kernel/arch.h"
 #include "kernel/panic.h"
 #include "kernel/printk.h"
+#include "kernel/process.h"
 #include "kernel/ptwalk.h"
 #include "mm/paging.h"
 
@@ -95,8 +96,11 @@ bool kernel_handle_fault(const hal_fault_t *f, void *regs)
         why = f->present == 0 ? "nothing is mapped at this kernel address"
                               : "the kernel mapping does not allow this access";
     }
-    if (f->user_mode)
+    if (f->user_mode) {
+        if (proc_current())
+            proc_kill_current(f->addr, f->access, f->ip, why);
         return false;
+    }
     if (try_fixup(f, regs, why))
         return true;
     fault_panic(f, regs, why);
@@ -107,6 +111,8 @@ void kernel_fault_refused(const hal_fault_t *f, void *regs, const char *why)
     kernel_fault_stats.page_faults++;
     kernel_fault_stats.last = *f;
     kernel_fault_stats.last_was_page_fault = true;
+    if (f->user_mode && proc_current())
+        proc_kill_current(f->addr, f->access, f->ip, why);
     if (!f->user_mode && try_fixup(f, regs, why))
         return;
     fault_panic(f, regs, why);
@@ -116,6 +122,8 @@ void kernel_trap_refused(void *regs, ptr_t ip, const char *what)
 {
     kernel_fault_stats.other_traps++;
     kernel_fault_stats.last_was_page_fault = false;
+    if (arch_regs_user_mode(regs) && proc_current() && !kernel_panicking)
+        proc_kill_current(0, 0, ip, what);
     ptr_t fixup = extable_lookup(ip);
     if (fixup && !kernel_panicking) {
         kernel_fault_stats.fixups++;

@@ -13,12 +13,16 @@ extern const hal_geometry_t *kernel_geometry;
  * (user-half addresses, once it runs) to resolve it; else, for a kernel-mode
  * access, resumes at the exception-table fixup of f->ip; else stops the
  * kernel with a report. Returns true if the access may resume (retried or
- * fixed up), false for a user-mode fault nobody resolved. */
+ * fixed up), false for a user-mode fault nobody resolved outside any
+ * process; inside one, that process is killed (proc_kill_current) and the
+ * call does not return. */
 bool kernel_handle_fault(const hal_fault_t *f, void *regs);
 /* A page fault the arch knows must not be resolved (SMAP/SMEP violation,
- * reserved bits): fixup from the exception table, or a report and panic. */
+ * reserved bits): kills the current process for a user-mode fault, else a
+ * fixup from the exception table, or a report and panic. */
 void kernel_fault_refused(const hal_fault_t *f, void *regs, const char *why);
-/* A trap that is not a page fault (#GP, invalid opcode...): fixup or panic. */
+/* A trap that is not a page fault (#GP, invalid opcode...): kills the
+ * current process if it came from user mode, else fixup or panic. */
 void kernel_trap_refused(void *regs, ptr_t ip, const char *what);
 
 /* The fault path's record, for tests and the demo. */

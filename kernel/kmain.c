@@ -126,9 +126,10 @@ _Noreturn void kmain(boot_info_t *bi)
     if (cmdline_get(bi->cmdline, "ktest.crash", crash, sizeof(crash)))
         kernel_crash(crash);
     if (cmdline_has(bi->cmdline, "ktest")) {
-        char filter[64] = "";
+        char filter[64] = "", exclude[64] = "";
         cmdline_get(bi->cmdline, "ktest.filter", filter, sizeof(filter));
-        int failures = ktest_run_all(filter);
+        cmdline_get(bi->cmdline, "ktest.exclude", exclude, sizeof(exclude));
+        int failures = ktest_run_all(filter, exclude);
         arch_exit(failures ? 1 : 0);
     }
     kernel_demo();

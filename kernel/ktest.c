@@ -21,15 +21,22 @@ void ktest_fail_at(ktest_state_t *t, const char *file, int line, const char *con
     t->failed = true;
 }
 
-static bool selected(const ktest_t *k, const char *filter)
+static bool name_contains(const char *name, const char *part)
 {
-    if (!filter || !*filter)
-        return true;
-    size_t n = strlen(filter);
-    for (const char *p = k->name; *p; p++)
-        if (strncmp(p, filter, n) == 0)
+    size_t n = strlen(part);
+    for (const char *p = name; *p; p++)
+        if (strncmp(p, part, n) == 0)
             return true;
     return false;
+}
+
+static bool selected(const ktest_t *k, const char *filter, const char *exclude)
+{
+    if (exclude && *exclude && strncmp(k->name, exclude, strlen(exclude)) == 0)
+        return false;
+    if (filter && filter[0] == '^')
+        return strncmp(k->name, filter + 1, strlen(filter + 1)) == 0;
+    return !filter || !*filter || name_contains(k->name, filter);
 }
 
 #define KTEST_MAX 512
@@ -40,12 +47,12 @@ static bool runs_before(const ktest_t *a, const ktest_t *b)
     return c < 0 || (c == 0 && a->line < b->line);
 }
 
-int ktest_run_all(const char *filter)
+int ktest_run_all(const char *filter, const char *exclude)
 {
     static const ktest_t *order[KTEST_MAX];
     size_t total = 0;
     for (const ktest_t *k = __ktests_start; k < __ktests_end; k++) {
-        if (!selected(k, filter))
+        if (!selected(k, filter, exclude))
             continue;
         if (total == KTEST_MAX) {
             printk("# ktest: more than %d tests, the rest are not run\n", KTEST_MAX);

@@ -58,5 +58,6 @@ void ktest_fail_at(ktest_state_t *t, const char *file, int line, const char *con
     } while (0)
 
 /* Runs every registered test (or those whose name contains `filter`, if
- * not NULL/empty) and prints KTAP. Returns the number of failures. */
-int ktest_run_all(const char *filter);
+ * not NULL/empty; "^word" selects names starting with word), except those whose name starts with `exclude` (if not
+ * NULL/empty), and prints KTAP. Returns the number of failures. */
+int ktest_run_all(const char *filter, const char *exclude);

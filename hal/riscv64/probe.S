@@ -59,6 +59,25 @@ arch_probe_user_write:
     ret
     ex_entry 1b, rv_probe_efault
 
+/* int arch_copy_user(void *dst, const void *src, size_t n): a byte loop
+ * with SUM set around it; either access may fault (exception table). */
+    .globl arch_copy_user
+arch_copy_user:
+    li      t1, SSTATUS_SUM
+    csrs    sstatus, t1
+    beqz    a2, 2f
+1:  lbu     t0, 0(a1)
+3:  sb      t0, 0(a0)
+    addi    a0, a0, 1
+    addi    a1, a1, 1
+    addi    a2, a2, -1
+    bnez    a2, 1b
+2:  csrc    sstatus, t1
+    li      a0, 0
+    ret
+    ex_entry 1b, rv_probe_efault
+    ex_entry 3b, rv_probe_efault
+
 /* int arch_probe_exec(const void *addr): calls addr, which should hold a
  * `ret`. A fetch fault has sepc = addr, not an address in here, so the call
  * is armed: rv_exec_probe_target/_fixup tell arch_exec_probe_fixup (trap.c)

@@ -15,6 +15,7 @@
 #include "kernel/arch.h"
 #include "kernel/fault.h"
 #include "kernel/printk.h"
+#include "kernel/process.h"
 #include "riscv.h"
 
 /* Armed by arch_probe_exec (probe.S) around its call. */
@@ -109,6 +110,10 @@ void rv_trap(rv_regs_t *r)
     case EXC_LOAD_PAGE_FAULT:
     case EXC_STORE_PAGE_FAULT:
         page_fault(r);
+        return;
+    case EXC_ECALL_U:
+        r->sepc += 4; /* resume after the ecall (a forked child too) */
+        kernel_syscall(r);
         return;
     default:
         kernel_trap_refused(r, r->sepc, rv_cause_name(r->scause));

@@ -1,13 +1,18 @@
 /* hal/riscv64/trap_entry.S - the stvec target (direct mode).
  *
- * Saves every register into an rv_regs_t (trap.h) on the current stack,
- * clears sstatus.SUM so the handler never touches user memory by accident,
- * calls rv_trap(frame), then restores the frame - including sepc and
- * sstatus, which the handler may have changed (an exception-table fixup
- * rewrites sepc; restoring sstatus gives SUM back to a probe helper that
- * was interrupted by a fault the generic layer resolved) - and returns with
- * sret. Only kernel-mode traps are taken today: there is no user stack
- * switch through sscratch. */
+ * sscratch tells where a trap came from: in U-mode it holds the top of the
+ * process's kernel stack, in S-mode it is 0. The entry swaps sp with it: a
+ * non-zero result means a user trap, so the frame goes at the top of the
+ * kernel stack and the user sp (left in sscratch) is saved; otherwise the
+ * swap is undone and the frame goes on the current kernel stack.
+ *
+ * Saves every register into an rv_regs_t (trap.h), clears sstatus.SUM so
+ * the handler never touches user memory by accident, calls rv_trap(frame),
+ * then restores the frame - including sepc and sstatus, which the handler
+ * may have changed (an exception-table fixup rewrites sepc; restoring
+ * sstatus gives SUM back to a copy helper that was interrupted by a fault the
+ * generic layer resolved). Returning to U-mode (SPP clear) puts the kernel
+ * stack top back in sscratch; sret. */
 #include "riscv.h"
 
 #define REG(n) ((n) * 8)
@@ -17,44 +22,30 @@
 #define F_STVAL REG(35)
 #define FRAME_SIZE REG(36)
 
+.macro SAVE_GPRS
+    sd      x1, REG(1)(sp)
+    .irp n, 3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    sd      x\n, REG(\n)(sp)
+    .endr
+.endm
+
     .section .text
     .balign 4
     .globl rv_trap_entry
 rv_trap_entry:
+    csrrw   sp, sscratch, sp
+    bnez    sp, 1f
+    csrrw   sp, sscratch, sp            /* from S-mode: sp back, sscratch 0 again */
     addi    sp, sp, -FRAME_SIZE
-    sd      x1, REG(1)(sp)
-    sd      x3, REG(3)(sp)
-    sd      x4, REG(4)(sp)
-    sd      x5, REG(5)(sp)
-    sd      x6, REG(6)(sp)
-    sd      x7, REG(7)(sp)
-    sd      x8, REG(8)(sp)
-    sd      x9, REG(9)(sp)
-    sd      x10, REG(10)(sp)
-    sd      x11, REG(11)(sp)
-    sd      x12, REG(12)(sp)
-    sd      x13, REG(13)(sp)
-    sd      x14, REG(14)(sp)
-    sd      x15, REG(15)(sp)
-    sd      x16, REG(16)(sp)
-    sd      x17, REG(17)(sp)
-    sd      x18, REG(18)(sp)
-    sd      x19, REG(19)(sp)
-    sd      x20, REG(20)(sp)
-    sd      x21, REG(21)(sp)
-    sd      x22, REG(22)(sp)
-    sd      x23, REG(23)(sp)
-    sd      x24, REG(24)(sp)
-    sd      x25, REG(25)(sp)
-    sd      x26, REG(26)(sp)
-    sd      x27, REG(27)(sp)
-    sd      x28, REG(28)(sp)
-    sd      x29, REG(29)(sp)
-    sd      x30, REG(30)(sp)
-    sd      x31, REG(31)(sp)
+    SAVE_GPRS
     addi    t0, sp, FRAME_SIZE
     sd      t0, REG(2)(sp)              /* sp before the trap */
-    sd      zero, REG(0)(sp)
+    j       2f
+1:  addi    sp, sp, -FRAME_SIZE         /* from U-mode: on the kernel stack */
+    SAVE_GPRS
+    csrrw   t0, sscratch, zero          /* the user sp; sscratch 0 while in the kernel */
+    sd      t0, REG(2)(sp)
+2:  sd      zero, REG(0)(sp)
     csrr    t0, sepc
     sd      t0, F_SEPC(sp)
     csrr    t0, sstatus
@@ -69,39 +60,63 @@ rv_trap_entry:
     mv      a0, sp
     call    rv_trap
 
+    .globl rv_trap_return
+rv_trap_return:                         /* sp: a saved frame */
     ld      t0, F_SEPC(sp)
     csrw    sepc, t0
     ld      t0, F_SSTATUS(sp)
     csrw    sstatus, t0
-    ld      x1, REG(1)(sp)
-    ld      x3, REG(3)(sp)
-    ld      x4, REG(4)(sp)
-    ld      x5, REG(5)(sp)
-    ld      x6, REG(6)(sp)
-    ld      x7, REG(7)(sp)
-    ld      x8, REG(8)(sp)
-    ld      x9, REG(9)(sp)
-    ld      x10, REG(10)(sp)
-    ld      x11, REG(11)(sp)
-    ld      x12, REG(12)(sp)
-    ld      x13, REG(13)(sp)
-    ld      x14, REG(14)(sp)
-    ld      x15, REG(15)(sp)
-    ld      x16, REG(16)(sp)
-    ld      x17, REG(17)(sp)
-    ld      x18, REG(18)(sp)
-    ld      x19, REG(19)(sp)
-    ld      x20, REG(20)(sp)
-    ld      x21, REG(21)(sp)
-    ld      x22, REG(22)(sp)
-    ld      x23, REG(23)(sp)
-    ld      x24, REG(24)(sp)
-    ld      x25, REG(25)(sp)
-    ld      x26, REG(26)(sp)
-    ld      x27, REG(27)(sp)
-    ld      x28, REG(28)(sp)
-    ld      x29, REG(29)(sp)
-    ld      x30, REG(30)(sp)
-    ld      x31, REG(31)(sp)
+    andi    t0, t0, SSTATUS_SPP
+    bnez    t0, 3f
+    addi    t0, sp, FRAME_SIZE          /* back to U-mode: its next trap lands here */
+    csrw    sscratch, t0
+3:  ld      x1, REG(1)(sp)
+    .irp n, 3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    ld      x\n, REG(\n)(sp)
+    .endr
     ld      sp, REG(2)(sp)
     sret
+
+/* A new process's first run: arch_switch_stack returns here with s0
+ * pointing to its user frame (arch_kstack_init). */
+    .globl rv_user_first_entry
+rv_user_first_entry:
+    mv      sp, s0
+    j       rv_trap_return
+
+/* void arch_switch_stack(ptr_t *save_sp, ptr_t new_sp): callee-saved
+ * registers on the stack, sp into *save_sp, then the same in reverse from
+ * new_sp. */
+    .globl arch_switch_stack
+arch_switch_stack:
+    addi    sp, sp, -112
+    sd      ra, 0(sp)
+    sd      s0, 8(sp)
+    sd      s1, 16(sp)
+    sd      s2, 24(sp)
+    sd      s3, 32(sp)
+    sd      s4, 40(sp)
+    sd      s5, 48(sp)
+    sd      s6, 56(sp)
+    sd      s7, 64(sp)
+    sd      s8, 72(sp)
+    sd      s9, 80(sp)
+    sd      s10, 88(sp)
+    sd      s11, 96(sp)
+    sd      sp, 0(a0)
+    mv      sp, a1
+    ld      ra, 0(sp)
+    ld      s0, 8(sp)
+    ld      s1, 16(sp)
+    ld      s2, 24(sp)
+    ld      s3, 32(sp)
+    ld      s4, 40(sp)
+    ld      s5, 48(sp)
+    ld      s6, 56(sp)
+    ld      s7, 64(sp)
+    ld      s8, 72(sp)
+    ld      s9, 80(sp)
+    ld      s10, 88(sp)
+    ld      s11, 96(sp)
+    addi    sp, sp, 112
+    ret

@@ -77,6 +77,8 @@ static uint8_t ist_stacks[3][IST_STACK_SIZE] __attribute__((aligned(16)));
 static tss_t tss;
 static uint64_t gdt[7] __attribute__((aligned(16)));
 
+void x86_tss_set_rsp0(uint64_t top) { tss.rsp[0] = top; }
+
 void x86_gdt_init(void)
 {
     for (int i = 0; i < 3; i++)

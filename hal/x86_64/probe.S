@@ -68,6 +68,18 @@ arch_probe_user_write:
     ret
     EXTABLE 1b, probe_user_efault
 
+/* int arch_copy_user(void *dst, const void *src, size_t n): rep movsb with
+ * user access open; a fault at any byte resumes at the fixup. */
+    .globl arch_copy_user
+arch_copy_user:
+    movq %rdx, %rcx
+    STAC_IF_SMAP
+1:  rep movsb
+    CLAC_IF_SMAP
+    xorl %eax, %eax
+    ret
+    EXTABLE 1b, probe_user_efault
+
 probe_user_efault:
     CLAC_IF_SMAP
 probe_efault:

@@ -4,6 +4,7 @@
 #include "kernel/arch.h"
 #include "kernel/fault.h"
 #include "kernel/printk.h"
+#include "kernel/process.h"
 #include "x86.h"
 
 #define X86_PF_P (1u << 0)
@@ -13,6 +14,8 @@
 #define X86_PF_I (1u << 4)
 
 extern const uint64_t x86_trap_stubs[32];
+extern const uint64_t x86_trap_syscall_stub;
+#define X86_SYSCALL_VECTOR 0x80
 extern char _stack_guard_start[], _stack_guard_end[]; /* kernel.ld */
 extern ptr_t x86_exec_probe_target, x86_exec_probe_fixup;
 
@@ -23,7 +26,15 @@ typedef struct __attribute__((packed)) idt_entry {
     uint32_t offset_hi, zero;
 } idt_entry_t;
 
-static idt_entry_t idt[32] __attribute__((aligned(16)));
+static idt_entry_t idt[256] __attribute__((aligned(16)));
+
+/* An interrupt gate to handler h; dpl 3 lets ring 3 raise it with int. */
+static idt_entry_t idt_gate(uint64_t h, uint8_t ist, unsigned dpl)
+{
+    return (idt_entry_t){ .offset_lo = (uint16_t)h, .selector = 0x08, .ist = ist,
+                          .type_attr = (uint8_t)(0x8e | (dpl << 5)), .offset_mid = (uint16_t)(h >> 16),
+                          .offset_hi = (uint32_t)(h >> 32), .zero = 0 };
+}
 
 static const char *const vector_names[32] = {
     "divide error", "debug", "NMI", "breakpoint", "overflow", "bound range", "invalid opcode", "device not available",
@@ -39,9 +50,9 @@ void arch_trap_init(void)
     for (unsigned v = 0; v < 32; v++) {
         uint64_t h = x86_trap_stubs[v];
         uint8_t ist = v == 8 ? 1 : v == 2 ? 2 : v == 18 ? 3 : 0;
-        idt[v] = (idt_entry_t){ .offset_lo = (uint16_t)h, .selector = 0x08, .ist = ist, .type_attr = 0x8e,
-                                .offset_mid = (uint16_t)(h >> 16), .offset_hi = (uint32_t)(h >> 32), .zero = 0 };
+        idt[v] = idt_gate(h, ist, 0);
     }
+    idt[X86_SYSCALL_VECTOR] = idt_gate(x86_trap_syscall_stub, 0, 3);
     struct __attribute__((packed)) {
         uint16_t limit;
         uint64_t base;
@@ -121,6 +132,9 @@ void x86_trap(x86_regs_t *r);
 void x86_trap(x86_regs_t *r)
 {
     switch (r->vector) {
+    case X86_SYSCALL_VECTOR:
+        kernel_syscall(r);
+        return;
     case 14:
         page_fault(r);
         return;

@@ -1,7 +1,10 @@
 /* hal/x86_64/traps.S - entry stubs for the 32 exception vectors. Each stub
  * pushes a zero error code when the CPU does not, then its vector; the common
  * path saves the registers as x86_regs_t (x86.h), calls x86_trap(regs) and
- * returns to whatever rip the frame holds then (exception-table fixups). */
+ * returns to whatever rip the frame holds then (exception-table fixups).
+ * Vector 0x80 is the system-call gate; a trap from ring 3 arrives on the
+ * process's kernel stack (TSS.RSP0) and leaves through the same path
+ * with iretq. */
 
     .text
     .code64
@@ -48,6 +51,7 @@ TRAP_STUB 28, 0
 TRAP_STUB 29, 1
 TRAP_STUB 30, 1
 TRAP_STUB 31, 0
+TRAP_STUB 128, 0                            /* int $0x80: system calls from ring 3 */
 
 trap_common:
     pushq %rax
@@ -72,6 +76,8 @@ trap_common:
 1:
     movq %rsp, %rdi
     call x86_trap
+    .globl x86_trap_return
+x86_trap_return:                            /* rsp: a saved frame (x86_regs_t) */
     popq %r15
     popq %r14
     popq %r13
@@ -90,8 +96,37 @@ trap_common:
     addq $16, %rsp                          /* vector, error code */
     iretq
 
+/* A new process's first run: arch_switch_stack "returns" here with rbx
+ * pointing to its user frame (arch_kstack_init). */
+    .globl x86_user_first_entry
+x86_user_first_entry:
+    movq %rbx, %rsp
+    jmp x86_trap_return
+
+/* void arch_switch_stack(ptr_t *save_sp, ptr_t new_sp) */
+    .globl arch_switch_stack
+arch_switch_stack:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+
     .section .rodata
     .balign 8
+    .globl x86_trap_syscall_stub
+x86_trap_syscall_stub:
+    .quad trap_stub_128
     .globl x86_trap_stubs
 x86_trap_stubs:
     .irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31

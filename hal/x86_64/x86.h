@@ -75,3 +75,4 @@ extern x86_features_t x86_features;
 void x86_cpu_init(void);      /* detect, enable NXE, WP, PGE, SMEP, SMAP */
 void x86_gdt_init(void);      /* the kernel GDT with a TSS (IST for #DF, #NMI, #MC) */
 void x86_serial_init(void);
+void x86_tss_set_rsp0(uint64_t top); /* the stack ring-3 traps land on */

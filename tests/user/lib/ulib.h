@@ -1,0 +1,60 @@
+/* tests/user/lib/ulib.h - the runtime of the user test programs: system
+ * call wrappers (kernel/uapi.h ABI), a small printf, and KTAP checks.
+ *
+ * A program calls t_plan(n), then t_check(cond, "name") n times, and
+ * returns t_done() from main: the exit status is the number of failed
+ * checks (a plan not met counts as one more), which the boot test turns
+ * into its verdict. Output lines are KTAP; the kernel indents them under
+ * the boot test's own result. */
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arch.h"
+#include "kernel/uapi.h"
+
+#define PAGE USER_PAGE_SIZE
+
+static inline _Noreturn void sys_exit(int status)
+{
+    kmm_syscall(SYS_EXIT, status, 0, 0, 0);
+    for (;;)
+        ;
+}
+static inline long sys_write(int fd, const void *buf, size_t len) { return kmm_syscall(SYS_WRITE, fd, (long)buf, (long)len, 0); }
+static inline long sys_fork(void) { return kmm_syscall(SYS_FORK, 0, 0, 0, 0); }
+static inline long sys_wait(int *status) { return kmm_syscall(SYS_WAIT, (long)status, 0, 0, 0); }
+static inline long sys_getpid(void) { return kmm_syscall(SYS_GETPID, 0, 0, 0, 0); }
+static inline long sys_mmap(uintptr_t addr, size_t len, int prot, int flags)
+{
+    return kmm_syscall(SYS_MMAP, (long)addr, (long)len, prot, flags);
+}
+static inline long sys_munmap(uintptr_t addr, size_t len) { return kmm_syscall(SYS_MUNMAP, (long)addr, (long)len, 0, 0); }
+static inline long sys_mprotect(uintptr_t addr, size_t len, int prot)
+{
+    return kmm_syscall(SYS_MPROTECT, (long)addr, (long)len, prot, 0);
+}
+static inline long sys_yield(void) { return kmm_syscall(SYS_YIELD, 0, 0, 0, 0); }
+static inline long sys_meminfo(struct kmm_meminfo *out) { return kmm_syscall(SYS_MEMINFO, (long)out, 0, 0, 0); }
+
+void *memset(void *dst, int c, size_t n);
+void *memcpy(void *restrict dst, const void *restrict src, size_t n);
+size_t strlen(const char *s);
+
+/* printf subset: %d %u %ld %lu %x %lx %s %c %p %%. One write per call. */
+int uprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+void t_plan(int n);
+/* Records one KTAP result; returns cond. */
+bool t_check(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The exit status: failed checks, plus one if the plan was not met. */
+int t_done(void);
+
+/* Runs fn(arg) in a forked child that exits 0 if fn returns; returns the
+ * child's wait status, or a negative error if fork or wait failed. */
+int t_in_child(void (*fn)(void *), void *arg);
+/* Wait status of a child killed for `access` (1 read, 2 write, 4 exec). */
+#define KILLED_BY(access) (WAIT_KILLED | (access))

@@ -1,0 +1,50 @@
+/* tests/user/mmap.c - the mapping calls: mmap at a hint or an exact
+ * address, munmap of part of a mapping, mprotect both ways, and the
+ * argument checks. */
+#include "ulib.h"
+
+static volatile uint8_t sink;
+static void read_byte(void *p) { sink = *(volatile uint8_t *)p; }
+static void write_byte(void *p) { *(volatile uint8_t *)p = 1; }
+
+int main(void)
+{
+    t_plan(12);
+    long a = sys_mmap(0, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+    t_check(a >= (long)USER_MMAP_BASE && (a & (PAGE - 1)) == 0, "mmap without a hint maps at %lx", (unsigned long)a);
+    volatile uint8_t *p = (uint8_t *)a;
+    t_check(p[0] == 0 && p[2 * PAGE + 100] == 0 && (p[PAGE] = 9, p[PAGE] == 9), "fresh pages read zero and take writes");
+
+    uintptr_t fixed = 0x20000000;
+    t_check(sys_mmap(fixed, PAGE, PROT_READ, MAP_PRIVATE | MAP_FIXED) == (long)fixed, "mmap MAP_FIXED maps exactly there");
+    t_check(sys_mmap(fixed, PAGE, PROT_READ, MAP_PRIVATE | MAP_FIXED) == -EEXIST, "a second MAP_FIXED there is -EEXIST");
+    long h = sys_mmap(fixed, PAGE, PROT_READ, MAP_PRIVATE);
+    t_check(h > 0 && h != (long)fixed, "a hint at a taken address maps elsewhere (%lx)", (unsigned long)h);
+
+    t_check(sys_munmap((uintptr_t)a + PAGE, PAGE) == 0, "munmap of the middle page");
+    int st = t_in_child(read_byte, (void *)(p + PAGE));
+    t_check(st == KILLED_BY(1) && p[0] == 0 && (p[2 * PAGE] = 3, p[2 * PAGE] == 3),
+            "the middle page is gone (child status %x), its neighbours stay", st);
+
+    t_check(sys_mprotect((uintptr_t)a, PAGE, PROT_READ) == 0 && t_in_child(write_byte, (void *)p) == KILLED_BY(2),
+            "mprotect read-only: a write kills");
+    t_check(sys_mprotect((uintptr_t)a, PAGE, PROT_READ | PROT_WRITE) == 0 && (p[0] = 4, p[0] == 4),
+            "mprotect read+write again: writes work");
+
+    int bad = 0;
+    bad += sys_mmap(0, 0, PROT_READ, MAP_PRIVATE) != -EINVAL;
+    bad += sys_mmap(fixed + 123, PAGE, PROT_READ, MAP_PRIVATE | MAP_FIXED) != -EINVAL;
+    bad += sys_mmap(0, PAGE, 0, MAP_PRIVATE) != -EINVAL;
+    bad += sys_mmap(0, PAGE, PROT_READ, MAP_PRIVATE | MAP_SHARED) != -EINVAL;
+    bad += sys_mmap(0, PAGE, PROT_READ, 0) != -EINVAL;
+    bad += sys_mmap(0, PAGE, PROT_READ | 0x100, MAP_PRIVATE) != -EINVAL;
+    t_check(bad == 0, "mmap refuses a zero length, an unaligned fixed address, no PROT_READ, bad flags (%d wrong)", bad);
+    bad = 0;
+    bad += sys_munmap((uintptr_t)a + 1, PAGE) != -EINVAL;
+    bad += sys_munmap((uintptr_t)a, 0) != -EINVAL;
+    bad += sys_mprotect((uintptr_t)a, PAGE, PROT_WRITE) != -EINVAL;
+    t_check(bad == 0, "munmap and mprotect refuse unaligned, empty and write-only requests (%d wrong)", bad);
+    t_check(sys_munmap((uintptr_t)a, 3 * PAGE) == 0 && sys_munmap(fixed, PAGE) == 0 && sys_munmap((uintptr_t)h, PAGE) == 0,
+            "everything unmaps");
+    return t_done();
+}

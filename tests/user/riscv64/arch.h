@@ -1,0 +1,19 @@
+/* tests/user/riscv64/arch.h - system calls from U-mode (ecall: number in
+ * a7, arguments in a0..a3, result in a0). */
+#pragma once
+
+static inline long kmm_syscall(long nr, long a0, long a1, long a2, long a3)
+{
+    register long r_a0 __asm__("a0") = a0;
+    register long r_a1 __asm__("a1") = a1;
+    register long r_a2 __asm__("a2") = a2;
+    register long r_a3 __asm__("a3") = a3;
+    register long r_a7 __asm__("a7") = nr;
+    __asm__ volatile("ecall" : "+r"(r_a0) : "r"(r_a1), "r"(r_a2), "r"(r_a3), "r"(r_a7) : "memory");
+    return r_a0;
+}
+
+/* The bytes of `ret` (jalr x0, 0(ra)), little-endian. */
+#define ARCH_RET_INSN { 0x67, 0x80, 0x00, 0x00 }
+/* Makes freshly written instructions visible to instruction fetch. */
+static inline void arch_sync_icache(void) { __asm__ volatile("fence.i" ::: "memory"); }
