@@ -5,7 +5,7 @@
  * The runner then checks that every frame came back. These tests need a
  * small machine (the fork-until-out-of-memory and 2/3-of-memory programs
  * scale with RAM): the boot suites run them in their own QEMU with
- * `ktest.filter=^user_` and exclude them elsewhere (`ktest.exclude=user_`). */
+ * `ktest.filter=^userprog_` and exclude them elsewhere (`ktest.exclude=userprog_`). */
 #include "kernel/process.h"
 #include "kernel/uapi.h"
 #include "mm/check.h"
@@ -28,14 +28,14 @@ static void run_program(ktest_state_t *t, const char *name)
     KT_EXPECT(t, inv == 0, "invariant checker: %zu violations, first: %s", r.violations, r.first);
 }
 
-KTEST(user_isolation_faults_kill_only_the_process) { run_program(t, "isolation"); }
-KTEST(user_bad_pointers_return_efault_and_change_nothing) { run_program(t, "bad_pointers"); }
-KTEST(user_fork_private_and_shared_memory) { run_program(t, "fork"); }
-KTEST(user_mmap_munmap_mprotect) { run_program(t, "mmap"); }
-KTEST(user_copy_on_write_scenarios) { run_program(t, "cow"); }
-KTEST(user_fork_until_out_of_memory) { run_program(t, "fork_oom"); }
+KTEST(userprog_isolation_faults_kill_only_the_process) { run_program(t, "isolation"); }
+KTEST(userprog_bad_pointers_return_efault_and_change_nothing) { run_program(t, "bad_pointers"); }
+KTEST(userprog_fork_private_and_shared_memory) { run_program(t, "fork"); }
+KTEST(userprog_mmap_munmap_mprotect) { run_program(t, "mmap"); }
+KTEST(userprog_copy_on_write_scenarios) { run_program(t, "cow"); }
+KTEST(userprog_fork_until_out_of_memory) { run_program(t, "fork_oom"); }
 
-KTEST(user_unknown_program_is_enoent)
+KTEST(userprog_unknown_program_is_enoent)
 {
     int status = 0;
     KT_EXPECT(t, proc_run("no-such-program", &status) == -ENOENT, "an unknown program must be -ENOENT");
@@ -44,7 +44,7 @@ KTEST(user_unknown_program_is_enoent)
 
 /* A process object and its kernel stack come back when the address space
  * cannot be made: every allocation failing in turn leaves nothing behind. */
-KTEST(user_program_load_failing_at_each_allocation_leaks_nothing)
+KTEST(userprog_program_load_failing_at_each_allocation_leaks_nothing)
 {
     int failures_seen = 0;
     for (size_t nth = 1; nth < 400; nth++) {
@@ -64,4 +64,80 @@ KTEST(user_program_load_failing_at_each_allocation_leaks_nothing)
         KT_ASSERT(t, proc_count() == 0, "allocation %zu failing left %zu processes", nth, proc_count());
     }
     KT_EXPECT(t, failures_seen > 3, "only %d allocations could fail", failures_seen);
+}
+
+/* A minimal ELF64 executable of this arch in buf: one PT_LOAD segment at
+ * 0x400000 with flags pf, holding a return instruction, entry at its start. */
+static size_t make_elf(uint8_t *buf, size_t cap, uint32_t pf)
+{
+    memset(buf, 0, cap);
+    uint8_t *eh = buf, *ph = buf + 64;
+    memcpy(eh, "\177ELF", 4);
+    eh[4] = 2; /* ELFCLASS64 */
+    eh[5] = 1; /* little endian */
+    eh[6] = 1; /* EV_CURRENT */
+    uint16_t u16;
+    uint32_t u32;
+    uint64_t u64;
+#define PUT(off, v, var) (var = (v), memcpy(buf + (off), &var, sizeof(var)))
+    PUT(16, 2, u16);                 /* e_type ET_EXEC */
+    PUT(18, arch_elf_machine, u16);  /* e_machine */
+    PUT(20, 1, u32);                 /* e_version */
+    PUT(24, 0x400000, u64);          /* e_entry */
+    PUT(32, 64, u64);                /* e_phoff */
+    PUT(52, 64, u16);                /* e_ehsize */
+    PUT(54, 56, u16);                /* e_phentsize */
+    PUT(56, 1, u16);                 /* e_phnum */
+    PUT(64 + 0, 1, u32);             /* p_type PT_LOAD */
+    PUT(64 + 4, pf, u32);            /* p_flags */
+    PUT(64 + 8, 0x1000, u64);        /* p_offset */
+    PUT(64 + 16, 0x400000, u64);     /* p_vaddr */
+    PUT(64 + 32, arch_ret_insn_len, u64); /* p_filesz */
+    PUT(64 + 40, 0x1000, u64);       /* p_memsz */
+#undef PUT
+    (void)ph;
+    memcpy(buf + 0x1000, arch_ret_insn, arch_ret_insn_len);
+    return 0x1000 + arch_ret_insn_len;
+}
+
+/* Loads image into a fresh context; returns elf_load's result. */
+static int try_load(const uint8_t *image, size_t size, ptr_t *entry, vm_flags *text_flags)
+{
+    mm_context_t *mm = mm_create_context();
+    if (IS_ERR(mm))
+        return (int)PTR_ERR(mm);
+    kernel_switch_context(mm);
+    int err = elf_load(mm, image, size, entry);
+    if (err == 0 && text_flags) {
+        uint64_t pa;
+        if (mm_do_translate(mm, 0x400000, &pa, text_flags) != 0)
+            *text_flags = VM_NONE;
+    }
+    kernel_switch_context(mm_kernel_context());
+    mm_destroy_context(mm);
+    return err;
+}
+
+KTEST(userprog_elf_loader_maps_segments_with_their_rights_and_refuses_bad_images)
+{
+    static uint8_t img[0x1100];
+    ptr_t entry = 0;
+    vm_flags f = VM_NONE;
+    size_t n = make_elf(img, sizeof(img), 5 /* R+X */);
+    KT_EXPECT(t, try_load(img, n, &entry, &f) == 0 && entry == 0x400000, "a read+exec segment loads");
+    KT_EXPECT(t, (f & (VM_READ | VM_WRITE | VM_EXEC | VM_USER)) == (VM_READ | VM_EXEC | VM_USER),
+              "text mapped user read+exec, got flags %#x", (unsigned)f);
+    n = make_elf(img, sizeof(img), 7 /* R+W+X */);
+    KT_EXPECT(t, try_load(img, n, &entry, NULL) == -ENOEXEC, "a writable and executable segment is refused");
+    n = make_elf(img, sizeof(img), 6 /* R+W: the entry is not executable */);
+    KT_EXPECT(t, try_load(img, n, &entry, NULL) == -ENOEXEC, "an entry point outside executable segments is refused");
+    n = make_elf(img, sizeof(img), 5);
+    KT_EXPECT(t, try_load(img, 40, &entry, NULL) == -ENOEXEC, "a truncated header is refused");
+    KT_EXPECT(t, try_load(img, 0x1000, &entry, NULL) == -ENOEXEC, "a segment past the end of the image is refused");
+    img[18] ^= 0xff;
+    KT_EXPECT(t, try_load(img, n, &entry, NULL) == -ENOEXEC, "another machine's image is refused");
+    img[18] ^= 0xff;
+    uint64_t kva = (uint64_t)(ptr_t)_text_start;
+    memcpy(img + 64 + 16, &kva, 8);
+    KT_EXPECT(t, try_load(img, n, &entry, NULL) == -ENOEXEC, "a segment in the kernel half is refused");
 }
