@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# scripts/run.sh [ARCH] [--gdb] [--tests] - build the kernel and boot it in
+# scripts/run.sh [ARCH] [--gdb] [--tests|--user] - build the kernel and boot it in
 # QEMU on this terminal. It shows the memory map it was given, a page-table
 # dump of the kernel address space, frame statistics and a guided walk
 # through the paging API, then powers off.
 #   ARCH      x86_64 (default) or riscv64
 #   --gdb     QEMU waits for a debugger on localhost:1234 before the first instruction
 #   --tests   boot the boot-test suite instead of the walk-through
+#   --user    run the user programs (tests/user) as processes, on 128 MiB
 # Installs what it needs (scripts/deps.sh, as root) and builds in build/ARCH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,8 @@ for a in "$@"; do
     x86_64|riscv64) arch=$a ;;
     --gdb) gdb=1 ;;
     --tests) tests=1 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --user) tests=2 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$a' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -42,10 +44,12 @@ fi
 case "$arch" in
   x86_64)
     iso=$dir/kernel/kmm.iso
+    mem=3G
     [ "$tests" -eq 1 ] && iso=$dir/kernel/kmm-test-5level.iso
+    [ "$tests" -eq 2 ] && iso=$dir/kernel/kmm-test-user-5level.iso && mem=128M
     # isa-debug-exit: the kernel's power-off writes 0x10 -> QEMU exits with 33.
     set +e
-    timeout --foreground "$limit" qemu-system-x86_64 -accel tcg -cpu max -m 3G -cdrom "$iso" -boot d \
+    timeout --foreground "$limit" qemu-system-x86_64 -accel tcg -cpu max -m "$mem" -cdrom "$iso" -boot d \
       -display none -serial mon:stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 "${qemu_gdb[@]}"
     status=$?
     set -e
@@ -53,9 +57,11 @@ case "$arch" in
     ;;
   riscv64)
     append=""
-    [ "$tests" -eq 1 ] && append="ktest"
+    mem=1G
+    [ "$tests" -eq 1 ] && append="ktest ktest.exclude=userprog_"
+    [ "$tests" -eq 2 ] && append="ktest ktest.filter=^userprog_" && mem=128M
     set +e
-    timeout --foreground "$limit" qemu-system-riscv64 -machine virt -bios default -m 1G \
+    timeout --foreground "$limit" qemu-system-riscv64 -machine virt -bios default -m "$mem" \
       -kernel "$dir/kernel/kmm.elf" -append "$append" -display none -serial mon:stdio -no-reboot "${qemu_gdb[@]}"
     status=$?
     set -e
