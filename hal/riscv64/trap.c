@@ -8,7 +8,8 @@
  * fault again for ever: a fetch (S-mode never executes user pages) and a
  * data access with sstatus.SUM clear (outside the copy helpers). Access
  * faults (PMP, bus errors) and everything else go to kernel_trap_refused:
- * the exception table or a report. */
+ * the exception table or a report. From U-mode the same paths kill the
+ * process (kernel/fault.c), and an ecall is a system call. */
 #include "trap.h"
 
 #include "hal/hal.h"
