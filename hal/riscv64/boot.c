@@ -18,7 +18,6 @@ extern char rv_trap_entry[];
 static fdt_info_t rv_dt;
 static char rv_cmdline[RV_CMDLINE_MAX];
 static boot_info_t rv_boot_info;
-static uint64_t rv_boot_hart;
 
 static void add_region(boot_info_t *bi, uint64_t base, uint64_t size, bool usable)
 {
@@ -60,7 +59,6 @@ static void fill_regions(boot_info_t *bi, const fdt_info_t *dt, uint64_t dtb_pa)
 _Noreturn void rv_boot(uint64_t hartid, uint64_t dtb_pa);
 _Noreturn void rv_boot(uint64_t hartid, uint64_t dtb_pa)
 {
-    rv_boot_hart = hartid;
     rv_console_init();
     arch_trap_init();
 
