@@ -48,7 +48,7 @@ static int apply(mm_context_t *ctx, vmap_t *v, ptr_t addr, vmfault_result_t r, c
         return err;
     }
     case VMFAULT_CANNOT_HANDLE:
-        return -EFAULT;
+        return info->error ? info->error : -EFAULT;
     }
     mm_panic("vmap %#lx: handler returned unknown result %d", (unsigned long)v->vaddr, (int)r);
 }

@@ -12,6 +12,10 @@ static mm_context_t *kernel_ctx;
 static pfn_t zero_page = PMM_NO_FRAME;
 static slab_cache_t context_cache = SLAB_CACHE_INIT("mm_context", mm_context_t);
 static size_t live_contexts;
+static spinlock_t contexts_lock = SPINLOCK_INIT;
+static mm_context_t *contexts; /* every live context but the kernel's */
+
+mm_context_t *mm_context_list(void) { return contexts; }
 
 /* Root entries [first, HAL_ENTRIES_PER_TABLE) describe the kernel half. */
 static unsigned kernel_root_first(void) { return hal_level_index(mm_geometry->levels, hal_kernel_start(mm_geometry)); }
@@ -42,10 +46,14 @@ int mm_init(const mm_boot_info_t *info)
     /* Start from nothing, also when called again (host tests re-init). */
     context_cache = (slab_cache_t)SLAB_CACHE_INIT("mm_context", mm_context_t);
     live_contexts = 0;
+    contexts = NULL;
+    contexts_lock = (spinlock_t)SPINLOCK_INIT;
     kernel_ctx = NULL;
     zero_page = PMM_NO_FRAME;
     vmap_reset();
     pt_reset();
+    shm_reset();
+    cow_reset();
     int err = pmm_init(info->regions, info->nregions);
     if (err)
         return err;
@@ -83,6 +91,13 @@ mm_context_t *mm_create_context(void)
     pte_t *root = pfn_va(ctx->pgd);
     for (unsigned i = kernel_root_first(); i < HAL_ENTRIES_PER_TABLE; i++)
         root[i] = kroot[i];
+    spinlock_acquire(&contexts_lock);
+    ctx->next = contexts;
+    ctx->prev = NULL;
+    if (contexts)
+        contexts->prev = ctx;
+    contexts = ctx;
+    spinlock_release(&contexts_lock);
     return ctx;
 }
 
@@ -102,6 +117,14 @@ void mm_destroy_context(mm_context_t *ctx)
     pt_finish(ctx, &g);
     MM_ASSERT(ctx->table_pages == 0, "context %p still owns %zu table pages", (void *)ctx, ctx->table_pages);
     spinlock_release(&ctx->mm_lock);
+    spinlock_acquire(&contexts_lock);
+    if (ctx->prev)
+        ctx->prev->next = ctx->next;
+    else
+        contexts = ctx->next;
+    if (ctx->next)
+        ctx->next->prev = ctx->prev;
+    spinlock_release(&contexts_lock);
     pt_free_table(NULL, ctx->pgd, false, NULL);
     __atomic_fetch_sub(&live_contexts, 1, __ATOMIC_RELAXED);
     slab_free(&context_cache, ctx);

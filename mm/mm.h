@@ -44,6 +44,7 @@ typedef struct vmfault_info {
     bool is_present;      /* a translation exists (found by walking, whatever the hardware said) */
     pfn_t faulting_pfn;   /* the frame mapped there, if is_present */
     pfn_t backing_page;   /* set by the handler for MAP_/COPY_BACKING_PAGE */
+    int error;            /* with VMFAULT_CANNOT_HANDLE: the -errno to report (default -EFAULT) */
 } vmfault_info_t;
 
 typedef vmfault_result_t (*vmfault_handler_t)(vmap_t *vmap, ptr_t fault_addr, vmfault_info_t *info);
@@ -58,10 +59,13 @@ struct vmap {
     vmap_content_t content;
     vmfault_handler_t on_fault; /* NULL: faults inside the area are refused */
     void *private_data;
+    struct shm_object *object;  /* shared anonymous memory behind a shared vmap, or NULL */
+    size_t object_pgoff;        /* the object's page at vaddr */
 };
 
 struct mm_context {
     spinlock_t mm_lock;
+    mm_context_t *next, *prev; /* every live context, for the invariant checker */
     pfn_t pgd;               /* root table */
     vm_tree_t vmaps;
     size_t table_pages;      /* user-half table pages owned by this context */

@@ -28,6 +28,7 @@ typedef struct walk {
     vm_flags flags;
     bool user;     /* user half: 4 KiB leaves with references */
     bool cow;
+    bool guard;    /* PT_PROTECT: never make a frame writable that is shared (COW) */
     pt_gather_t *g;
 } walk_t;
 
@@ -154,8 +155,14 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
             pte_t old = t[i], e;
             if (!hal_pte_present(old))
                 continue;
-            int err = hal_pte_set_flags(1, old, w->flags, &e);
-            MM_ASSERT(err == 0, "flags %#x not encodable for entry %#llx", w->flags, (unsigned long long)old);
+            vm_flags f = w->flags;
+            if (w->guard && (f & VM_WRITE)) {
+                pfn_t pfn = hal_pte_pfn(1, old);
+                if (pfn == mm_zero_page() || pmm_refcount(pfn) > 1)
+                    f &= ~VM_WRITE; /* still shared: the next write copies */
+            }
+            int err = hal_pte_set_flags(1, old, f, &e);
+            MM_ASSERT(err == 0, "flags %#x not encodable for entry %#llx", f, (unsigned long long)old);
             if (e != old) {
                 t[i] = e;
                 gather_flush(g, va, va + PAGE_MASK);
@@ -380,27 +387,43 @@ int pt_unmap(mm_context_t *ctx, ptr_t va, ptr_t last, pt_gather_t *g)
     return walk_root(&w, va, last);
 }
 
-int pt_protect(mm_context_t *ctx, ptr_t va, ptr_t last, vm_flags flags, pt_gather_t *g)
+int pt_protect(mm_context_t *ctx, ptr_t va, ptr_t last, vm_flags flags, bool guard_shared, pt_gather_t *g)
 {
     int err = split_edges(ctx, va, last);
     if (err)
         return err;
-    walk_t w = { .kind = PT_PROTECT, .ctx = ctx, .flags = flags, .g = g };
+    walk_t w = { .kind = PT_PROTECT, .ctx = ctx, .flags = flags, .guard = guard_shared, .g = g };
     return walk_root(&w, va, last);
+}
+
+int pt_copy_prepare(mm_context_t *src, mm_context_t *dst, ptr_t va, ptr_t last)
+{
+    walk_t w = { .kind = PT_PREPARE_COPY, .ctx = src, .dst = dst, .user = true };
+    return walk_root(&w, va, last);
+}
+
+void pt_copy_apply(mm_context_t *src, mm_context_t *dst, ptr_t va, ptr_t last, bool cow, pt_gather_t *g)
+{
+    walk_t w = { .kind = PT_COPY, .ctx = src, .dst = dst, .cow = cow, .user = true, .g = g };
+    walk_root(&w, va, last);
+}
+
+void pt_prune(mm_context_t *ctx, ptr_t va, ptr_t last)
+{
+    pt_gather_t g = PT_GATHER_INIT;
+    prune(ctx, va, last, &g);
+    pt_finish(ctx, &g);
 }
 
 int pt_copy(mm_context_t *src, mm_context_t *dst, ptr_t va, ptr_t last, bool cow, pt_gather_t *g)
 {
-    walk_t w = { .kind = PT_PREPARE_COPY, .ctx = src, .dst = dst, .cow = cow, .user = true, .g = g };
-    int err = walk_root(&w, va, last);
+    int err = pt_copy_prepare(src, dst, va, last);
     if (err) {
-        pt_gather_t dg = PT_GATHER_INIT;
-        prune(dst, va, last, &dg);
-        pt_finish(dst, &dg);
+        pt_prune(dst, va, last);
         return err;
     }
-    w.kind = PT_COPY;
-    return walk_root(&w, va, last);
+    pt_copy_apply(src, dst, va, last, cow, g);
+    return 0;
 }
 
 int pt_lookup(mm_context_t *ctx, ptr_t va, pte_t *entry, unsigned *level)

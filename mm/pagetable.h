@@ -25,13 +25,23 @@ int pt_map(mm_context_t *ctx, ptr_t va, ptr_t last, pfn_t pfn, vm_flags flags, p
 /* Unmaps every present page of [va, last]. -ENOMEM only when a huge leaf
  * at an edge cannot be split; then nothing is unmapped. */
 int pt_unmap(mm_context_t *ctx, ptr_t va, ptr_t last, pt_gather_t *g);
-/* Gives every present page of [va, last] the flags (encodable). -ENOMEM as pt_unmap. */
-int pt_protect(mm_context_t *ctx, ptr_t va, ptr_t last, vm_flags flags, pt_gather_t *g);
+/* Gives every present page of [va, last] the flags (encodable). With
+ * guard_shared, a 4 KiB page whose frame is shared (the zero page, or a count
+ * above one) never becomes writable: copy-on-write stays in force.
+ * -ENOMEM as pt_unmap. */
+int pt_protect(mm_context_t *ctx, ptr_t va, ptr_t last, vm_flags flags, bool guard_shared, pt_gather_t *g);
 /* Copies the present 4 KiB mappings of [va, last] (user half) from src into
  * dst, where that range is empty, taking a reference per frame; with cow,
  * writable pages become read-only on both sides (the source's changes go
  * into g). -ENOMEM with dst unchanged. */
 int pt_copy(mm_context_t *src, mm_context_t *dst, ptr_t va, ptr_t last, bool cow, pt_gather_t *g);
+/* pt_copy in two steps, so that a fork can create every table it needs
+ * before it changes anything: prepare may fail (-ENOMEM, the tables it made
+ * are left for pt_prune), apply cannot. */
+int pt_copy_prepare(mm_context_t *src, mm_context_t *dst, ptr_t va, ptr_t last);
+void pt_copy_apply(mm_context_t *src, mm_context_t *dst, ptr_t va, ptr_t last, bool cow, pt_gather_t *g);
+/* Frees the empty tables of [va, last] (not the pinned ones), invalidating. */
+void pt_prune(mm_context_t *ctx, ptr_t va, ptr_t last);
 /* The leaf mapping va: 0 with *entry and *level, or -ENOENT. */
 int pt_lookup(mm_context_t *ctx, ptr_t va, pte_t *entry, unsigned *level);
 /* Invalidates what g gathered in ctx's address space and frees its frames. */

@@ -3,6 +3,7 @@
 #include "mm/internal.h"
 #include "mm/pagetable.h"
 #include "mm/platform.h"
+#include "mm/shm.h"
 #include "mm/slab.h"
 
 static slab_cache_t vmap_cache = SLAB_CACHE_INIT("vmap", vmap_t);
@@ -41,6 +42,8 @@ vmap_t *vmap_create(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
 
 void vmap_forget(vmap_t *vmap)
 {
+    if (vmap->object)
+        shm_put(vmap->object);
     vm_tree_remove(&vmap->mmctx->vmaps, &vmap->node);
     slab_free(&vmap_cache, vmap);
 }
@@ -80,6 +83,9 @@ vmap_t *vmap_split(vmap_t *vmap, size_t split)
     second->vaddr = vmap->vaddr + split * PAGE_SIZE;
     second->npages = vmap->npages - split;
     second->node = (vm_tree_node_t){ .start = second->vaddr, .end = vmap->node.end };
+    second->object_pgoff = vmap->object_pgoff + split;
+    if (second->object)
+        shm_get(second->object);
     vm_tree_remove(&ctx->vmaps, &vmap->node);
     vmap->npages = split;
     vmap->node = (vm_tree_node_t){ .start = vmap->vaddr, .end = second->vaddr };
@@ -87,6 +93,36 @@ vmap_t *vmap_split(vmap_t *vmap, size_t split)
     int e2 = vm_tree_insert(&ctx->vmaps, &second->node);
     MM_ASSERT(e1 == 0 && e2 == 0, "re-inserting the halves of a split failed: %d %d", e1, e2);
     return second;
+}
+
+void vmap_copy_attributes(vmap_t *dst, const vmap_t *src)
+{
+    dst->vmflags = src->vmflags;
+    dst->type = src->type;
+    dst->content = src->content;
+    dst->on_fault = src->on_fault;
+    dst->private_data = src->private_data;
+    dst->object = src->object;
+    dst->object_pgoff = src->object_pgoff;
+    if (dst->object)
+        shm_get(dst->object);
+}
+
+int vmap_split_at_edges(mm_context_t *ctx, ptr_t vaddr, ptr_t last)
+{
+    vmap_t *v = mm_vmap_first_from(ctx, vaddr);
+    if (v && v->vaddr < vaddr) {
+        vmap_t *tail = vmap_split(v, (vaddr - v->vaddr) >> PAGE_SHIFT);
+        if (IS_ERR(tail))
+            return (int)PTR_ERR(tail);
+    }
+    v = mm_vmap_first_from(ctx, last);
+    if (v && v->vaddr <= last && v->vaddr + v->npages * PAGE_SIZE - 1 > last) {
+        vmap_t *tail = vmap_split(v, ((last + 1) - v->vaddr) >> PAGE_SHIFT);
+        if (IS_ERR(tail))
+            return (int)PTR_ERR(tail);
+    }
+    return 0;
 }
 
 size_t mm_vmap_count(mm_context_t *mmctx) { return mmctx->vmaps.count; }

@@ -1,0 +1,191 @@
+/* mm/check.c - the invariant checker (see check.h). */
+#include "mm/check.h"
+
+#include <stdarg.h>
+
+#include "mm/internal.h"
+#include "mm/pagetable.h"
+#include "mm/platform.h"
+#include "mm/shm.h"
+
+typedef struct checker {
+    mm_check_report_t *r;
+    uint32_t *count;   /* user mappings + known holders, per frame of the span */
+    pfn_t base, end;
+    size_t tables;
+    uint32_t mark;
+} checker_t;
+
+static void fmt_hex(char **p, char *end, uint64_t v)
+{
+    char tmp[17];
+    int n = 0;
+    do
+        tmp[n++] = "0123456789abcdef"[v & 15];
+    while ((v >>= 4) && n < 16);
+    if (*p + 2 < end)
+        *(*p)++ = '0', *(*p)++ = 'x';
+    while (n && *p < end)
+        *(*p)++ = tmp[--n];
+}
+
+/* Records a violation: what, and up to two values. */
+static void violation(checker_t *c, const char *what, uint64_t a, uint64_t b)
+{
+    if (c->r->violations++ == 0) {
+        char *p = c->r->first, *end = c->r->first + sizeof(c->r->first) - 1;
+        while (*what && p < end)
+            *p++ = *what++;
+        if (p < end)
+            *p++ = ' ';
+        fmt_hex(&p, end, a);
+        if (p < end)
+            *p++ = ' ';
+        fmt_hex(&p, end, b);
+        *p = 0;
+    }
+}
+
+#define CHECK(c, cond, what, a, b)                                                                                     \
+    do {                                                                                                               \
+        (c)->r->checks++;                                                                                              \
+        if (!(cond))                                                                                                   \
+            violation((c), (what), (uint64_t)(a), (uint64_t)(b));                                                      \
+    } while (0)
+
+static void hold(checker_t *c, pfn_t pfn)
+{
+    if (pfn >= c->base && pfn < c->end)
+        c->count[pfn - c->base]++;
+}
+
+static void check_leaf(checker_t *c, mm_context_t *ctx, ptr_t va, pte_t e)
+{
+    pfn_t pfn = hal_pte_pfn(1, e);
+    vm_flags f = hal_pte_flags(1, e);
+    CHECK(c, pmm_is_allocated(pfn), "user page maps a frame not allocated: va, pfn", va, pfn);
+    hold(c, pfn);
+    vmap_t *v = vmap_obtain(ctx, va, NULL);
+    CHECK(c, !IS_ERR(v), "present user page outside every vmap: va, pfn", va, pfn);
+    if (IS_ERR(v))
+        return;
+    CHECK(c, (f & VM_USER) && !(f & ~(v->vmflags | VM_READ)), "page allows more than its vmap: va, flags", va, f);
+    if (v->type != VMAP_TYPE_SHARED && (f & VM_WRITE))
+        CHECK(c, pfn != mm_zero_page() && pmm_refcount(pfn) == 1, "writable private page is shared: va, refcount", va,
+              pmm_refcount(pfn));
+    if (v->object) {
+        size_t idx = v->object_pgoff + ((va - v->vaddr) >> PAGE_SHIFT);
+        CHECK(c, v->object->pages[idx] == pfn, "shared page is not the object's frame: va, pfn", va, pfn);
+    }
+}
+
+/* Walks one table: counts it, checks its reference, recurses; user leaves
+ * are checked (kernel ones are not refcounted). */
+static void walk(checker_t *c, mm_context_t *ctx, pfn_t table, unsigned level, ptr_t va, bool user)
+{
+    c->tables++;
+    CHECK(c, pmm_refcount(table) == 1, "table page without exactly one reference: pfn, refcount", table,
+          pmm_refcount(table));
+    const pte_t *t = pfn_va(table);
+    ptr_t span = (ptr_t)hal_level_span(level);
+    for (unsigned i = 0; i < HAL_ENTRIES_PER_TABLE; i++) {
+        pte_t e = t[i];
+        if (!hal_pte_present(e))
+            continue;
+        ptr_t eva = va + i * span;
+        if (hal_pte_is_leaf(level, e)) {
+            if (user) {
+                CHECK(c, level == 1, "huge leaf in the user half: va, level", eva, level);
+                if (level == 1)
+                    check_leaf(c, ctx, eva, e);
+            }
+            continue;
+        }
+        walk(c, ctx, hal_pte_pfn(level, e), level - 1, eva, user);
+    }
+}
+
+/* The root's user entries (or kernel entries) of a context. */
+static void walk_root_half(checker_t *c, mm_context_t *ctx, bool user)
+{
+    unsigned top = mm_geometry->levels, split = hal_level_index(top, hal_kernel_start(mm_geometry));
+    const pte_t *root = pfn_va(ctx->pgd);
+    ptr_t span = (ptr_t)hal_level_span(top);
+    for (unsigned i = user ? 0 : split; i < (user ? split : HAL_ENTRIES_PER_TABLE); i++) {
+        pte_t e = root[i];
+        if (!hal_pte_present(e))
+            continue;
+        ptr_t va = (ptr_t)i * span;
+        if (!user)
+            va |= hal_kernel_start(mm_geometry);
+        if (hal_pte_is_leaf(top, e)) {
+            CHECK(c, !user, "leaf in a root's user half: va, entry", va, e);
+            continue;
+        }
+        walk(c, ctx, hal_pte_pfn(top, e), top - 1, va, user);
+    }
+}
+
+static void hold_objects(checker_t *c, mm_context_t *ctx)
+{
+    for (vmap_t *v = mm_vmap_first_from(ctx, 0); v; v = mm_vmap_next(v)) {
+        shm_object_t *o = v->object;
+        if (!o || o->check_mark == c->mark)
+            continue;
+        o->check_mark = c->mark;
+        for (size_t i = 0; i < o->npages; i++)
+            if (o->pages[i])
+                hold(c, o->pages[i]);
+    }
+}
+
+int mm_check_invariants(mm_check_report_t *r)
+{
+    static uint32_t mark;
+    *r = (mm_check_report_t){ 0 };
+    pmm_stats_t ps;
+    pmm_get_stats(&ps);
+    size_t bytes = (ps.end_pfn - ps.base_pfn) * sizeof(uint32_t);
+    unsigned order = 0;
+    while (((size_t)PAGE_SIZE << order) < bytes)
+        if (++order > PMM_MAX_ORDER)
+            return -ENOMEM;
+    pfn_t scratch = pmm_alloc_order(order);
+    if (scratch == PMM_NO_FRAME)
+        return -ENOMEM;
+    checker_t c = { .r = r, .count = pfn_va(scratch), .base = ps.base_pfn, .end = ps.end_pfn, .mark = ++mark };
+    __builtin_memset(c.count, 0, bytes);
+
+    mm_context_t *k = mm_kernel_context();
+    spinlock_acquire(&k->mm_lock);
+    c.tables++; /* the kernel root */
+    walk_root_half(&c, k, false);
+    spinlock_release(&k->mm_lock);
+    hold(&c, mm_zero_page());
+
+    for (mm_context_t *ctx = mm_context_list(); ctx; ctx = ctx->next) {
+        spinlock_acquire(&ctx->mm_lock);
+        c.tables++;
+        walk_root_half(&c, ctx, true);
+        hold_objects(&c, ctx);
+        spinlock_release(&ctx->mm_lock);
+    }
+    for (mm_context_t *ctx = mm_context_list(); ctx; ctx = ctx->next) {
+        spinlock_acquire(&ctx->mm_lock);
+        for (vmap_t *v = mm_vmap_first_from(ctx, 0); v; v = mm_vmap_next(v))
+            for (size_t i = 0; v->object && i < v->npages; i++) {
+                pfn_t p = v->object->pages[v->object_pgoff + i];
+                if (p)
+                    CHECK(&c, pmm_refcount(p) == c.count[p - c.base], "shared object frame refcount: pfn, refcount", p,
+                          pmm_refcount(p));
+            }
+        spinlock_release(&ctx->mm_lock);
+    }
+    for (pfn_t p = c.base; p < c.end; p++)
+        if (c.count[p - c.base])
+            CHECK(&c, pmm_refcount(p) == c.count[p - c.base], "frame refcount differs from its holders: pfn, refcount", p,
+                  pmm_refcount(p));
+    CHECK(&c, c.tables == pt_table_pages_total(), "table pages found vs counted", c.tables, pt_table_pages_total());
+    pmm_free_order(scratch, order);
+    return r->violations ? -EINVAL : 0;
+}

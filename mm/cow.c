@@ -1,0 +1,192 @@
+/* mm/cow.c - zero-on-demand, copy-on-write, shared anonymous memory, fork
+ * and protection changes. Contracts in mm/cow.h. */
+#include "mm/cow.h"
+
+#include "mm/internal.h"
+#include "mm/pagetable.h"
+#include "mm/platform.h"
+#include "mm/shm.h"
+
+static cow_stats_t stats;
+
+void cow_reset(void) { stats = (cow_stats_t){ 0 }; }
+
+void cow_get_stats(cow_stats_t *out)
+{
+    out->zero_maps = __atomic_load_n(&stats.zero_maps, __ATOMIC_RELAXED);
+    out->zero_fills = __atomic_load_n(&stats.zero_fills, __ATOMIC_RELAXED);
+    out->copies = __atomic_load_n(&stats.copies, __ATOMIC_RELAXED);
+    out->reuses = __atomic_load_n(&stats.reuses, __ATOMIC_RELAXED);
+    out->shared_fills = __atomic_load_n(&stats.shared_fills, __ATOMIC_RELAXED);
+}
+
+#define COUNT(field) __atomic_fetch_add(&stats.field, 1, __ATOMIC_RELAXED)
+
+/* Private pages: the decision table of a fault the vmap's flags allow. */
+vmfault_result_t cow_fault_handler(vmap_t *vmap, ptr_t fault_addr, vmfault_info_t *info)
+{
+    (void)fault_addr;
+    bool write = info->access & HAL_ACCESS_WRITE;
+    if (!info->is_present) {
+        info->backing_page = mm_zero_page();
+        if (!write) {
+            COUNT(zero_maps);
+            return VMFAULT_MAP_BACKING_PAGE_RO; /* reads share the zero page */
+        }
+        COUNT(zero_fills);
+        return VMFAULT_COPY_BACKING_PAGE;
+    }
+    if (!write)
+        return VMFAULT_CANNOT_HANDLE; /* present and readable: the access itself is not allowed */
+    info->backing_page = info->faulting_pfn;
+    if (info->faulting_pfn == mm_zero_page()) {
+        COUNT(zero_fills);
+        return VMFAULT_COPY_BACKING_PAGE;
+    }
+    if (pmm_refcount(info->faulting_pfn) == 1 && vmap->type == VMAP_TYPE_PRIVATE) {
+        COUNT(reuses);
+        return VMFAULT_MAP_BACKING_PAGE; /* the last holder: writable again, no copy */
+    }
+    COUNT(copies);
+    return VMFAULT_COPY_BACKING_PAGE;
+}
+
+/* Shared anonymous pages: every context maps the object's frame. */
+static vmfault_result_t shm_fault_handler(vmap_t *vmap, ptr_t fault_addr, vmfault_info_t *info)
+{
+    size_t idx = vmap->object_pgoff + ((fault_addr - vmap->vaddr) >> PAGE_SHIFT);
+    bool fresh;
+    pfn_t p = shm_page(vmap->object, idx, &fresh);
+    if (p == PMM_NO_FRAME) {
+        info->error = -ENOMEM;
+        return VMFAULT_CANNOT_HANDLE;
+    }
+    if (fresh)
+        COUNT(shared_fills);
+    if (info->is_present && info->faulting_pfn == p)
+        return VMFAULT_CANNOT_HANDLE; /* mapped already with all the vmap allows */
+    info->backing_page = p;
+    return VMFAULT_MAP_BACKING_PAGE;
+}
+
+static int check_anon_flags(vm_flags flags) { return mm_check_flags(flags | VM_USER, true); }
+
+vmap_t *cow_allocate_zeroed_pages(mm_context_t *mmctx, size_t npages, ptr_t vaddr, valloc_flags allocflags, vm_flags flags)
+{
+    ASSERT_LOCKED(mmctx);
+    if (check_anon_flags(flags))
+        return ERR_PTR(-EINVAL);
+    vmap_t *v = mm_get_free_vaddr_locked(mmctx, npages, vaddr, allocflags);
+    if (IS_ERR(v))
+        return v;
+    v->vmflags = flags | VM_USER;
+    v->type = VMAP_TYPE_PRIVATE;
+    v->content = VMAP_MMAP;
+    v->on_fault = cow_fault_handler;
+    return v;
+}
+
+vmap_t *mm_map_anonymous_locked(mm_context_t *mmctx, size_t npages, ptr_t vaddr, valloc_flags allocflags, vm_flags flags,
+                                vmap_type_t type)
+{
+    ASSERT_LOCKED(mmctx);
+    if (type == VMAP_TYPE_PRIVATE)
+        return cow_allocate_zeroed_pages(mmctx, npages, vaddr, allocflags, flags);
+    if (type != VMAP_TYPE_SHARED || check_anon_flags(flags))
+        return ERR_PTR(-EINVAL);
+    vmap_t *v = mm_get_free_vaddr_locked(mmctx, npages, vaddr, allocflags);
+    if (IS_ERR(v))
+        return v;
+    shm_object_t *o = shm_create(npages);
+    if (!o) {
+        vmap_forget(v);
+        return ERR_PTR(-ENOMEM);
+    }
+    v->vmflags = flags | VM_USER;
+    v->type = VMAP_TYPE_SHARED;
+    v->content = VMAP_MMAP;
+    v->on_fault = shm_fault_handler;
+    v->object = o;
+    v->object_pgoff = 0;
+    return v;
+}
+
+static ptr_t vmap_last(const vmap_t *v) { return v->vaddr + v->npages * PAGE_SIZE - 1; }
+
+vmap_t *cow_clone_vmap_locked(mm_context_t *target_mmctx, vmap_t *source_vmap)
+{
+    ASSERT_LOCKED(source_vmap->mmctx);
+    vmap_t *v = vmap_clone_into(source_vmap, target_mmctx, true);
+    if (!IS_ERR(v) && !source_vmap->on_fault)
+        source_vmap->on_fault = v->on_fault = cow_fault_handler;
+    return v;
+}
+
+mm_context_t *mm_clone_context(mm_context_t *parent)
+{
+    mm_context_t *child = mm_create_context();
+    if (IS_ERR(child))
+        return child;
+    spinlock_acquire(&parent->mm_lock);
+    spinlock_acquire(&child->mm_lock);
+    int err = 0;
+    /* 1. every vmap and every table of the child; the parent is not touched */
+    for (vmap_t *v = mm_vmap_first_from(parent, 0); v && !err; v = mm_vmap_next(v)) {
+        vmap_t *c = vmap_create(child, v->vaddr, v->npages);
+        if (IS_ERR(c)) {
+            err = (int)PTR_ERR(c);
+            break;
+        }
+        vmap_copy_attributes(c, v);
+        err = pt_copy_prepare(parent, child, v->vaddr, vmap_last(v));
+    }
+    if (err) {
+        spinlock_release(&child->mm_lock);
+        spinlock_release(&parent->mm_lock);
+        mm_destroy_context(child);
+        return ERR_PTR(err);
+    }
+    /* 2. copy the mappings: this cannot fail */
+    pt_gather_t g = PT_GATHER_INIT;
+    for (vmap_t *v = mm_vmap_first_from(parent, 0), *c = mm_vmap_first_from(child, 0); v;
+         v = mm_vmap_next(v), c = mm_vmap_next(c)) {
+        bool cow = v->type != VMAP_TYPE_SHARED;
+        pt_copy_apply(parent, child, v->vaddr, vmap_last(v), cow, &g);
+        if (cow && !v->on_fault)
+            v->on_fault = c->on_fault = cow_fault_handler;
+    }
+    pt_finish(parent, &g);
+    spinlock_release(&child->mm_lock);
+    spinlock_release(&parent->mm_lock);
+    return child;
+}
+
+int mm_protect_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags)
+{
+    ASSERT_LOCKED(mmctx);
+    ptr_t last;
+    int err = mm_check_range(vaddr, npages, true, &last);
+    if (!err)
+        err = check_anon_flags(flags);
+    if (err)
+        return err;
+    flags |= VM_USER;
+    /* the range must be covered by vmaps, without holes */
+    ptr_t cur = vaddr;
+    for (vmap_t *v = mm_vmap_first_from(mmctx, vaddr); cur <= last; v = mm_vmap_next(v)) {
+        if (!v || v->vaddr > cur)
+            return -ENOMEM;
+        if (vmap_last(v) >= last)
+            break;
+        cur = vmap_last(v) + 1;
+    }
+    err = vmap_split_at_edges(mmctx, vaddr, last); /* the only step that can fail */
+    if (err)
+        return err;
+    for (vmap_t *v = mm_vmap_first_from(mmctx, vaddr); v && v->vaddr <= last; v = mm_vmap_next(v)) {
+        v->vmflags = flags;
+        if (v->type != VMAP_TYPE_SHARED && !v->on_fault)
+            v->on_fault = cow_fault_handler;
+    }
+    return mm_do_flag(mmctx, vaddr, npages, flags);
+}

@@ -1,0 +1,56 @@
+/* mm/cow.h - zero-on-demand, copy-on-write, shared anonymous memory, fork
+ * and protection changes, over the paging API. All need the context's
+ * mm_lock unless said otherwise, and assert it. */
+#pragma once
+
+#include "mm/paging.h"
+
+/* Creates a vmap of npages (placed as mm_get_free_vaddr_locked with
+ * allocflags) whose pages are filled on demand: a read maps the shared zero
+ * page read-only, a write maps a fresh zeroed frame, a write after a read
+ * replaces the zero page. Nothing is allocated until then.
+ * Returns the vmap or ERR_PTR as mm_get_free_vaddr_locked, -EINVAL for bad
+ * flags (VM_READ is needed; VM_USER is added). */
+vmap_t *cow_allocate_zeroed_pages(mm_context_t *mmctx, size_t npages, ptr_t vaddr, valloc_flags allocflags, vm_flags flags);
+
+/* Anonymous memory of either type: VMAP_TYPE_PRIVATE is
+ * cow_allocate_zeroed_pages; VMAP_TYPE_SHARED is backed by a shared object,
+ * so that after a fork both sides see the same frames, pages first touched
+ * after the fork included. ERR_PTR(-ENOMEM) when the object does not fit. */
+vmap_t *mm_map_anonymous_locked(mm_context_t *mmctx, size_t npages, ptr_t vaddr, valloc_flags allocflags, vm_flags flags,
+                                vmap_type_t type);
+
+/* Clones source_vmap into target_mmctx at the same address, copy-on-write:
+ * both sides share every frame read-only (one more reference each), the
+ * source's TLB is invalidated, and the next write on either side copies
+ * (or, for the last holder, just makes the page writable again). Needs the
+ * source's lock; takes the target's. ERR_PTR(-EEXIST / -ENOMEM), target
+ * unchanged. */
+vmap_t *cow_clone_vmap_locked(mm_context_t *target_mmctx, vmap_t *source_vmap);
+
+/* Fork: a new context with every vmap of parent cloned, private ones
+ * copy-on-write, shared ones sharing frames writable on both sides. Takes
+ * parent's lock. Every table the child needs is made before the parent is
+ * touched, so on ERR_PTR(-ENOMEM) the child is gone and the parent is as it
+ * was. */
+mm_context_t *mm_clone_context(mm_context_t *parent);
+
+/* Changes what [vaddr, +npages) allows, like mprotect: vmaps covered in part
+ * are split, each vmap's vmflags set, present pages re-flagged; a frame still
+ * shared copy-on-write (or the zero page) stays read-only whatever the new
+ * flags, so the next write still copies. 0, -EINVAL (bad range / flags),
+ * -ENOMEM (a hole in the range, or no memory for a split; nothing changed). */
+int mm_protect_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags);
+
+/* The fault handler that zero-on-demand and copy-on-write vmaps use. */
+vmfault_result_t cow_fault_handler(vmap_t *vmap, ptr_t fault_addr, vmfault_info_t *info);
+
+/* Counters of the fault paths since mm_init. */
+typedef struct cow_stats {
+    size_t zero_maps;   /* read of an untouched page: zero page mapped */
+    size_t zero_fills;  /* write of an untouched page (or of the zero page): fresh zeroed frame */
+    size_t copies;      /* write of a shared frame: copied */
+    size_t reuses;      /* write of a frame no longer shared: made writable, no copy */
+    size_t shared_fills;/* first touch of a shared object's page */
+} cow_stats_t;
+void cow_get_stats(cow_stats_t *out);
