@@ -78,6 +78,8 @@ static void demo_walk(void)
     printk("  mapped %d pages at %016lx -> frames %llx.. (filled with 'A' through the direct map), refcount %u\n",
            DEMO_PAGES, (unsigned long)v->vaddr, (unsigned long long)pfn, pmm_refcount(pfn));
     kernel_print_counts("2. mm_map_user_pages in A");
+    printk("  A's user half:\n");
+    pt_dump(a->pgd, kernel_geometry, 0, hal_user_end(kernel_geometry) - 1, NULL);
     kernel_switch_context(a);
     show_byte("in A", DEMO_VADDR);
 
@@ -89,7 +91,8 @@ static void demo_walk(void)
     spinlock_release(&a->mm_lock);
     if (IS_ERR(vb))
         panic("mm_clone_vmap_locked: %ld", PTR_ERR(vb));
-    printk("  cloned into B: refcount of the first frame now %u\n", pmm_refcount(pfn));
+    printk("  cloned into B: refcount of the first frame now %u; B's user half:\n", pmm_refcount(pfn));
+    pt_dump(b->pgd, kernel_geometry, 0, hal_user_end(kernel_geometry) - 1, NULL);
     kernel_print_counts("3. mm_create_context -> B, mm_clone_vmap_locked A -> B");
     kernel_switch_context(b);
     show_byte("in B", DEMO_VADDR);
@@ -109,6 +112,8 @@ static void demo_walk(void)
     int err = mm_unmap_user_pages_locked(b, DEMO_VADDR, DEMO_PAGES);
     spinlock_release(&b->mm_lock);
     printk("  mm_unmap_user_pages_locked(B) -> %d, refcount of the first frame %u\n", err, pmm_refcount(pfn));
+    printk("  B's user half after the unmap (empty):\n");
+    pt_dump(b->pgd, kernel_geometry, 0, hal_user_end(kernel_geometry) - 1, NULL);
     show_byte("in B after unmap", DEMO_VADDR);
     kernel_print_counts("5. unmap in B");
 

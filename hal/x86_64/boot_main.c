@@ -16,6 +16,7 @@
 #define EARLY_MAP_LIMIT (4ull << 30) /* the early tables map [0, 4 GiB) */
 
 extern uint64_t x86_early_pdpt_low[512];
+extern char _stack_guard_start[], _stack_guard_end[]; /* kernel.ld */
 
 static boot_info_t boot_info;
 static char cmdline_copy[512];
@@ -100,6 +101,8 @@ _Noreturn void x86_boot_main(uint32_t mbi_pa, uint32_t levels)
     x86_serial_init();
     x86_cpu_init();
     boot_info.direct_map_base = X86_DIRECT_MAP_BASE;
+    boot_info.stack_guard_start = (ptr_t)_stack_guard_start;
+    boot_info.stack_guard_end = (ptr_t)_stack_guard_end;
     boot_info.geometry = hal_geometry_find(levels == 5 ? "x86_64-5level" : "x86_64-4level");
     if (!boot_info.geometry) {
         printk("x86: no geometry for %u-level paging\n", levels);
