@@ -11,6 +11,7 @@
 #include "sbi.h"
 
 extern char rv_trap_entry[];
+extern char rv_stack_guard[], rv_stack_guard_end[]; /* entry.S */
 
 #define RV_CMDLINE_MAX 1024
 #define RV_IDENTITY_LIMIT (RV_U64(4) << 30) /* entry.S identity-maps physical 0..4 GiB */
@@ -94,6 +95,8 @@ _Noreturn void rv_boot(uint64_t hartid, uint64_t dtb_pa)
     bi->cmdline = rv_cmdline;
     bi->geometry = g;
     bi->direct_map_base = RV_DIRECT_MAP_BASE;
+    bi->stack_guard_start = (ptr_t)rv_stack_guard;
+    bi->stack_guard_end = (ptr_t)rv_stack_guard_end;
     fill_regions(bi, &rv_dt, dtb_pa);
 
     printk("riscv64: hart %lu, device tree at %lx, SBI console %s, paging %s (sv57 %s, sv48 %s, sv39 %s)%s%s\n",

@@ -19,6 +19,7 @@
 
 /* Armed by arch_probe_exec (probe.S) around its call. */
 extern ptr_t rv_exec_probe_target, rv_exec_probe_fixup;
+extern char rv_stack_guard[], rv_stack_guard_end[]; /* entry.S */
 
 const char *rv_cause_name(uint64_t scause)
 {
@@ -88,6 +89,10 @@ static hal_fault_t decode_page_fault(uint64_t scause, uint64_t stval, uint64_t s
 static void page_fault(rv_regs_t *r)
 {
     hal_fault_t f = decode_page_fault(r->scause, r->stval, r->sepc, r->sstatus);
+    if (!f.user_mode && f.addr >= (ptr_t)rv_stack_guard && f.addr < (ptr_t)rv_stack_guard_end) {
+        kernel_fault_refused(&f, r, "kernel stack overflow (guard page below the kernel stack)");
+        return;
+    }
     if (!f.user_mode && kernel_geometry && hal_is_user_addr(kernel_geometry, f.addr)) {
         if (f.access == HAL_ACCESS_EXEC) {
             kernel_fault_refused(&f, r, "kernel fetch from a user address (S-mode never executes user pages)");
