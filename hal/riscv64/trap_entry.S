@@ -12,7 +12,11 @@
  * may have changed (an exception-table fixup rewrites sepc; restoring
  * sstatus gives SUM back to a copy helper that was interrupted by a fault the
  * generic layer resolved). Returning to U-mode (SPP clear) puts the kernel
- * stack top back in sscratch; sret. */
+ * stack top back in sscratch; sret.
+ *
+ * A kernel trap whose frame would reach into the guard page below the boot
+ * kernel stack (an overflow) runs on rv_trap_stack instead, so that it can be
+ * reported; sscratch (0 in S-mode) holds t0 for those first instructions. */
 #include "riscv.h"
 
 #define REG(n) ((n) * 8)
@@ -36,10 +40,19 @@ rv_trap_entry:
     csrrw   sp, sscratch, sp
     bnez    sp, 1f
     csrrw   sp, sscratch, sp            /* from S-mode: sp back, sscratch 0 again */
-    addi    sp, sp, -FRAME_SIZE
-    SAVE_GPRS
-    addi    t0, sp, FRAME_SIZE
+    csrw    sscratch, t0
+    mv      t0, sp                      /* sp at the trap; sp is scratch until the frame is set up */
+    la      sp, rv_boot_stack + FRAME_SIZE
+    bgeu    t0, sp, 4f                  /* the frame fits above the guard */
+    la      sp, rv_stack_guard
+    bltu    t0, sp, 4f                  /* below the guard: some other stack (a process's) */
+    la      sp, rv_trap_stack_top       /* stack overflow: report it on the trap stack */
+    j       5f
+4:  mv      sp, t0
+5:  addi    sp, sp, -FRAME_SIZE
     sd      t0, REG(2)(sp)              /* sp before the trap */
+    csrrw   t0, sscratch, zero          /* t0 back; sscratch 0 again */
+    SAVE_GPRS
     j       2f
 1:  addi    sp, sp, -FRAME_SIZE         /* from U-mode: on the kernel stack */
     SAVE_GPRS
