@@ -66,6 +66,42 @@ KTEST(userprog_program_load_failing_at_each_allocation_leaks_nothing)
     KT_EXPECT(t, failures_seen > 3, "only %d allocations could fail", failures_seen);
 }
 
+/* Every allocation of a run of fork_once fails in turn (frames and objects
+ * alike): loading fails with -ENOMEM, or the fork fails with -ENOMEM in the
+ * parent, or a process whose fault found no memory is killed; never another
+ * outcome, and every frame comes back each time. */
+KTEST(userprog_fork_failing_at_each_allocation_fails_cleanly)
+{
+    int load = 0, fork_enomem = 0, killed = 0, runs = 0;
+    for (size_t nth = 1; nth < 1000; nth++) {
+        size_t before = pmm_free_frames();
+        pmm_fail_after(nth);
+        int status = -1;
+        int err = proc_run("fork_once", &status);
+        pmm_fail_after(0);
+        runs++;
+        KT_ASSERT(t, pmm_free_frames() == before, "allocation %zu failing leaked %ld frames", nth,
+                  (long)before - (long)pmm_free_frames());
+        KT_ASSERT(t, proc_count() == 0, "allocation %zu failing left %zu processes", nth, proc_count());
+        if (err) {
+            KT_ASSERT(t, err == -ENOMEM, "allocation %zu failing: load gave %d", nth, err);
+            load++;
+        } else if (status == 0) {
+            break; /* the run needs fewer allocations: nothing failed */
+        } else if (status == 100) {
+            fork_enomem++;
+        } else {
+            KT_ASSERT(t, status == 102 || (status & WAIT_KILLED), "allocation %zu failing: status %#x", nth,
+                      (unsigned)status);
+            killed++;
+        }
+    }
+    printk("# %d runs: %d load failures, %d forks failed with -ENOMEM, %d processes killed for memory\n", runs, load,
+           fork_enomem, killed);
+    KT_EXPECT(t, fork_enomem >= 3, "only %d allocations inside fork failed it", fork_enomem);
+    KT_EXPECT(t, load >= 3, "only %d allocations failed the load", load);
+}
+
 /* A minimal ELF64 executable of this arch in buf: one PT_LOAD segment at
  * 0x400000 with flags pf, holding a return instruction, entry at its start. */
 static size_t make_elf(uint8_t *buf, size_t cap, uint32_t pf)
