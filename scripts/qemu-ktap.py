@@ -98,6 +98,8 @@ def main():
     ap.add_argument("--log", default="", help="write the whole console output here")
     ap.add_argument("--expect-panic", action="append", default=[], metavar="REGEX",
                     help="the run must stop with a panic whose report matches every REGEX (repeatable)")
+    ap.add_argument("--expect-line", action="append", default=[], metavar="REGEX",
+                    help="fail unless some console line matches REGEX (repeatable)")
     ap.add_argument("--gdb", action="store_true")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
@@ -151,6 +153,9 @@ def main():
         problems.append("kernel panic: " + panics[0].strip())
         for l in lines[lines.index(panics[0]):][:40]:
             print("# " + l)
+    for rx in args.expect_line:
+        if not any(re.search(rx, l) for l in lines):
+            problems.append(f"no console line matches /{rx}/")
     if timed_out:
         problems.append(f"timeout after {args.timeout:.0f} s")
     if start is not None and planned is None:
