@@ -16,6 +16,8 @@ static void exec_page(void *page) { ((void (*)(void))page)(); }
 static void write_byte(void *p) { *(volatile uint8_t *)p = 0x77; }
 static void read_byte(void *p) { sink = *(volatile uint8_t *)p; }
 
+static void privileged(void *a) { (void)a; arch_privileged_insn(); }
+
 static unsigned long recurse(unsigned long depth)
 {
     volatile uint8_t pad[512];
@@ -28,7 +30,7 @@ static void overflow_stack(void *a) { (void)a; sink = (uint8_t)recurse(1); }
 
 int main(void)
 {
-    t_plan(17);
+    t_plan(19);
     sys_meminfo(&mi);
 
     t_check(t_in_child(read_kernel_text, 0) == KILLED_BY(1), "reading kernel text kills the process");
@@ -75,5 +77,10 @@ int main(void)
             "mprotect to W+X is refused and the page stays writable");
     st = t_in_child(exec_page, rw);
     t_check(st == KILLED_BY(4), "and not executable, status %x", st);
+
+    st = t_in_child(privileged, 0);
+    t_check(st == WAIT_KILLED, "a privileged instruction kills the process, status %x", st);
+    t_check(kmm_syscall(SYS_COUNT + 100, 0, 0, 0, 0) == -ENOSYS && kmm_syscall(-1, 0, 0, 0, 0) == -ENOSYS,
+            "an unknown system call is -ENOSYS");
     return t_done();
 }

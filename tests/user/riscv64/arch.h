@@ -17,3 +17,10 @@ static inline long kmm_syscall(long nr, long a0, long a1, long a2, long a3)
 #define ARCH_RET_INSN { 0x67, 0x80, 0x00, 0x00 }
 /* Makes freshly written instructions visible to instruction fetch. */
 static inline void arch_sync_icache(void) { __asm__ volatile("fence.i" ::: "memory"); }
+/* An instruction U-mode may not execute (illegal instruction): read satp. */
+static inline void arch_privileged_insn(void)
+{
+    unsigned long v;
+    __asm__ volatile("csrr %0, satp" : "=r"(v)::"memory");
+    (void)v;
+}

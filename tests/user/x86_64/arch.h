@@ -14,3 +14,5 @@ static inline long kmm_syscall(long nr, long a0, long a1, long a2, long a3)
 #define ARCH_RET_INSN { 0xc3 }
 /* Makes freshly written instructions visible to instruction fetch. */
 static inline void arch_sync_icache(void) { __asm__ volatile("" ::: "memory"); }
+/* An instruction ring 3 may not execute (#GP). */
+static inline void arch_privileged_insn(void) { __asm__ volatile("cli; hlt" ::: "memory"); }
