@@ -282,7 +282,7 @@ _Noreturn void proc_exit(int status)
 
 static const char *access_word(hal_access_t a)
 {
-    return a == HAL_ACCESS_WRITE ? "write" : a == HAL_ACCESS_EXEC ? "exec" : a == HAL_ACCESS_READ ? "read" : "trap";
+    return a == HAL_ACCESS_WRITE ? "write" : a == HAL_ACCESS_EXEC ? "exec" : "read";
 }
 
 _Noreturn void proc_kill_current(ptr_t addr, hal_access_t access, ptr_t ip, const char *why)
@@ -290,8 +290,11 @@ _Noreturn void proc_kill_current(ptr_t addr, hal_access_t access, ptr_t ip, cons
     process_t *p = current;
     if (!p)
         panic("user fault without a current process at ip %lx", (unsigned long)ip);
-    printk("# kmm: pid %d (%s) killed: %s at %016lx, ip %016lx: %s\n", p->pid, p->name, access_word(access),
-           (unsigned long)addr, (unsigned long)ip, why);
+    if (access)
+        printk("# kmm: pid %d (%s) killed: %s at %016lx, ip %016lx: %s\n", p->pid, p->name, access_word(access),
+               (unsigned long)addr, (unsigned long)ip, why);
+    else
+        printk("# kmm: pid %d (%s) killed: trap at ip %016lx: %s\n", p->pid, p->name, (unsigned long)ip, why);
     proc_exit(WAIT_KILLED | ((int)access & WAIT_ACCESS_MASK));
 }
 

@@ -62,7 +62,9 @@ long proc_yield(void);           /* 0 */
 _Noreturn void proc_exit(int status);
 
 /* Kills the current process after a user fault or trap nobody resolved,
- * with a one-line report; the wait status says WAIT_KILLED | access. */
+ * with a one-line report (pid, name, access and address, ip, why; access 0
+ * for a trap that is not a page fault); the wait status says
+ * WAIT_KILLED | access. */
 _Noreturn void proc_kill_current(ptr_t addr, hal_access_t access, ptr_t ip, const char *why);
 
 /* Console output of user programs starts each line with this prefix (the
