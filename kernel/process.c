@@ -24,11 +24,13 @@ static process_t *runq_head, *runq_tail;
 static ptr_t scheduler_sp;
 static size_t nprocs;
 static int next_pid = 1;
+static size_t preemptions;
 
 const char *proc_output_prefix = "";
 
 process_t *proc_current(void) { return current; }
 size_t proc_count(void) { return nprocs; }
+size_t proc_preemptions(void) { return preemptions; }
 
 static void runq_push(process_t *p)
 {
@@ -192,6 +194,7 @@ int proc_run(const char *name, int *status)
     int root_pid = root->pid;
     *status = -1;
     runq_push(root);
+    arch_timer_start(PROC_TIMER_HZ);
     process_t *p;
     while ((p = runq_pop()) != NULL) {
         run(p);
@@ -201,6 +204,7 @@ int proc_run(const char *name, int *status)
             reap(p);
         }
     }
+    arch_timer_stop();
     kernel_switch_context(mm_kernel_context());
     if (nprocs)
         panic("scheduler idle with %zu processes blocked", nprocs);
@@ -257,6 +261,14 @@ long proc_yield(void)
     runq_push(current);
     to_scheduler();
     return 0;
+}
+
+void kernel_timer_tick(void *frame)
+{
+    if (!arch_regs_user_mode(frame) || !current)
+        return; /* the kernel is not preempted (and runs with interrupts masked) */
+    preemptions++;
+    proc_yield();
 }
 
 _Noreturn void proc_exit(int status)

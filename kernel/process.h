@@ -19,6 +19,8 @@
  * that the copy-on-write faults both sides take right after a fork (stack,
  * data) do not kill them. */
 #define PROC_FORK_RESERVE_FRAMES 64
+/* Time slices per second. */
+#define PROC_TIMER_HZ 100
 
 typedef enum proc_state {
     PROC_RUNNABLE, /* on the run queue */
@@ -47,6 +49,12 @@ typedef struct process {
 process_t *proc_current(void);
 /* Live processes (zombies included). */
 size_t proc_count(void);
+/* Processes sent to the back of the run queue by the timer since boot. */
+size_t proc_preemptions(void);
+
+/* A timer interrupt (the arch acknowledged it): if it interrupted user
+ * code, the current process goes to the back of the run queue. */
+void kernel_timer_tick(void *frame);
 
 /* Loads the embedded program `name` into a fresh process (no parent) and
  * runs the scheduler until every process has exited and been reaped. The

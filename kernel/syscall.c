@@ -112,6 +112,7 @@ static long sys_meminfo(ptr_t out)
         .cow_copies = cs.copies,
         .cow_reuses = cs.reuses,
         .processes = proc_count(),
+        .preemptions = proc_preemptions(),
     };
     return copy_to_user(out, &m, sizeof(m));
 }

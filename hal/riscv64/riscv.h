@@ -39,6 +39,7 @@
 
 /* scause: interrupt bit 63, else the exception code */
 #define SCAUSE_INTERRUPT (RV_U64(1) << 63)
+#define IRQ_S_TIMER 5
 #define EXC_INSN_MISALIGNED 0
 #define EXC_INSN_ACCESS 1
 #define EXC_ILLEGAL_INSN 2

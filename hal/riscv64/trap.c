@@ -97,7 +97,9 @@ static void page_fault(rv_regs_t *r)
 
 void rv_trap(rv_regs_t *r)
 {
-    if (rv_is_page_fault(r->scause))
+    if (r->scause == (SCAUSE_INTERRUPT | IRQ_S_TIMER))
+        rv_timer_interrupt(r);
+    else if (rv_is_page_fault(r->scause))
         page_fault(r);
     else if (r->scause == EXC_ECALL_U) {
         r->sepc += 4; /* resume after the ecall (a forked child too) */

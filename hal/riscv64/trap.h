@@ -11,5 +11,8 @@ typedef struct rv_regs {
 /* Called by trap_entry.S with the saved frame; returns to sret. */
 void rv_trap(rv_regs_t *regs);
 
+/* The supervisor timer interrupt (timer.c): re-arm, then the tick. */
+void rv_timer_interrupt(rv_regs_t *regs);
+
 /* A name for an scause value ("load page fault"). */
 const char *rv_cause_name(uint64_t scause);

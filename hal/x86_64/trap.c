@@ -17,6 +17,7 @@
 
 extern const uint64_t x86_trap_stubs[32];
 extern const uint64_t x86_trap_syscall_stub;
+extern const uint64_t x86_irq_stubs[X86_IRQ_COUNT];
 #define X86_SYSCALL_VECTOR 0x80
 extern char _stack_guard_start[], _stack_guard_end[]; /* kernel.ld */
 extern ptr_t x86_exec_probe_target, x86_exec_probe_fixup;
@@ -54,7 +55,10 @@ void arch_trap_init(void)
         uint8_t ist = v == 8 ? 1 : v == 2 ? 2 : v == 18 ? 3 : 0;
         idt[v] = idt_gate(h, ist, 0);
     }
+    for (unsigned i = 0; i < X86_IRQ_COUNT; i++)
+        idt[X86_IRQ_VECTOR + i] = idt_gate(x86_irq_stubs[i], 0, 0);
     idt[X86_SYSCALL_VECTOR] = idt_gate(x86_trap_syscall_stub, 0, 3);
+    x86_pic_init();
     struct __attribute__((packed)) {
         uint16_t limit;
         uint64_t base;
@@ -133,6 +137,10 @@ static void page_fault(x86_regs_t *r)
 void x86_trap(x86_regs_t *r);
 void x86_trap(x86_regs_t *r)
 {
+    if (r->vector >= X86_IRQ_VECTOR && r->vector < X86_IRQ_VECTOR + X86_IRQ_COUNT) {
+        x86_irq(r);
+        return;
+    }
     switch (r->vector) {
     case X86_SYSCALL_VECTOR:
         kernel_syscall(r);

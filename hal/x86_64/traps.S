@@ -51,6 +51,9 @@ TRAP_STUB 28, 0
 TRAP_STUB 29, 1
 TRAP_STUB 30, 1
 TRAP_STUB 31, 0
+    .irp v, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47
+TRAP_STUB \v, 0                             /* the legacy PIC's IRQs 0-15 (timer.c) */
+    .endr
 TRAP_STUB 128, 0                            /* int $0x80: system calls from ring 3 */
 
 trap_common:
@@ -127,6 +130,11 @@ arch_switch_stack:
     .globl x86_trap_syscall_stub
 x86_trap_syscall_stub:
     .quad trap_stub_128
+    .globl x86_irq_stubs
+x86_irq_stubs:
+    .irp v, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47
+    .quad trap_stub_\v
+    .endr
     .globl x86_trap_stubs
 x86_trap_stubs:
     .irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31

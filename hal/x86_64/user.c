@@ -8,6 +8,7 @@
 #define X86_USER_CS 0x23 /* GDT index 4, RPL 3 */
 #define X86_USER_SS 0x1b /* GDT index 3, RPL 3 */
 #define X86_RFLAGS_RESERVED 0x2
+#define X86_RFLAGS_IF 0x200
 
 extern char x86_user_first_entry[];
 
@@ -21,7 +22,7 @@ void arch_user_frame_init(void *frame, ptr_t ip, ptr_t sp)
     memset(r, 0, sizeof(*r));
     r->rip = ip;
     r->cs = X86_USER_CS;
-    r->rflags = X86_RFLAGS_RESERVED; /* IF clear: no interrupt source is programmed */
+    r->rflags = X86_RFLAGS_RESERVED | X86_RFLAGS_IF; /* the timer may end its slice */
     r->rsp = sp;
     r->ss = X86_USER_SS;
 }

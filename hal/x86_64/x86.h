@@ -76,3 +76,9 @@ void x86_cpu_init(void);      /* detect, enable NXE, WP, PGE, SMEP, SMAP */
 void x86_gdt_init(void);      /* the kernel GDT with a TSS (IST for #DF, #NMI, #MC) */
 void x86_serial_init(void);
 void x86_tss_set_rsp0(uint64_t top); /* the stack ring-3 traps land on */
+
+/* The legacy PIC's IRQs arrive at vectors 0x20-0x2f (timer.c). */
+#define X86_IRQ_VECTOR 0x20
+#define X86_IRQ_COUNT 16
+void x86_pic_init(void);         /* remap both PICs, mask every IRQ */
+void x86_irq(x86_regs_t *regs);  /* acknowledge, then the timer tick for IRQ 0 */

@@ -34,6 +34,7 @@ KTEST(userprog_fork_private_and_shared_memory) { run_program(t, "fork"); }
 KTEST(userprog_mmap_munmap_mprotect) { run_program(t, "mmap"); }
 KTEST(userprog_copy_on_write_scenarios) { run_program(t, "cow"); }
 KTEST(userprog_fork_until_out_of_memory) { run_program(t, "fork_oom"); }
+KTEST(userprog_timer_preempts_a_spinning_process) { run_program(t, "preempt"); }
 
 KTEST(userprog_unknown_program_is_enoent)
 {

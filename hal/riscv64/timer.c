@@ -1,0 +1,56 @@
+/* hal/riscv64/timer.c - the preemption timer: the supervisor timer
+ * interrupt, armed through SBI (the TIME extension, or the legacy set_timer
+ * call on older firmware). sie.STIE is set only while the timer runs, and
+ * the kernel runs with sstatus.SIE clear, so ticks arrive only from U-mode
+ * (where enabled supervisor interrupts are always taken). */
+#include "kernel/arch.h"
+#include "kernel/process.h"
+#include "riscv.h"
+#include "sbi.h"
+#include "trap.h"
+
+#define SBI_EXT_TIME 0x54494d45 /* "TIME" */
+#define SBI_EXT_LEGACY_SET_TIMER 0x00
+#define SIE_STIE (1ull << 5)
+/* The time base the slice is counted in: QEMU virt's timebase-frequency
+ * (10 MHz); on other boards a slice is longer or shorter, nothing else. */
+#define RV_TIMEBASE_HZ 10000000ull
+
+static uint64_t slice_ticks;
+
+static uint64_t rdtime(void)
+{
+    uint64_t t;
+    __asm__ volatile("csrr %0, time" : "=r"(t));
+    return t;
+}
+
+static void set_timer(uint64_t when)
+{
+    static int has_time_ext = -1;
+    if (has_time_ext < 0)
+        has_time_ext = sbi_call(SBI_EXT_BASE, SBI_BASE_PROBE_EXTENSION, SBI_EXT_TIME, 0, 0).value != 0;
+    if (has_time_ext)
+        sbi_call(SBI_EXT_TIME, 0, (long)when, 0, 0);
+    else
+        sbi_call(SBI_EXT_LEGACY_SET_TIMER, 0, (long)when, 0, 0);
+}
+
+void arch_timer_start(unsigned hz)
+{
+    slice_ticks = RV_TIMEBASE_HZ / (hz ? hz : 1);
+    set_timer(rdtime() + slice_ticks);
+    csr_set(sie, SIE_STIE);
+}
+
+void arch_timer_stop(void)
+{
+    csr_clear(sie, SIE_STIE);
+    set_timer(~0ull); /* far future: clears the pending bit */
+}
+
+void rv_timer_interrupt(rv_regs_t *r)
+{
+    set_timer(rdtime() + slice_ticks); /* also clears sip.STIP */
+    kernel_timer_tick(r);              /* may switch to another process */
+}
