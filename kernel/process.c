@@ -3,7 +3,8 @@
  *
  * The scheduler runs on the stack of whoever called proc_run (kmain's) and
  * switches to a process's kernel stack with arch_switch_stack; a process
- * switches back when it yields, blocks in wait or exits. A zombie's kernel
+ * switches back when it yields, blocks in wait, exits or is preempted by the
+ * timer (kernel_timer_tick, from user mode only). A zombie's kernel
  * stack is freed by whoever reaps it (its parent's wait, or the scheduler
  * for a process without parent), never while it runs on it. */
 #include "kernel/process.h"

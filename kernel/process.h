@@ -2,9 +2,11 @@
  *
  * A process owns an address space (mm_context_t), a kernel stack whose top
  * holds its saved user registers (the arch's frame), and its place in the
- * process tree. Scheduling is round robin and cooperative: a process runs
- * until it makes a system call that gives the CPU away (yield, wait that
- * blocks, exit) or is killed; there is no timer. One CPU. */
+ * process tree. Scheduling is round robin over a FIFO run queue: a process
+ * runs until it gives the CPU away (yield, a wait that blocks, exit), is
+ * killed, or its time slice ends (a timer interrupt from user mode,
+ * PROC_TIMER_HZ). The kernel itself is never preempted: interrupts are only
+ * open while user code runs. One CPU. */
 #pragma once
 
 #include "mm/mm.h"
