@@ -63,14 +63,12 @@ static process_t *proc_alloc(const char *name)
     process_t *p = slab_alloc(&proc_cache);
     if (!p)
         return NULL;
-    pfn_t ks = pmm_alloc_order(PROC_KSTACK_ORDER);
-    if (ks == PMM_NO_FRAME) {
+    if (kstack_alloc(&p->kstack) != 0) {
         slab_free(&proc_cache, p);
         return NULL;
     }
     p->pid = next_pid++;
-    p->kstack = ks;
-    p->kstack_top = (ptr_t)pfn_va(ks) + PROC_KSTACK_SIZE;
+    p->kstack_top = kstack_top(&p->kstack);
     p->frame = (void *)(p->kstack_top - arch_user_frame_size);
     size_t i = 0;
     for (; name[i] && i + 1 < sizeof(p->name); i++)
@@ -85,7 +83,7 @@ static void proc_free(process_t *p)
 {
     if (p->mm)
         panic("process %d freed with its address space %p", p->pid, (void *)p->mm);
-    pmm_free_order(p->kstack, PROC_KSTACK_ORDER);
+    kstack_free(&p->kstack);
     slab_free(&proc_cache, p);
     nprocs--;
 }

@@ -9,14 +9,13 @@
  * open while user code runs. One CPU. */
 #pragma once
 
+#include "kernel/kstack.h"
 #include "mm/mm.h"
 
 #ifndef ENOEXEC
 #define ENOEXEC 8
 #endif
 
-#define PROC_KSTACK_ORDER 2                 /* 16 KiB kernel stack per process */
-#define PROC_KSTACK_SIZE (PAGE_SIZE << PROC_KSTACK_ORDER)
 /* A fork fails with -ENOMEM unless this many frames stay free after it, so
  * that the copy-on-write faults both sides take right after a fork (stack,
  * data) do not kill them. */
@@ -39,7 +38,7 @@ typedef struct process {
     struct process *sibling;
     struct process *run_next; /* run queue link */
     mm_context_t *mm;         /* NULL once exited */
-    pfn_t kstack;             /* first frame of the kernel stack */
+    kstack_t kstack;          /* its kernel stack (kernel/kstack.h) */
     ptr_t kstack_top;
     void *frame;              /* saved user registers, at the top of the kernel stack */
     ptr_t ksp;                /* saved kernel stack pointer while switched out */

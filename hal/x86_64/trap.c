@@ -5,6 +5,7 @@
  * vector 0x80, the only gate ring 3 may raise, is the system call. */
 #include "kernel/arch.h"
 #include "kernel/fault.h"
+#include "kernel/kstack.h"
 #include "kernel/printk.h"
 #include "kernel/process.h"
 #include "x86.h"
@@ -157,7 +158,11 @@ void x86_trap(x86_regs_t *r)
         /* On its own stack (IST): most likely the kernel stack ran into its guard page. */
         uint64_t cr2 = read_cr2();
         bool guard = cr2 >= (uint64_t)(uintptr_t)_stack_guard_start && cr2 < (uint64_t)(uintptr_t)_stack_guard_end;
-        kernel_trap_refused(r, r->rip, guard ? "double fault: kernel stack overflow (guard page hit)" : "double fault");
+        bool proc_guard = kstack_guard_hit((ptr_t)cr2);
+        kernel_trap_refused(r, r->rip,
+                            guard        ? "double fault: kernel stack overflow (guard page hit)"
+                            : proc_guard ? "double fault: a process's kernel stack overflowed (guard page hit)"
+                                         : "double fault");
         return;
     }
     default:

@@ -1,0 +1,87 @@
+/* kernel/kstack.c - the kernel-stack window: KSTACK_SLOTS slots of one
+ * guard page and KSTACK_PAGES stack pages each, 1 GiB aligned, 32 GiB below
+ * the kernel image (clear of the direct map's RAM, the image and the boot
+ * tests' window at 16 GiB below). Pages are mapped with mm_do_map_kernel;
+ * the page-table pages they needed are freed again by the unmap once empty. */
+#include "kernel/kstack.h"
+
+#include "kernel/boot.h"
+#include "kernel/panic.h"
+#include "mm/paging.h"
+
+#define SLOT_SIZE ((KSTACK_PAGES + 1) * PAGE_SIZE)
+
+static uint64_t used[KSTACK_SLOTS / 64];
+
+static ptr_t window(void) { return ALIGN_DOWN((ptr_t)_text_start, (ptr_t)1 << 30) - ((ptr_t)32 << 30); }
+
+static long slot_take(void)
+{
+    for (size_t w = 0; w < ARRAY_SIZE(used); w++) {
+        if (used[w] == ~(uint64_t)0)
+            continue;
+        unsigned b = (unsigned)__builtin_ctzll(~used[w]);
+        used[w] |= (uint64_t)1 << b;
+        return (long)(w * 64 + b);
+    }
+    return -1;
+}
+
+static void slot_give(size_t slot)
+{
+    if (slot >= KSTACK_SLOTS || !(used[slot / 64] & ((uint64_t)1 << (slot % 64))))
+        panic("kernel stack slot %zu is not in use", slot);
+    used[slot / 64] &= ~((uint64_t)1 << (slot % 64));
+}
+
+int kstack_alloc(kstack_t *ks)
+{
+    long slot = slot_take();
+    if (slot < 0)
+        return -ENOMEM;
+    ptr_t base = window() + (size_t)slot * SLOT_SIZE + PAGE_SIZE;
+    mm_context_t *k = mm_kernel_context();
+    size_t i = 0;
+    int err = 0;
+    for (; i < KSTACK_PAGES; i++) {
+        pfn_t f = pmm_alloc();
+        if (f == PMM_NO_FRAME) {
+            err = -ENOMEM;
+            break;
+        }
+        err = mm_do_map_kernel(k, base + i * PAGE_SIZE, f, 1, VM_RW | VM_GLOBAL);
+        if (err) {
+            pmm_free(f);
+            break;
+        }
+        ks->frames[i] = f;
+    }
+    if (err) {
+        if (i)
+            mm_unmap_kernel_pages(k, base, i);
+        while (i--)
+            pmm_free(ks->frames[i]);
+        slot_give((size_t)slot);
+        return err;
+    }
+    ks->base = base;
+    return 0;
+}
+
+void kstack_free(kstack_t *ks)
+{
+    size_t slot = (ks->base - PAGE_SIZE - window()) / SLOT_SIZE;
+    mm_unmap_kernel_pages(mm_kernel_context(), ks->base, KSTACK_PAGES);
+    for (size_t i = 0; i < KSTACK_PAGES; i++)
+        pmm_free(ks->frames[i]);
+    slot_give(slot);
+    ks->base = 0;
+}
+
+bool kstack_guard_hit(ptr_t addr)
+{
+    ptr_t w = window();
+    if (addr < w || addr - w >= (ptr_t)KSTACK_SLOTS * SLOT_SIZE)
+        return false;
+    return (addr - w) % SLOT_SIZE < PAGE_SIZE;
+}

@@ -1,0 +1,26 @@
+/* kernel/kstack.h - kernel stacks for processes: KSTACK_PAGES pages mapped
+ * in their own window of the kernel half, each stack above an unmapped
+ * guard page, so that an overflow faults instead of overwriting whatever
+ * lies below. One CPU, no lock. */
+#pragma once
+
+#include "mm/mm.h"
+
+#define KSTACK_PAGES 4 /* 16 KiB */
+#define KSTACK_SIZE (KSTACK_PAGES * PAGE_SIZE)
+#define KSTACK_SLOTS 8192 /* stacks that can exist at once */
+
+typedef struct kstack {
+    ptr_t base;                  /* lowest mapped address; the guard page is below */
+    pfn_t frames[KSTACK_PAGES];
+} kstack_t;
+
+/* Allocates frames and a slot and maps the stack. 0, or -ENOMEM with
+ * nothing kept (no slot left, no frame, no page-table page). */
+int kstack_alloc(kstack_t *ks);
+/* Unmaps the stack (TLB invalidated) and frees its frames and slot. Must
+ * not be the stack in use. */
+void kstack_free(kstack_t *ks);
+static inline ptr_t kstack_top(const kstack_t *ks) { return ks->base + KSTACK_SIZE; }
+/* True if addr lies in the guard page of a stack slot (for crash reports). */
+bool kstack_guard_hit(ptr_t addr);
