@@ -50,6 +50,18 @@ build_ok=0
 
 mkdir -p build
 run_suite build/host
+# ---- bench (issue 6): kmm-bench built at -O2 in build/bench; its smoke run
+# (tiny sizes, every metric present and positive) is one counted check.
+echo "=== build/bench (bench smoke)"
+if setup_dir build/bench --buildtype=release -Doptimization=2 -Dbench=true &&
+   ninja -C build/bench bench/kmm-bench >build/bench.build.log 2>&1; then
+  rm -f build/bench/meson-logs/testlog.json
+  meson test -C build/bench --suite bench --no-rebuild --print-errorlogs || true
+  tested+=(build/bench)
+else
+  tail -50 build/bench.build.log 2>/dev/null; echo "test.sh: bench build failed"; extra_failed=$((extra_failed + 1))
+fi
+# ---- end bench
 run_suite build/x86_64 --cross-file cross-files/x86_64-gcc.txt
 build_only build/x86_64-clang --cross-file cross-files/x86_64-clang.txt
 run_suite build/riscv64 --cross-file cross-files/riscv64-gcc.txt
