@@ -378,6 +378,38 @@ int pt_map(mm_context_t *ctx, ptr_t va, ptr_t last, pfn_t pfn, vm_flags flags, p
     return walk_root(&w, va, last);
 }
 
+int pt_map_page(mm_context_t *ctx, ptr_t va, pfn_t pfn, vm_flags flags, pt_gather_t *g)
+{
+    MM_ASSERT(hal_is_user_addr(mm_geometry, va) && !(va & PAGE_MASK), "not a user page: %#lx", (unsigned long)va);
+    pfn_t table = ctx->pgd;
+    for (unsigned level = mm_geometry->levels; level > 1; level--) {
+        pte_t *slot = &((pte_t *)pfn_va(table))[hal_level_index(level, va)];
+        if (!hal_pte_present(*slot)) {
+            pfn_t child = pt_alloc_table(ctx, true);
+            if (child == PMM_NO_FRAME) {
+                prune(ctx, va, va + PAGE_MASK, g); /* the tables made on the way down */
+                return -ENOMEM;
+            }
+            *slot = hal_pte_make_table(child, true);
+        }
+        MM_ASSERT(!hal_pte_is_leaf(level, *slot), "huge leaf %#llx in the user half at %#lx", (unsigned long long)*slot,
+                  (unsigned long)va);
+        table = hal_pte_pfn(level, *slot);
+    }
+    pte_t *t = pfn_va(table), e, old;
+    unsigned i = hal_level_index(1, va);
+    int err = hal_pte_make_leaf(1, pfn, flags, &e);
+    MM_ASSERT(err == 0, "flags %#x not encodable for pfn %#llx", flags, (unsigned long long)pfn);
+    pmm_ref(pfn);
+    old = t[i];
+    t[i] = e;
+    if (hal_pte_present(old)) {
+        pmm_unref_gather(hal_pte_pfn(1, old), &g->frames);
+        gather_flush(g, va, va + PAGE_MASK);
+    }
+    return 0;
+}
+
 int pt_unmap(mm_context_t *ctx, ptr_t va, ptr_t last, pt_gather_t *g)
 {
     int err = split_edges(ctx, va, last);
