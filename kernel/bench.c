@@ -20,10 +20,11 @@
 #include "mm/cow.h"
 
 #define BENCH_VA ((ptr_t)0x40000000)
-#define BENCH_REPS 5
-#define FAULT_PAGES 1024u /* 4 MiB per fault measurement */
-#define SMALL_PAGES (8u << 8)
-#define LARGE_PAGES (32u << 8)
+/* The same parameters as bench/guest/linux_init.c. */
+#define BENCH_REPS 7
+#define FAULT_PAGES 2048u /* 8 MiB per fault measurement */
+#define SMALL_PAGES (16u << 8)
+#define LARGE_PAGES (64u << 8)
 
 /* An arch without a calibrated cycle counter reports 0 Hz, and bench mode
  * says so instead of printing figures. */
@@ -213,6 +214,7 @@ static void measure_region(mm_context_t *ctx, size_t npages, int64_t *fork, int6
 int kernel_bench(void)
 {
     printk("kmmbench: info guest=kmm\n");
+    printk("kmmbench: info paging=%u-level\n", mm_geometry->levels);
     uint64_t hz = arch_cycle_hz();
     if (hz < 1000000) {
         printk("kmmbench: error=no calibrated cycle counter on %s\n", HAL_ARCH_NAME);

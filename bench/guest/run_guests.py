@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""bench/guest/run_guests.py - boots our kernel's bench mode and a stock Linux
+kernel with the benchmark init under the same QEMU machine (accelerator, CPU
+model, memory), and prints the six fault-path metrics side by side: a table
+and lines guest.<metric>.ours= / .linux= / .ratio= (ns).
+
+  run_guests.py --kmm-iso ISO --linux-kernel VMLINUZ --initrd INITRD [--accel tcg|kvm]
+
+--accel kvm is used only if /dev/kvm opens and both guests finish under it;
+otherwise both run under TCG, and the output says which ran and why."""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+METRICS = [  # key, unit, what
+    ("clear_page", "ns/page", "page clear as the kernel does it"),
+    ("copy_page", "ns/page", "page copy as the kernel does it"),
+    ("fault.zero_fill", "ns/fault", "first write to an untouched anonymous page"),
+    ("fault.zero_fill.net", "ns/fault", "  the same minus clear_page"),
+    ("fault.zero_read", "ns/fault", "first read of one (zero page mapped)"),
+    ("fault.cow", "ns/fault", "write to a private page shared with a fork"),
+    ("fault.cow.net", "ns/fault", "  the same minus copy_page"),
+    ("fork", "ns/page", "fork of resident private memory (slope)"),
+    ("protect", "ns/page", "mprotect RW->RO and back, per change (slope)"),
+    ("unmap", "ns/page", "munmap of resident memory (slope)"),
+]
+LINUX_APPEND = "console=ttyS0 quiet panic=-1 mitigations=off init_on_alloc=0 transparent_hugepage=never"
+LINE = re.compile(r"kmmbench: (info )?(.*)")
+PAIR = re.compile(r"([a-z_.0-9]+)=(\S+)")
+
+
+def qemu_base(accel):
+    return ["qemu-system-x86_64", "-accel", accel, "-cpu", "max", "-m", "1G", "-nographic", "-no-reboot"]
+
+
+def boot(cmd, timeout):
+    """Runs one guest; returns (values, info, error or None, seconds)."""
+    t0 = time.time()
+    try:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout)
+        out = p.stdout.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode("utf-8", "replace")
+        return {}, {}, f"timed out after {timeout} s; last output: {out[-400:]!r}", time.time() - t0
+    values, info = {}, {}
+    for line in out.splitlines():
+        m = LINE.search(line)
+        if m:
+            for k, v in PAIR.findall(m.group(2)):
+                (info if m.group(1) else values)[k] = v
+    err = None
+    if "error" in values:
+        err = "guest reported: " + "; ".join(l.strip() for l in out.splitlines() if "kmmbench: error=" in l)
+    elif "kmmbench: done" not in out:
+        err = f"no 'kmmbench: done' (exit {p.returncode}); last output: {out[-600:]!r}"
+    num = {}
+    for k, v in values.items():
+        try:
+            num[k] = float(v)
+        except ValueError:
+            pass
+    return num, info, err, time.time() - t0
+
+
+def run_pair(args, accel):
+    kmm = qemu_base(accel) + ["-cdrom", args.kmm_iso, "-boot", "d",
+                              "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    lin = qemu_base(accel) + ["-kernel", args.linux_kernel, "-initrd", args.initrd, "-append", LINUX_APPEND]
+    ours = boot(kmm, args.timeout)
+    if ours[2]:
+        return None, None, "our kernel: " + ours[2]
+    linux = boot(lin, args.timeout)
+    if linux[2]:
+        return None, None, "linux guest: " + linux[2]
+    return ours, linux, None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kmm-iso", required=True)
+    ap.add_argument("--linux-kernel", required=True)
+    ap.add_argument("--initrd", required=True)
+    ap.add_argument("--accel", choices=["tcg", "kvm"], default="tcg")
+    ap.add_argument("--timeout", type=int, default=900)
+    args = ap.parse_args()
+
+    accel, why = args.accel, ""
+    if accel == "kvm":
+        try:
+            os.close(os.open("/dev/kvm", os.O_RDWR))
+        except OSError as e:
+            accel, why = "tcg", f"/dev/kvm unusable ({e.strerror})"
+    ours, linux, err = run_pair(args, accel)
+    if err and accel == "kvm":
+        why = "KVM did not run both guests (" + err[:200] + ")"
+        accel = "tcg"
+        ours, linux, err = run_pair(args, accel)
+    if err:
+        print("guest bench: " + err, file=sys.stderr)
+        return 1
+
+    o, oi, _, osec = ours
+    l, li, _, lsec = linux
+    print(f"guest bench: qemu-system-x86_64 -accel {accel} -cpu max -m 1G" + (f"  [{why}; TCG ran]" if why else ""))
+    print(f"  ours:  kmm kernel, bench mode, paging {oi.get('paging', '?')}, TSC {oi.get('tsc_mhz', '?')} MHz, "
+          f"clear/copy {oi.get('clear_page', '?')}/{oi.get('copy_page', '?')} ({osec:.0f} s)")
+    print(f"  linux: {os.path.basename(args.linux_kernel)}, static init, paging {li.get('paging', '?')}, "
+          f"TSC {li.get('tsc_mhz', '?')} MHz, clear/copy {li.get('clear_page', '?')}/{li.get('copy_page', '?')} "
+          f"({lsec:.0f} s)")
+    print(f"         append: {LINUX_APPEND}")
+    print("  faults: ours are kernel-mode accesses to user pages (user access enabled), Linux's user-mode accesses\n")
+    print(f"{'metric':<22} {'unit':<9} {'ours':>10} {'linux':>10} {'ratio':>7}  what")
+    for key, unit, what in METRICS:
+        a, b = o.get(key), l.get(key)
+        if a is None or b is None:
+            print(f"guest bench: metric {key} missing (ours {a}, linux {b})", file=sys.stderr)
+            return 1
+        print(f"{key:<22} {unit:<9} {a:>10.1f} {b:>10.1f} {a / b if b else float('nan'):>7.2f}  {what}")
+    print()
+    for key, _, _ in METRICS:
+        a, b = o[key], l[key]
+        print(f"guest.{key}.ours={a:.1f}\nguest.{key}.linux={b:.1f}\nguest.{key}.ratio={a / b if b else float('nan'):.3f}")
+    print(f"guest.accel={accel}")
+    return 0
+
+
+sys.exit(main())
