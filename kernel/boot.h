@@ -12,6 +12,8 @@ typedef struct boot_info {
     const char *cmdline;                                   /* kernel command line ("" if none) */
     const hal_geometry_t *geometry;                        /* paging mode in force (chosen by the arch boot) */
     ptr_t direct_map_base;                                 /* virtual address of physical 0 */
+    ptr_t stack_guard_start, stack_guard_end;              /* optional: a page range inside the image's data,
+                                                              below the kernel stack, left unmapped (0, 0: none) */
 } boot_info_t;
 
 /* Adds a region to bi. Returns 0, or -ENOMEM when the table is full

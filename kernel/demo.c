@@ -1,6 +1,7 @@
 /* kernel/demo.c - what `scripts/run.sh` shows: the kernel address space as a
- * ptdump, frame statistics, and a guided walk through the paging API (create
- * a context, map, clone, fault, unmap) with the counters before and after. */
+ * ptdump, frame statistics, a guided walk through the paging API (create a
+ * context, map, clone, fault, unmap) and through copy-on-write and fork, with
+ * the counters before and after. */
 #include "kernel/arch.h"
 #include "kernel/fault.h"
 #include "kernel/kernel.h"
@@ -8,6 +9,7 @@
 #include "kernel/panic.h"
 #include "kernel/printk.h"
 #include "kernel/ptwalk.h"
+#include "mm/cow.h"
 #include "mm/paging.h"
 
 #define DEMO_VADDR ((ptr_t)0x40000000)
@@ -78,6 +80,8 @@ static void demo_walk(void)
     printk("  mapped %d pages at %016lx -> frames %llx.. (filled with 'A' through the direct map), refcount %u\n",
            DEMO_PAGES, (unsigned long)v->vaddr, (unsigned long long)pfn, pmm_refcount(pfn));
     kernel_print_counts("2. mm_map_user_pages in A");
+    printk("  A's user half:\n");
+    pt_dump(a->pgd, kernel_geometry, 0, hal_user_end(kernel_geometry) - 1, NULL);
     kernel_switch_context(a);
     show_byte("in A", DEMO_VADDR);
 
@@ -89,7 +93,8 @@ static void demo_walk(void)
     spinlock_release(&a->mm_lock);
     if (IS_ERR(vb))
         panic("mm_clone_vmap_locked: %ld", PTR_ERR(vb));
-    printk("  cloned into B: refcount of the first frame now %u\n", pmm_refcount(pfn));
+    printk("  cloned into B: refcount of the first frame now %u; B's user half:\n", pmm_refcount(pfn));
+    pt_dump(b->pgd, kernel_geometry, 0, hal_user_end(kernel_geometry) - 1, NULL);
     kernel_print_counts("3. mm_create_context -> B, mm_clone_vmap_locked A -> B");
     kernel_switch_context(b);
     show_byte("in B", DEMO_VADDR);
@@ -109,6 +114,8 @@ static void demo_walk(void)
     int err = mm_unmap_user_pages_locked(b, DEMO_VADDR, DEMO_PAGES);
     spinlock_release(&b->mm_lock);
     printk("  mm_unmap_user_pages_locked(B) -> %d, refcount of the first frame %u\n", err, pmm_refcount(pfn));
+    printk("  B's user half after the unmap (empty):\n");
+    pt_dump(b->pgd, kernel_geometry, 0, hal_user_end(kernel_geometry) - 1, NULL);
     show_byte("in B after unmap", DEMO_VADDR);
     kernel_print_counts("5. unmap in B");
 
@@ -118,9 +125,57 @@ static void demo_walk(void)
     kernel_print_counts("6. both contexts destroyed");
 }
 
+static void print_cow(const char *label)
+{
+    cow_stats_t c;
+    cow_get_stats(&c);
+    printk("[%s] zero-page maps %zu, zero fills %zu, copies %zu, reuses %zu; frames free %zu\n", label, c.zero_maps,
+           c.zero_fills, c.copies, c.reuses, pmm_free_frames());
+}
+
+/* Zero-on-demand and copy-on-write: an anonymous vmap filled by faults, a
+ * fork that copies nothing, a child write that copies one page. */
+static void demo_cow(void)
+{
+    mm_context_t *k = mm_kernel_context();
+    printk("\n== copy-on-write and fork\n");
+    print_cow("start");
+    mm_context_t *p = mm_create_context();
+    if (IS_ERR(p))
+        panic("mm_create_context: %ld", PTR_ERR(p));
+    spinlock_acquire(&p->mm_lock);
+    vmap_t *v = mm_map_anonymous_locked(p, 16, DEMO_VADDR, VALLOC_EXACT, VM_RW, VMAP_TYPE_PRIVATE);
+    spinlock_release(&p->mm_lock);
+    if (IS_ERR(v))
+        panic("mm_map_anonymous_locked: %ld", PTR_ERR(v));
+    kernel_switch_context(p);
+    for (size_t i = 0; i < 16; i++)
+        arch_probe_user_write((volatile void *)(DEMO_VADDR + i * PAGE_SIZE), (uint8_t)('a' + i));
+    print_cow("1. 16 anonymous pages written in P (each write a fault)");
+    mm_context_t *c = mm_clone_context(p);
+    if (IS_ERR(c))
+        panic("mm_clone_context: %ld", PTR_ERR(c));
+    print_cow("2. fork P -> C (frames shared read-only)");
+    kernel_switch_context(c);
+    arch_probe_user_write((volatile void *)DEMO_VADDR, 'Z');
+    print_cow("3. C writes its first page (one copy)");
+    show_byte("in C", DEMO_VADDR);
+    kernel_switch_context(p);
+    show_byte("in P", DEMO_VADDR);
+    kernel_switch_context(k);
+    mm_destroy_context(c);
+    kernel_switch_context(p);
+    arch_probe_user_write((volatile void *)(DEMO_VADDR + PAGE_SIZE), 'Y');
+    print_cow("4. C gone; P writes its second page (no longer shared: reused, no copy)");
+    kernel_switch_context(k);
+    mm_destroy_context(p);
+    print_cow("5. P destroyed");
+}
+
 void kernel_demo(void)
 {
     demo_ptdump();
     demo_frames();
     demo_walk();
+    demo_cow();
 }

@@ -88,7 +88,7 @@ bool kernel_handle_fault(const hal_fault_t *f, void *regs)
             return true;
         }
         why = rc == -ENOMEM ? "the memory manager ran out of memory resolving the fault"
-                            : "the memory manager refused the access (no vmap allows it)";
+                            : "the memory manager refused the access (no vmap or handler resolves it)";
     } else if (g && hal_is_user_addr(g, f->addr)) {
         why = "user address before the memory manager runs";
     } else {

@@ -55,16 +55,37 @@ static void map_image_part(mm_context_t *k, const char *start, const char *end, 
 }
 
 /* The kernel image W^X: text read+exec, rodata read-only, data and bss
- * read+write without exec. */
-static void map_kernel_image(mm_context_t *k)
+ * read+write without exec; the stack guard page stays unmapped. */
+static void map_kernel_image(mm_context_t *k, const boot_info_t *bi)
 {
     map_image_part(k, _text_start, _text_end, VM_RX);
     map_image_part(k, _rodata_start, _rodata_end, VM_READ);
-    map_image_part(k, _data_start, _kernel_end, VM_RW);
+    ptr_t guard = bi->stack_guard_start, guard_end = bi->stack_guard_end;
+    if (guard == guard_end) {
+        map_image_part(k, _data_start, _kernel_end, VM_RW);
+        return;
+    }
+    if (guard < (ptr_t)_data_start || guard_end > (ptr_t)_kernel_end || guard > guard_end || (guard | guard_end) & PAGE_MASK)
+        panic("stack guard %lx-%lx is not a page range inside the data part %p-%p", (unsigned long)guard,
+              (unsigned long)guard_end, (void *)_data_start, (void *)_kernel_end);
+    map_image_part(k, _data_start, (const char *)guard, VM_RW);
+    map_image_part(k, (const char *)guard_end, _kernel_end, VM_RW);
+}
+
+/* Eats 512 bytes of stack per call until the stack runs out (the limit is
+ * far beyond any kernel stack). */
+static volatile unsigned long recurse_limit = 1ul << 40;
+__attribute__((noinline)) static unsigned long recurse(unsigned long depth)
+{
+    volatile uint8_t pad[512];
+    pad[0] = (uint8_t)depth;
+    if (depth >= recurse_limit)
+        return depth;
+    return depth + recurse(depth + 1) + pad[0];
 }
 
 /* Stops the kernel on purpose with an access nothing can resolve, so that
- * the harness can check the report (ktest.crash=rodata-write|noncanonical). */
+ * the harness can check the report (ktest.crash=rodata-write|noncanonical|stack-overflow). */
 _Noreturn static void kernel_crash(const char *kind)
 {
     printk("kmm: crashing on purpose: %s\n", kind);
@@ -72,6 +93,8 @@ _Noreturn static void kernel_crash(const char *kind)
         *(volatile uint8_t *)_rodata_start = 0x55;
     else if (strcmp(kind, "noncanonical") == 0)
         (void)*(volatile uint8_t *)(hal_user_end(kernel_geometry) + 0x1000);
+    else if (strcmp(kind, "stack-overflow") == 0)
+        printk("kmm: recursion returned %lu\n", (unsigned long)recurse(1));
     else
         panic("unknown ktest.crash kind '%s'", kind);
     printk("kmm: the access did not fault\n");
@@ -94,7 +117,7 @@ _Noreturn void kmain(boot_info_t *bi)
         panic("mm_init failed with %d (%zu regions)", err, bi->nregions);
     mm_context_t *k = mm_kernel_context();
     map_direct_map(k, bi);
-    map_kernel_image(k);
+    map_kernel_image(k, bi);
     kernel_switch_context(k);
     printk("kmm: kernel context active (root frame %llx)\n", (unsigned long long)k->pgd);
     kernel_print_counts("after boot");

@@ -32,18 +32,36 @@ static bool selected(const ktest_t *k, const char *filter)
     return false;
 }
 
+#define KTEST_MAX 512
+
+static bool runs_before(const ktest_t *a, const ktest_t *b)
+{
+    int c = strcmp(a->file, b->file);
+    return c < 0 || (c == 0 && a->line < b->line);
+}
+
 int ktest_run_all(const char *filter)
 {
+    static const ktest_t *order[KTEST_MAX];
     size_t total = 0;
-    for (const ktest_t *k = __ktests_start; k < __ktests_end; k++)
-        total += selected(k, filter);
+    for (const ktest_t *k = __ktests_start; k < __ktests_end; k++) {
+        if (!selected(k, filter))
+            continue;
+        if (total == KTEST_MAX) {
+            printk("# ktest: more than %d tests, the rest are not run\n", KTEST_MAX);
+            break;
+        }
+        size_t i = total++;
+        for (; i > 0 && runs_before(k, order[i - 1]); i--)
+            order[i] = order[i - 1];
+        order[i] = k;
+    }
 
     printk("KTAP version 1\n");
     printk("1..%zu\n", total);
     int failures = 0, skipped = 0, n = 0;
-    for (const ktest_t *k = __ktests_start; k < __ktests_end; k++) {
-        if (!selected(k, filter))
-            continue;
+    for (size_t idx = 0; idx < total; idx++) {
+        const ktest_t *k = order[idx];
         ktest_state_t t = { .name = k->name };
         size_t free_before = pmm_free_frames();
         k->fn(&t);

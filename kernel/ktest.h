@@ -25,12 +25,14 @@ typedef struct ktest_state {
 typedef struct ktest {
     const char *name;
     void (*fn)(ktest_state_t *t);
+    const char *file; /* tests run in (file, line) order, whatever the linker did */
+    int line;
 } ktest_t;
 
 #define KTEST(tname)                                                                                                  \
     static void ktest_fn_##tname(ktest_state_t *t);                                                                    \
     __attribute__((used, section("ktests"), aligned(16))) static const ktest_t ktest_entry_##tname = {                 \
-        #tname, ktest_fn_##tname                                                                                       \
+        #tname, ktest_fn_##tname, __FILE__, __LINE__                                                                   \
     };                                                                                                                 \
     static void ktest_fn_##tname(ktest_state_t *t)
 

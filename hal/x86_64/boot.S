@@ -277,16 +277,19 @@ x86_early_pd:
     .skip 4 * 4096
 x86_early_tables_end:
 
-    .globl x86_boot_stack_top
-    .balign 16
-x86_boot_stack:
-    .skip 32768
-x86_boot_stack_top:
-
     .balign 8
+    .globl x86_boot_mbi_phys
 x86_boot_mbi_phys:
     .long 0
 x86_boot_levels:
     .long 0
+
+    /* The kernel stack, placed by kernel.ld above an unmapped guard page. */
+    .section .kstack, "aw", @nobits
+    .balign 4096
+    .globl x86_boot_stack_top
+x86_boot_stack:
+    .skip 32768
+x86_boot_stack_top:
 
     .section .note.GNU-stack, "", @progbits

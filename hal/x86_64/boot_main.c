@@ -16,8 +16,12 @@
 #define EARLY_MAP_LIMIT (4ull << 30) /* the early tables map [0, 4 GiB) */
 
 extern uint64_t x86_early_pdpt_low[512];
+extern char _stack_guard_start[], _stack_guard_end[]; /* kernel.ld */
 
 static boot_info_t boot_info;
+/* The geometry in force: the arch's table entry, without 1 GiB leaves on a
+ * CPU that lacks them (CPUID PDPE1GB). */
+static hal_geometry_t geometry;
 static char cmdline_copy[512];
 
 static void *early_phys(uint64_t pa) { return (void *)(uintptr_t)(X86_DIRECT_MAP_BASE + pa); }
@@ -100,11 +104,17 @@ _Noreturn void x86_boot_main(uint32_t mbi_pa, uint32_t levels)
     x86_serial_init();
     x86_cpu_init();
     boot_info.direct_map_base = X86_DIRECT_MAP_BASE;
-    boot_info.geometry = hal_geometry_find(levels == 5 ? "x86_64-5level" : "x86_64-4level");
-    if (!boot_info.geometry) {
+    boot_info.stack_guard_start = (ptr_t)_stack_guard_start;
+    boot_info.stack_guard_end = (ptr_t)_stack_guard_end;
+    const hal_geometry_t *g = hal_geometry_find(levels == 5 ? "x86_64-5level" : "x86_64-4level");
+    if (!g) {
         printk("x86: no geometry for %u-level paging\n", levels);
         arch_exit(1);
     }
+    geometry = *g;
+    if (!x86_features.pdpe1gb)
+        geometry.leaf_levels &= ~(1u << 3);
+    boot_info.geometry = &geometry;
     mb2_parse(mbi_pa);
     kmain(&boot_info);
 }

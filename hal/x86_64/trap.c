@@ -13,6 +13,7 @@
 #define X86_PF_I (1u << 4)
 
 extern const uint64_t x86_trap_stubs[32];
+extern char _stack_guard_start[], _stack_guard_end[]; /* kernel.ld */
 extern ptr_t x86_exec_probe_target, x86_exec_probe_fixup;
 
 typedef struct __attribute__((packed)) idt_entry {
@@ -128,6 +129,13 @@ void x86_trap(x86_regs_t *r)
          * bad segment loads and privileged instructions. */
         kernel_trap_refused(r, r->rip, "general protection fault (non-canonical address or protection violation)");
         return;
+    case 8: {
+        /* On its own stack (IST): most likely the kernel stack ran into its guard page. */
+        uint64_t cr2 = read_cr2();
+        bool guard = cr2 >= (uint64_t)(uintptr_t)_stack_guard_start && cr2 < (uint64_t)(uintptr_t)_stack_guard_end;
+        kernel_trap_refused(r, r->rip, guard ? "double fault: kernel stack overflow (guard page hit)" : "double fault");
+        return;
+    }
     default:
         kernel_trap_refused(r, r->rip, r->vector < 32 ? vector_names[r->vector] : "unknown trap");
         return;

@@ -120,6 +120,8 @@ KTEST(kernel_image_sections_have_their_rights)
     KT_EXPECT(t, (last & mask) == VM_RW, "bss end flags %x", last);
     ptr_t pa = mm_get_phys_addr(mm_kernel_context(), (ptr_t)_text_start);
     KT_EXPECT(t, pa == (ptr_t)_text_start - kernel_image_offset, "text at pa %lx", (unsigned long)pa);
+    for (ptr_t g = kernel_boot_info->stack_guard_start; g < kernel_boot_info->stack_guard_end; g += PAGE_SIZE)
+        KT_EXPECT(t, mm_get_phys_addr(mm_kernel_context(), g) == 0, "stack guard page %lx is mapped", (unsigned long)g);
 }
 
 KTEST(contexts_share_the_kernel_half)
