@@ -95,6 +95,36 @@ vmap_t *vmap_split(vmap_t *vmap, size_t split)
     return second;
 }
 
+void vmap_copy_attributes(vmap_t *dst, const vmap_t *src)
+{
+    dst->vmflags = src->vmflags;
+    dst->type = src->type;
+    dst->content = src->content;
+    dst->on_fault = src->on_fault;
+    dst->private_data = src->private_data;
+    dst->object = src->object;
+    dst->object_pgoff = src->object_pgoff;
+    if (dst->object)
+        shm_get(dst->object);
+}
+
+int vmap_split_at_edges(mm_context_t *ctx, ptr_t vaddr, ptr_t last)
+{
+    vmap_t *v = mm_vmap_first_from(ctx, vaddr);
+    if (v && v->vaddr < vaddr) {
+        vmap_t *tail = vmap_split(v, (vaddr - v->vaddr) >> PAGE_SHIFT);
+        if (IS_ERR(tail))
+            return (int)PTR_ERR(tail);
+    }
+    v = mm_vmap_first_from(ctx, last);
+    if (v && v->vaddr <= last && v->vaddr + v->npages * PAGE_SIZE - 1 > last) {
+        vmap_t *tail = vmap_split(v, ((last + 1) - v->vaddr) >> PAGE_SHIFT);
+        if (IS_ERR(tail))
+            return (int)PTR_ERR(tail);
+    }
+    return 0;
+}
+
 size_t mm_vmap_count(mm_context_t *mmctx) { return mmctx->vmaps.count; }
 
 vmap_t *mm_vmap_first_from(mm_context_t *mmctx, ptr_t vaddr)
