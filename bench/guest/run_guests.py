@@ -68,17 +68,35 @@ def boot(cmd, timeout):
     return num, info, err, time.time() - t0
 
 
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def merge(runs):
+    """One result from several boots: per metric, the median over the boots."""
+    values = {k: median([r[0][k] for r in runs if k in r[0]]) for k in runs[0][0]}
+    return values, runs[0][1], None, sum(r[3] for r in runs)
+
+
 def run_pair(args, accel):
+    """Boots the two guests alternately (ours, Linux, ours, ...), args.boots
+    times each, so that a slow spell of the machine hits both alike."""
     kmm = qemu_base(accel) + ["-cdrom", args.kmm_iso, "-boot", "d",
                               "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
     lin = qemu_base(accel) + ["-kernel", args.linux_kernel, "-initrd", args.initrd, "-append", LINUX_APPEND]
-    ours = boot(kmm, args.timeout)
-    if ours[2]:
-        return None, None, "our kernel: " + ours[2]
-    linux = boot(lin, args.timeout)
-    if linux[2]:
-        return None, None, "linux guest: " + linux[2]
-    return ours, linux, None
+    ours, linux = [], []
+    for _ in range(args.boots):
+        o = boot(kmm, args.timeout)
+        if o[2]:
+            return None, None, "our kernel: " + o[2]
+        l = boot(lin, args.timeout)
+        if l[2]:
+            return None, None, "linux guest: " + l[2]
+        ours.append(o)
+        linux.append(l)
+    return merge(ours), merge(linux), None
 
 
 def check(args):
@@ -104,6 +122,7 @@ def main():
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--accel", choices=["tcg", "kvm"], default="tcg")
     ap.add_argument("--timeout", type=int, default=900)
+    ap.add_argument("--boots", type=int, default=3, help="boots of each guest, alternating; medians over them")
     args = ap.parse_args()
     if args.check:
         return check(args)
@@ -127,12 +146,13 @@ def main():
 
     o, oi, _, osec = ours
     l, li, _, lsec = linux
-    print(f"guest bench: qemu-system-x86_64 -accel {accel} -cpu max -m 1G" + (f"  [{why}; TCG ran]" if why else ""))
+    print(f"guest bench: qemu-system-x86_64 -accel {accel} -cpu max -m 1G" + (f"  [{why}; TCG ran]" if why else "") +
+          f"; {args.boots} boots of each guest, alternating, medians")
     print(f"  ours:  kmm kernel, bench mode, paging {oi.get('paging', '?')}, TSC {oi.get('tsc_mhz', '?')} MHz, "
-          f"clear/copy {oi.get('clear_page', '?')}/{oi.get('copy_page', '?')} ({osec:.0f} s)")
+          f"clear/copy {oi.get('clear_page', '?')}/{oi.get('copy_page', '?')} ({osec:.0f} s in all)")
     print(f"  linux: {os.path.basename(args.linux_kernel)}, static init, paging {li.get('paging', '?')}, "
           f"TSC {li.get('tsc_mhz', '?')} MHz, clear/copy {li.get('clear_page', '?')}/{li.get('copy_page', '?')} "
-          f"({lsec:.0f} s)")
+          f"({lsec:.0f} s in all)")
     print(f"         append: {LINUX_APPEND}")
     print("  faults: ours are kernel-mode accesses to user pages (user access enabled), Linux's user-mode accesses\n")
     print(f"{'metric':<22} {'unit':<9} {'ours':>10} {'linux':>10} {'ratio':>7}  what")
