@@ -151,6 +151,24 @@ static int64_t touch_pages(size_t npages, bool write)
     return cycles / (int64_t)npages;
 }
 
+/* Cycles of a fault the memory manager refuses at once (no vmap there) and
+ * the exception table resumes: the trap round trip the fault paths share. */
+static int64_t measure_refused_fault(void)
+{
+    int64_t v[BENCH_REPS];
+    uint8_t byte;
+    for (int rep = 0; rep < BENCH_REPS; rep++) {
+        uint64_t t0 = arch_cycles();
+        for (unsigned i = 0; i < 256; i++)
+            if (arch_probe_user_read((const volatile uint8_t *)(BENCH_VA - PAGE_SIZE), &byte) != -EFAULT) {
+                fail("access below the bench vmap did not fault", 0);
+                return 0;
+            }
+        v[rep] = (int64_t)(arch_cycles() - t0) / 256;
+    }
+    return median(v, BENCH_REPS);
+}
+
 static void measure_faults(mm_context_t *ctx, int64_t *zf, int64_t *zr, int64_t *cow)
 {
     int64_t f[BENCH_REPS], r[BENCH_REPS], c[BENCH_REPS];
@@ -241,6 +259,9 @@ int kernel_bench(void)
     mm_context_t *prev = kernel_current_context();
     kernel_switch_context(ctx);
 
+    int64_t trap = measure_refused_fault();
+    printk("kmmbench: info refused_fault_ns=%llu (trap round trip, exception-table fixup)\n",
+           (unsigned long long)(tenths_ns(trap) / 10));
     int64_t zf = 0, zr = 0, cow = 0;
     measure_faults(ctx, &zf, &zr, &cow);
     say("fault.zero_fill", tenths_ns(zf));

@@ -150,6 +150,8 @@ def main():
           f"; {args.boots} boots of each guest, alternating, medians")
     print(f"  ours:  kmm kernel, bench mode, paging {oi.get('paging', '?')}, TSC {oi.get('tsc_mhz', '?')} MHz, "
           f"clear/copy {oi.get('clear_page', '?')}/{oi.get('copy_page', '?')} ({osec:.0f} s in all)")
+    print(f"         a refused fault (trap round trip + exception-table fixup) costs {oi.get('refused_fault_ns', '?')} ns "
+          "here: most of a\n         zero-page read fault under TCG is the trap itself")
     print(f"  linux: {os.path.basename(args.linux_kernel)}, static init, paging {li.get('paging', '?')}, "
           f"TSC {li.get('tsc_mhz', '?')} MHz, clear/copy {li.get('clear_page', '?')}/{li.get('copy_page', '?')} "
           f"({lsec:.0f} s in all)")
