@@ -31,6 +31,8 @@ typedef struct side_result {
     double page_op_ns[OP_PAGE_COUNT][BENCH_SIZES];
     double call_ns[OP_CALL_COUNT][BENCH_COUNTS]; /* median ns per call */
     size_t counts_used[BENCH_COUNTS];            /* vmaps really present (Linux: vm.max_map_count) */
+    int tree_height[BENCH_COUNTS];               /* ours: height of the vmap tree */
+    size_t search_visits[BENCH_COUNTS];          /* ours: tree nodes one free-range search visits */
     double faults_per_page;                      /* Linux: minor faults per populated page */
     double null_syscall_ns;                      /* Linux: getppid() */
     char error[160];                             /* non-empty: the side failed, figures invalid */

@@ -154,6 +154,9 @@ int main(int argc, char **argv)
     printf("# linux per-call figures include the system-call entry and exit: getppid() = %.1f ns here\n",
            lin.null_syscall_ns);
     for (int k = 0; k < BENCH_COUNTS; k++)
+        printf("# ours n=%zu: vmap tree height %d, free-range search visits %zu nodes\n", c.counts[k],
+               ours.tree_height[k], ours.search_visits[k]);
+    for (int k = 0; k < BENCH_COUNTS; k++)
         if (lin.counts_used[k] != c.counts[k])
             printf("# linux n=%zu: only %zu vmas allowed by vm.max_map_count; figures at that count\n", c.counts[k],
                    lin.counts_used[k]);

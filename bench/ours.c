@@ -199,6 +199,12 @@ static int bench_calls(const bench_config_t *c, size_t k, side_result_t *r)
     }
     uint64_t seed = 0x9e3779b97f4a7c15ull ^ n;
     spinlock_acquire(&ctx->mm_lock);
+    /* The work behind the figures: the tree's height and the nodes the
+     * search visits (O(log n) both). */
+    ptr_t at;
+    r->tree_height[k] = ctx->vmaps.root ? ctx->vmaps.root->height : 0;
+    vm_tree_find_free_visits(&ctx->vmaps, VMAPS_VA, PAGE_SIZE, MM_USER_MIN, hal_user_end(mm_geometry), PAGE_SIZE, &at,
+                             &r->search_visits[k]);
     for (int rep = 0; rep < c->reps; rep++) {
         /* The search starts at the first vmap and must skip all n of them. */
         for (size_t i = 0; i < c->calls; i++) {
