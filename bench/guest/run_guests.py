@@ -87,11 +87,14 @@ def run_pair(args, accel):
                               "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
     lin = qemu_base(accel) + ["-kernel", args.linux_kernel, "-initrd", args.initrd, "-append", LINUX_APPEND]
     ours, linux = [], []
+    # A guest KVM cannot run (emulation failures in nested KVM) may hang:
+    # give KVM a short leash before falling back to TCG.
+    timeout = min(args.timeout, 180) if accel == "kvm" else args.timeout
     for _ in range(args.boots):
-        o = boot(kmm, args.timeout)
+        o = boot(kmm, timeout)
         if o[2]:
             return None, None, "our kernel: " + o[2]
-        l = boot(lin, args.timeout)
+        l = boot(lin, timeout)
         if l[2]:
             return None, None, "linux guest: " + l[2]
         ours.append(o)
