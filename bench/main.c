@@ -83,8 +83,8 @@ int main(int argc, char **argv)
     bench_config_t c = {
         .size_mib = { 64, 256 },
         .counts = { 10, 1000, 100000 },
-        .reps = 7,
-        .calls = 2000,
+        .reps = 9,
+        .calls = 4000,
         .ram_mib = 1024,
         .geometry = "x86_64-4level",
     };

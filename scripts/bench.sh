@@ -13,7 +13,7 @@
 # the fault paths, fork, protect and unmap side by side, whole and net of the
 # page clear/copy each kernel measures: lines guest.<metric>.ours= ...
 #
-#   scripts/bench.sh                   host, full (64 and 256 MiB regions, 7 repetitions; seconds)
+#   scripts/bench.sh                   host, full (64 and 256 MiB regions, 9 repetitions; seconds)
 #   scripts/bench.sh --smoke           host, tiny sizes, every metric still printed (scripts/test.sh)
 #   scripts/bench.sh --guest           host, then the two guests
 #   scripts/bench.sh --guest-only      the two guests only
