@@ -125,7 +125,7 @@ def main():
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--accel", choices=["tcg", "kvm"], default="tcg")
     ap.add_argument("--timeout", type=int, default=900)
-    ap.add_argument("--boots", type=int, default=3, help="boots of each guest, alternating; medians over them")
+    ap.add_argument("--boots", type=int, default=5, help="boots of each guest, alternating; medians over them")
     args = ap.parse_args()
     if args.check:
         return check(args)
