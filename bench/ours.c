@@ -198,6 +198,7 @@ static int bench_calls(const bench_config_t *c, size_t k, side_result_t *r)
         FAIL(r, "ours: no host memory");
     }
     uint64_t seed = 0x9e3779b97f4a7c15ull ^ n;
+    int rc = -1;
     spinlock_acquire(&ctx->mm_lock);
     /* The work behind the figures: the tree's height and the nodes the
      * search visits (O(log n) both). */
@@ -211,15 +212,13 @@ static int bench_calls(const bench_config_t *c, size_t k, side_result_t *r)
             uint64_t t0 = ticks();
             vmap_t *v = mm_get_free_vaddr_locked(ctx, 1, VMAPS_VA, VALLOC_DEFAULT);
             uint64_t t1 = ticks();
-            if (IS_ERR(v) || v->vaddr != VMAPS_VA + n * PAGE_SIZE) {
-                spinlock_release(&ctx->mm_lock);
-                free(one);
-                free(addr);
-                FAIL(r, "ours: free range with %zu vmaps: %ld, expected %#lx", n, IS_ERR(v) ? PTR_ERR(v) : (long)v->vaddr,
-                     (unsigned long)(VMAPS_VA + n * PAGE_SIZE));
+            if (IS_ERR(v) || v->vaddr != VMAPS_VA + n * PAGE_SIZE ||
+                mm_unmap_user_pages_locked(ctx, v->vaddr, 1) != 0) {
+                snprintf(r->error, sizeof(r->error), "ours: free range with %zu vmaps: %ld, expected %#lx", n,
+                         IS_ERR(v) ? PTR_ERR(v) : (long)v->vaddr, (unsigned long)(VMAPS_VA + n * PAGE_SIZE));
+                goto out;
             }
             one[i] = ticks_to_ns(t1 - t0) - timing_overhead_ns();
-            mm_unmap_user_pages_locked(ctx, v->vaddr, 1);
         }
         getfree[rep] = mean_of_calls(one, c->calls);
 
@@ -234,20 +233,20 @@ static int bench_calls(const bench_config_t *c, size_t k, side_result_t *r)
         }
         uint64_t t1 = now_ns();
         if (hits != c->calls) {
-            spinlock_release(&ctx->mm_lock);
-            free(one);
-            free(addr);
-            FAIL(r, "ours: vmap_obtain found %zu of %zu", hits, c->calls);
+            snprintf(r->error, sizeof(r->error), "ours: vmap_obtain found %zu of %zu", hits, c->calls);
+            goto out;
         }
         lookup[rep] = (double)(t1 - t0) / (double)c->calls;
     }
-    spinlock_release(&ctx->mm_lock);
     r->call_ns[OP_GETFREE][k] = median(getfree, (size_t)c->reps);
     r->call_ns[OP_LOOKUP][k] = median(lookup, (size_t)c->reps);
+    rc = 0;
+out:
+    spinlock_release(&ctx->mm_lock);
     free(one);
     free(addr);
     mm_destroy_context(ctx);
-    return 0;
+    return rc;
 }
 
 int bench_ours(const bench_config_t *c, side_result_t *r)
