@@ -212,18 +212,24 @@ int mm_protect_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags 
             break;
         cur = vmap_last(v) + 1;
     }
-    /* split the vmaps at the edges (the only step that can fail) */
-    vmap_t *first = mm_vmap_first_from(mmctx, vaddr);
+    /* split the vmaps at the edges (the only step that can fail; a failed
+     * second split undoes the first) */
+    vmap_t *first = mm_vmap_first_from(mmctx, vaddr), *head = NULL, *head_tail = NULL;
     if (first->vaddr < vaddr) {
         vmap_t *tail = vmap_split(first, (vaddr - first->vaddr) >> PAGE_SHIFT);
         if (IS_ERR(tail))
             return (int)PTR_ERR(tail);
+        head = first;
+        head_tail = tail;
     }
     vmap_t *end = mm_vmap_first_from(mmctx, last);
     if (vmap_last(end) > last) {
         vmap_t *tail = vmap_split(end, ((last + 1) - end->vaddr) >> PAGE_SHIFT);
-        if (IS_ERR(tail))
+        if (IS_ERR(tail)) {
+            if (head)
+                vmap_unsplit(head, head_tail);
             return (int)PTR_ERR(tail);
+        }
     }
     for (vmap_t *v = mm_vmap_first_from(mmctx, vaddr); v && v->vaddr <= last; v = mm_vmap_next(v)) {
         v->vmflags = flags;

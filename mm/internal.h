@@ -19,6 +19,9 @@ size_t vmap_live_count(void);
 size_t vmap_object_pages(void);
 /* Removes vmap from its context and frees it without touching mappings. */
 void vmap_forget(vmap_t *vmap);
+/* Undoes vmap_split(first, n) that returned second (nothing else changed
+ * them since): first covers both again, second is freed. Cannot fail. */
+void vmap_unsplit(vmap_t *first, vmap_t *second);
 
 /* paging.c: checks that [vaddr, +npages) is a valid range of the user half
  * (user) or kernel half; sets *last. 0 or -EINVAL. */

@@ -300,18 +300,24 @@ int mm_unmap_user_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
     int err = mm_check_range(vaddr, npages, true, &last);
     if (err)
         return err;
-    /* Split first (the only step that can fail), then drop what is inside. */
-    vmap_t *v = mm_vmap_first_from(mmctx, vaddr);
+    /* Split first (the only step that can fail: the second split undoes the
+     * first one when it fails), then drop what is inside. */
+    vmap_t *v = mm_vmap_first_from(mmctx, vaddr), *head = NULL, *head_tail = NULL;
     if (v && v->vaddr < vaddr) {
         vmap_t *tail = vmap_split(v, (vaddr - v->vaddr) >> PAGE_SHIFT);
         if (IS_ERR(tail))
             return (int)PTR_ERR(tail);
+        head = v;
+        head_tail = tail;
     }
     v = mm_vmap_first_from(mmctx, last);
     if (v && v->vaddr <= last && v->vaddr + v->npages * PAGE_SIZE - 1 > last) {
         vmap_t *tail = vmap_split(v, ((last + 1) - v->vaddr) >> PAGE_SHIFT);
-        if (IS_ERR(tail))
+        if (IS_ERR(tail)) {
+            if (head)
+                vmap_unsplit(head, head_tail);
             return (int)PTR_ERR(tail);
+        }
     }
     while ((v = mm_vmap_first_from(mmctx, vaddr)) != NULL && v->vaddr <= last)
         vmap_forget(v);

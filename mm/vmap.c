@@ -95,6 +95,25 @@ vmap_t *vmap_split(vmap_t *vmap, size_t split)
     return second;
 }
 
+void vmap_unsplit(vmap_t *first, vmap_t *second)
+{
+    mm_context_t *ctx = first->mmctx;
+    ASSERT_LOCKED(ctx);
+    MM_ASSERT(second->mmctx == ctx && second->vaddr == first->vaddr + first->npages * PAGE_SIZE &&
+                  second->object == first->object && second->object_pgoff == first->object_pgoff + first->npages,
+              "vmaps [%#lx, +%zu) and [%#lx, +%zu) are not the halves of one split", (unsigned long)first->vaddr,
+              first->npages, (unsigned long)second->vaddr, second->npages);
+    vm_tree_remove(&ctx->vmaps, &second->node);
+    vm_tree_remove(&ctx->vmaps, &first->node);
+    first->npages += second->npages;
+    first->node = (vm_tree_node_t){ .start = first->vaddr, .end = second->node.end };
+    int err = vm_tree_insert(&ctx->vmaps, &first->node);
+    MM_ASSERT(err == 0, "re-inserting [%#lx, +%zu pages) failed: %d", (unsigned long)first->vaddr, first->npages, err);
+    if (second->object)
+        shm_put(second->object);
+    slab_free(&vmap_cache, second);
+}
+
 size_t mm_vmap_count(mm_context_t *mmctx) { return mmctx->vmaps.count; }
 
 vmap_t *mm_vmap_first_from(mm_context_t *mmctx, ptr_t vaddr)
