@@ -124,46 +124,14 @@ vmap_t *mm_map_anonymous_locked(mm_context_t *mmctx, size_t npages, ptr_t vaddr,
     return v;
 }
 
-/* Copies the attributes of a vmap to its clone (the object gains a reference). */
-static void clone_attributes(vmap_t *dst, const vmap_t *src)
-{
-    dst->vmflags = src->vmflags;
-    dst->type = src->type;
-    dst->content = src->content;
-    dst->on_fault = src->on_fault;
-    dst->private_data = src->private_data;
-    dst->object = src->object;
-    dst->object_pgoff = src->object_pgoff;
-    if (dst->object)
-        shm_get(dst->object);
-}
-
 static ptr_t vmap_last(const vmap_t *v) { return v->vaddr + v->npages * PAGE_SIZE - 1; }
 
 vmap_t *cow_clone_vmap_locked(mm_context_t *target_mmctx, vmap_t *source_vmap)
 {
-    mm_context_t *src = source_vmap->mmctx;
-    ASSERT_LOCKED(src);
-    if (target_mmctx == src)
-        return ERR_PTR(-EINVAL);
-    spinlock_acquire(&target_mmctx->mm_lock);
-    vmap_t *v = mm_get_free_vaddr_locked(target_mmctx, source_vmap->npages, source_vmap->vaddr, VALLOC_EXACT);
-    if (!IS_ERR(v)) {
-        int err = pt_copy_prepare(src, target_mmctx, v->vaddr, vmap_last(v));
-        if (err) {
-            pt_prune(target_mmctx, v->vaddr, vmap_last(v));
-            vmap_forget(v);
-            v = ERR_PTR(err);
-        } else {
-            pt_gather_t g = PT_GATHER_INIT;
-            pt_copy_apply(src, target_mmctx, v->vaddr, vmap_last(v), true, &g);
-            pt_finish(src, &g);
-            if (!source_vmap->on_fault)
-                source_vmap->on_fault = cow_fault_handler;
-            clone_attributes(v, source_vmap);
-        }
-    }
-    spinlock_release(&target_mmctx->mm_lock);
+    ASSERT_LOCKED(source_vmap->mmctx);
+    vmap_t *v = vmap_clone_into(source_vmap, target_mmctx, true);
+    if (!IS_ERR(v) && !source_vmap->on_fault)
+        source_vmap->on_fault = v->on_fault = cow_fault_handler;
     return v;
 }
 
@@ -182,7 +150,7 @@ mm_context_t *mm_clone_context(mm_context_t *parent)
             err = (int)PTR_ERR(c);
             break;
         }
-        clone_attributes(c, v);
+        vmap_copy_attributes(c, v);
         err = pt_copy_prepare(parent, child, v->vaddr, vmap_last(v));
     }
     if (err) {
@@ -225,25 +193,9 @@ int mm_protect_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags 
             break;
         cur = vmap_last(v) + 1;
     }
-    /* split the vmaps at the edges (the only step that can fail; a failed
-     * second split undoes the first) */
-    vmap_t *first = mm_vmap_first_from(mmctx, vaddr), *head = NULL, *head_tail = NULL;
-    if (first->vaddr < vaddr) {
-        vmap_t *tail = vmap_split(first, (vaddr - first->vaddr) >> PAGE_SHIFT);
-        if (IS_ERR(tail))
-            return (int)PTR_ERR(tail);
-        head = first;
-        head_tail = tail;
-    }
-    vmap_t *end = mm_vmap_first_from(mmctx, last);
-    if (vmap_last(end) > last) {
-        vmap_t *tail = vmap_split(end, ((last + 1) - end->vaddr) >> PAGE_SHIFT);
-        if (IS_ERR(tail)) {
-            if (head)
-                vmap_unsplit(head, head_tail);
-            return (int)PTR_ERR(tail);
-        }
-    }
+    err = vmap_split_at_edges(mmctx, vaddr, last); /* the only step that can fail */
+    if (err)
+        return err;
     for (vmap_t *v = mm_vmap_first_from(mmctx, vaddr); v && v->vaddr <= last; v = mm_vmap_next(v)) {
         v->vmflags = flags;
         if (v->type != VMAP_TYPE_SHARED && !v->on_fault)

@@ -235,7 +235,7 @@ void mm_replace_page_locked(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, vm_flag
                  (unsigned long long)pfn, flags, err);
 }
 
-vmap_t *mm_clone_vmap_locked(vmap_t *src_vmap, mm_context_t *dst_ctx)
+vmap_t *vmap_clone_into(vmap_t *src_vmap, mm_context_t *dst_ctx, bool cow)
 {
     mm_context_t *src = src_vmap->mmctx;
     ASSERT_LOCKED(src);
@@ -244,26 +244,28 @@ vmap_t *mm_clone_vmap_locked(vmap_t *src_vmap, mm_context_t *dst_ctx)
     spinlock_acquire(&dst_ctx->mm_lock);
     vmap_t *v = mm_get_free_vaddr_locked(dst_ctx, src_vmap->npages, src_vmap->vaddr, VALLOC_EXACT);
     if (!IS_ERR(v)) {
+        ptr_t last = v->vaddr + v->npages * PAGE_SIZE - 1;
+        /* Mappings outside any vmap may linger there (mm_do_map): drop them. */
         int err = mm_do_unmap(dst_ctx, v->vaddr, v->npages);
-        if (!err)
-            err = mm_do_copy(src, dst_ctx, v->vaddr, v->npages, false);
+        if (!err && (err = pt_copy_prepare(src, dst_ctx, v->vaddr, last)) != 0)
+            pt_prune(dst_ctx, v->vaddr, last);
         if (err) {
             vmap_forget(v);
             v = ERR_PTR(err);
         } else {
-            v->vmflags = src_vmap->vmflags;
-            v->type = src_vmap->type;
-            v->content = src_vmap->content;
-            v->on_fault = src_vmap->on_fault;
-            v->private_data = src_vmap->private_data;
-            v->object = src_vmap->object;
-            v->object_pgoff = src_vmap->object_pgoff;
-            if (v->object)
-                shm_get(v->object);
+            pt_gather_t g = PT_GATHER_INIT;
+            pt_copy_apply(src, dst_ctx, v->vaddr, last, cow, &g);
+            pt_finish(src, &g);
+            vmap_copy_attributes(v, src_vmap);
         }
     }
     spinlock_release(&dst_ctx->mm_lock);
     return v;
+}
+
+vmap_t *mm_clone_vmap_locked(vmap_t *src_vmap, mm_context_t *dst_ctx)
+{
+    return vmap_clone_into(src_vmap, dst_ctx, false);
 }
 
 bool mm_get_is_mapped_locked(mm_context_t *mmctx, ptr_t vaddr)
@@ -300,25 +302,11 @@ int mm_unmap_user_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
     int err = mm_check_range(vaddr, npages, true, &last);
     if (err)
         return err;
-    /* Split first (the only step that can fail: the second split undoes the
-     * first one when it fails), then drop what is inside. */
-    vmap_t *v = mm_vmap_first_from(mmctx, vaddr), *head = NULL, *head_tail = NULL;
-    if (v && v->vaddr < vaddr) {
-        vmap_t *tail = vmap_split(v, (vaddr - v->vaddr) >> PAGE_SHIFT);
-        if (IS_ERR(tail))
-            return (int)PTR_ERR(tail);
-        head = v;
-        head_tail = tail;
-    }
-    v = mm_vmap_first_from(mmctx, last);
-    if (v && v->vaddr <= last && v->vaddr + v->npages * PAGE_SIZE - 1 > last) {
-        vmap_t *tail = vmap_split(v, ((last + 1) - v->vaddr) >> PAGE_SHIFT);
-        if (IS_ERR(tail)) {
-            if (head)
-                vmap_unsplit(head, head_tail);
-            return (int)PTR_ERR(tail);
-        }
-    }
+    /* Split first (the only step that can fail), then drop what is inside. */
+    err = vmap_split_at_edges(mmctx, vaddr, last);
+    if (err)
+        return err;
+    vmap_t *v;
     while ((v = mm_vmap_first_from(mmctx, vaddr)) != NULL && v->vaddr <= last)
         vmap_forget(v);
     pt_gather_t g = PT_GATHER_INIT;

@@ -114,6 +114,41 @@ void vmap_unsplit(vmap_t *first, vmap_t *second)
     slab_free(&vmap_cache, second);
 }
 
+void vmap_copy_attributes(vmap_t *dst, const vmap_t *src)
+{
+    dst->vmflags = src->vmflags;
+    dst->type = src->type;
+    dst->content = src->content;
+    dst->on_fault = src->on_fault;
+    dst->private_data = src->private_data;
+    dst->object = src->object;
+    dst->object_pgoff = src->object_pgoff;
+    if (dst->object)
+        shm_get(dst->object);
+}
+
+int vmap_split_at_edges(mm_context_t *ctx, ptr_t vaddr, ptr_t last)
+{
+    vmap_t *v = mm_vmap_first_from(ctx, vaddr), *head = NULL, *head_tail = NULL;
+    if (v && v->vaddr < vaddr) {
+        vmap_t *tail = vmap_split(v, (vaddr - v->vaddr) >> PAGE_SHIFT);
+        if (IS_ERR(tail))
+            return (int)PTR_ERR(tail);
+        head = v;
+        head_tail = tail;
+    }
+    v = mm_vmap_first_from(ctx, last);
+    if (v && v->vaddr <= last && v->vaddr + v->npages * PAGE_SIZE - 1 > last) {
+        vmap_t *tail = vmap_split(v, ((last + 1) - v->vaddr) >> PAGE_SHIFT);
+        if (IS_ERR(tail)) {
+            if (head)
+                vmap_unsplit(head, head_tail); /* -ENOMEM changes nothing */
+            return (int)PTR_ERR(tail);
+        }
+    }
+    return 0;
+}
+
 size_t mm_vmap_count(mm_context_t *mmctx) { return mmctx->vmaps.count; }
 
 vmap_t *mm_vmap_first_from(mm_context_t *mmctx, ptr_t vaddr)

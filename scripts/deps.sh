@@ -13,7 +13,7 @@ for w in "${want[@]}"; do
   case "$w" in
     host) ;;
     x86_64) pkgs+=(clang lld qemu-system-x86 grub-pc-bin grub-common xorriso mtools) ;;
-    riscv64) pkgs+=(clang lld gcc-riscv64-unknown-elf qemu-system-misc qemu-system-data device-tree-compiler) ;;
+    riscv64) pkgs+=(clang lld llvm gcc-riscv64-unknown-elf qemu-system-misc qemu-system-data device-tree-compiler) ;;
     all) pkgs+=(clang lld llvm libclang-rt-14-dev qemu-system-x86 grub-pc-bin grub-common xorriso mtools
                gcc-riscv64-unknown-elf qemu-system-misc qemu-system-data device-tree-compiler) ;;
     *) echo "deps.sh: unknown target '$w' (host, x86_64, riscv64, all)" >&2; exit 2 ;;

@@ -50,6 +50,10 @@ build_ok=0
 
 mkdir -p build
 run_suite build/host
+run_suite build/x86_64 --cross-file cross-files/x86_64-gcc.txt
+build_only build/x86_64-clang --cross-file cross-files/x86_64-clang.txt
+run_suite build/riscv64 --cross-file cross-files/riscv64-gcc.txt
+build_only build/riscv64-clang --cross-file cross-files/riscv64-clang.txt
 
 python3 scripts/summarize.py "$extra_failed" "${tested[@]}" > build/summary.txt
 status=$?

@@ -1,0 +1,89 @@
+/* hal/riscv64/ktests.c - boot tests of what only riscv64 has: the paging
+ * mode probed at boot and its command-line cap, sstatus.SUM outside the copy
+ * helpers, and the regions taken from the device tree. They run with the
+ * arch-neutral suite of tests/boot (same runner, same KTAP). */
+#include "early_paging.h"
+#include "kernel/cmdline.h"
+#include "riscv.h"
+#include "tests/boot/boot_test.h"
+
+static bool same(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
+KTEST(riscv_paging_mode_is_the_widest_allowed_by_the_command_line)
+{
+    const boot_info_t *bi = kernel_boot_info;
+    char cap[16];
+    const char *mode = cmdline_get(bi->cmdline, "paging", cap, sizeof cap) ? cap
+                       : arch_cpu_has("sv57")                                 ? "sv57"
+                       : arch_cpu_has("sv48")                                 ? "sv48"
+                                                                              : "sv39";
+    KT_EXPECT(t, arch_cpu_has(mode), "paging=%s but the hart refused that mode", mode);
+    char want[24] = "riscv64-";
+    for (int i = 0; mode[i] && i < 8; i++)
+        want[8 + i] = mode[i];
+    KT_EXPECT(t, same(bi->geometry->name, want), "geometry %s, expected %s", bi->geometry->name, want);
+    uint64_t satp_mode = csr_read(satp) >> SATP_MODE_SHIFT;
+    uint64_t expect = bi->geometry->levels == 5   ? SATP_MODE_SV57
+                      : bi->geometry->levels == 4 ? SATP_MODE_SV48
+                                                  : SATP_MODE_SV39;
+    KT_EXPECT(t, satp_mode == expect && rv_mmu_mode() == expect, "satp mode %lu, hal mode %lu, expected %lu",
+              (unsigned long)satp_mode, (unsigned long)rv_mmu_mode(), (unsigned long)expect);
+    KT_EXPECT(t, arch_cpu_has("sv39"), "a paging riscv64 hart must have Sv39");
+    KT_EXPECT(t, !arch_cpu_has("sv64") && !arch_cpu_has("svpbmt") && !arch_cpu_has(""), "unknown features reported");
+}
+
+KTEST(riscv_sum_is_set_only_inside_the_copy_helpers)
+{
+    mm_context_t *ctx = bt_enter_context(t);
+    KT_ASSERT(t, ctx, "no context");
+    pfn_t pfn = pmm_alloc_zeroed();
+    KT_ASSERT(t, pfn != PMM_NO_FRAME, "no frame");
+    vmap_t *v = mm_map_user_pages(ctx, 0, pfn, 1, VM_USER_RW, VALLOC_DEFAULT, VMAP_TYPE_PRIVATE, VMAP_MMAP);
+    KT_ASSERT(t, !IS_ERR(v), "map: %ld", PTR_ERR(v));
+    uint8_t b = 0;
+    KT_EXPECT(t, !(csr_read(sstatus) & SSTATUS_SUM), "SUM set before the helpers");
+    KT_EXPECT(t, arch_probe_user_write((volatile void *)v->vaddr, 0x5a) == 0, "user_write");
+    KT_EXPECT(t, !(csr_read(sstatus) & SSTATUS_SUM), "SUM left set by user_write");
+    KT_EXPECT(t, arch_probe_user_read((const volatile void *)v->vaddr, &b) == 0 && b == 0x5a, "user_read %x", b);
+    KT_EXPECT(t, !(csr_read(sstatus) & SSTATUS_SUM), "SUM left set by user_read");
+    /* The page after it is not mapped: the helper faults, the fixup clears SUM. */
+    KT_EXPECT(t, arch_probe_user_read((const volatile void *)(v->vaddr + PAGE_SIZE), &b) == -EFAULT,
+              "user_read of an unmapped page");
+    KT_EXPECT(t, !(csr_read(sstatus) & SSTATUS_SUM), "SUM left set by a faulting user_read");
+    bt_leave_context(ctx);
+}
+
+KTEST(riscv_boot_regions_reserve_firmware_device_tree_and_image)
+{
+    const boot_info_t *bi = kernel_boot_info;
+    bool firmware = false, image = false, dtb = false;
+    for (size_t i = 0; i < bi->nregions; i++) {
+        const mm_region_t *r = &bi->regions[i];
+        if (r->usable)
+            continue;
+        if (r->base <= RV_OPENSBI_DEFAULT_BASE && r->base + r->size >= RV_OPENSBI_DEFAULT_BASE + RV_OPENSBI_DEFAULT_SIZE) {
+            firmware = true;
+            continue; /* PMP keeps S-mode out: never read it */
+        }
+        if (r->base == bi->kernel_phys_start && r->size == bi->kernel_phys_end - bi->kernel_phys_start)
+            image = true;
+        /* The device tree: a reserved region in RAM holding an FDT header. */
+        else if (r->base >= RV_OPENSBI_DEFAULT_BASE + RV_OPENSBI_DEFAULT_SIZE && r->size >= PAGE_SIZE) {
+            const uint8_t *p = mm_phys_to_virt(r->base);
+            if (p[0] == 0xd0 && p[1] == 0x0d && p[2] == 0xfe && p[3] == 0xed)
+                dtb = true;
+        }
+    }
+    KT_EXPECT(t, firmware, "OpenSBI's %llx-%llx is not reserved", (unsigned long long)RV_OPENSBI_DEFAULT_BASE,
+              (unsigned long long)(RV_OPENSBI_DEFAULT_BASE + RV_OPENSBI_DEFAULT_SIZE - 1));
+    KT_EXPECT(t, image, "the kernel image %llx-%llx is not reserved", (unsigned long long)bi->kernel_phys_start,
+              (unsigned long long)bi->kernel_phys_end);
+    KT_EXPECT(t, dtb, "no reserved region holds the device tree");
+    KT_EXPECT(t, bi->kernel_phys_start == 0x80200000ull, "the image starts at %llx",
+              (unsigned long long)bi->kernel_phys_start);
+}

@@ -1,0 +1,104 @@
+/* hal/x86_64/ktests.c - boot tests of what only x86_64 has: the paging mode
+ * chosen by the 32-bit entry (CPUID LA57 and the paging=4 switch), the
+ * protection bits in CR0/CR4/EFER/RFLAGS, and the ranges the multiboot2 boot
+ * keeps out of the allocator. They run with the arch-neutral suite. */
+#include "kernel/cmdline.h"
+#include "tests/boot/boot_test.h"
+#include "x86.h"
+
+extern uint32_t x86_boot_mbi_phys; /* boot.S */
+
+static uint64_t read_rflags(void)
+{
+    uint64_t f;
+    __asm__ volatile("pushfq; popq %0" : "=r"(f));
+    return f;
+}
+
+KTEST(x86_paging_mode_follows_cpuid_and_command_line)
+{
+    const boot_info_t *bi = kernel_boot_info;
+    uint32_t a, b, c, d;
+    cpuid(0, 0, &a, &b, &c, &d);
+    bool cpu_la57 = false;
+    if (a >= 7) {
+        cpuid(7, 0, &a, &b, &c, &d);
+        cpu_la57 = c & (1u << 16);
+    }
+    char value[8];
+    bool forced4 = cmdline_get(bi->cmdline, "paging", value, sizeof(value)) && strcmp(value, "4") == 0;
+    unsigned want = cpu_la57 && !forced4 ? 5 : 4;
+    KT_EXPECT(t, bi->geometry->levels == want, "geometry %s, expected %u levels (cpu la57 %d, paging=4 %d)",
+              bi->geometry->name, want, cpu_la57, forced4);
+    KT_EXPECT(t, !!(read_cr4() & X86_CR4_LA57) == (want == 5), "CR4.LA57 %d with %u levels",
+              !!(read_cr4() & X86_CR4_LA57), want);
+    KT_EXPECT(t, arch_cpu_has("la57") == (want == 5), "arch_cpu_has(la57) disagrees with the mode");
+    KT_EXPECT(t, (read_cr3() & X86_CR3_ADDR) >> PAGE_SHIFT == kernel_current_context()->pgd, "CR3 %lx, context root %llx",
+              (unsigned long)read_cr3(), (unsigned long long)kernel_current_context()->pgd);
+}
+
+KTEST(x86_protection_bits_are_on)
+{
+    KT_EXPECT(t, read_cr0() & X86_CR0_WP, "CR0.WP clear: the kernel could write read-only pages");
+    KT_EXPECT(t, !arch_cpu_has("nx") || (rdmsr(X86_MSR_EFER) & X86_EFER_NXE), "EFER.NXE clear on a CPU with NX");
+    KT_EXPECT(t, !arch_cpu_has("smep") || (read_cr4() & X86_CR4_SMEP), "CR4.SMEP clear on a CPU with SMEP");
+    KT_EXPECT(t, !arch_cpu_has("smap") || (read_cr4() & X86_CR4_SMAP), "CR4.SMAP clear on a CPU with SMAP");
+    KT_EXPECT(t, !arch_cpu_has("pge") || (read_cr4() & X86_CR4_PGE), "CR4.PGE clear: kernel mappings not global");
+    uint32_t a, b, c, d, b7 = 0;
+    cpuid(0, 0, &a, &b, &c, &d);
+    if (a >= 7)
+        cpuid(7, 0, &a, &b7, &c, &d);
+    cpuid(0x80000001u, 0, &a, &b, &c, &d);
+    KT_EXPECT(t, arch_cpu_has("nx") == !!(d & (1u << 20)), "nx detection disagrees with CPUID");
+    KT_EXPECT(t, arch_cpu_has("pdpe1gb") == !!(d & (1u << 26)), "pdpe1gb detection disagrees with CPUID");
+    KT_EXPECT(t, arch_cpu_has("smep") == !!(b7 & (1u << 7)), "smep detection disagrees with CPUID");
+    KT_EXPECT(t, arch_cpu_has("smap") == !!(b7 & (1u << 20)), "smap detection disagrees with CPUID");
+    KT_EXPECT(t, arch_cpu_has("pdpe1gb") || !hal_level_may_leaf(kernel_geometry, 3),
+              "1 GiB leaves allowed on a CPU without them");
+    KT_EXPECT(t, !arch_cpu_has("") && !arch_cpu_has("sv39"), "unknown features reported");
+}
+
+KTEST(x86_rflags_ac_is_clear_outside_the_copy_helpers)
+{
+    if (!arch_cpu_has("smap"))
+        KT_SKIP(t, "no SMAP");
+    mm_context_t *ctx = bt_enter_context(t);
+    KT_ASSERT(t, ctx, "no context");
+    pfn_t pfn = pmm_alloc_zeroed();
+    KT_ASSERT(t, pfn != PMM_NO_FRAME, "no frame");
+    vmap_t *v = mm_map_user_pages(ctx, 0, pfn, 1, VM_USER_RW, VALLOC_DEFAULT, VMAP_TYPE_PRIVATE, VMAP_MMAP);
+    KT_ASSERT(t, !IS_ERR(v), "map: %ld", PTR_ERR(v));
+    uint8_t b;
+    KT_EXPECT(t, !(read_rflags() & X86_RFLAGS_AC), "AC set before the helpers");
+    KT_EXPECT(t, arch_probe_user_write((volatile void *)v->vaddr, 0x6b) == 0, "user_write");
+    KT_EXPECT(t, !(read_rflags() & X86_RFLAGS_AC), "AC left set by user_write");
+    KT_EXPECT(t, arch_probe_user_read((const volatile void *)v->vaddr, &b) == 0 && b == 0x6b, "user_read %x", b);
+    KT_EXPECT(t, !(read_rflags() & X86_RFLAGS_AC), "AC left set by user_read");
+    KT_EXPECT(t, arch_probe_user_read((const volatile void *)(v->vaddr + PAGE_SIZE), &b) == -EFAULT,
+              "user_read of an unmapped page");
+    KT_EXPECT(t, !(read_rflags() & X86_RFLAGS_AC), "AC left set by a faulting user_read");
+    bt_leave_context(ctx);
+}
+
+KTEST(x86_boot_keeps_first_mib_image_and_boot_info_out)
+{
+    const boot_info_t *bi = kernel_boot_info;
+    size_t handed_out = 0;
+    pfn_t first_bad = 0;
+    /* Frames the allocator must never hand out: the first MiB, the image,
+     * the multiboot2 information. */
+    pfn_t ranges[][2] = {
+        { 0, (1u << 20) >> PAGE_SHIFT },
+        { bi->kernel_phys_start >> PAGE_SHIFT, ALIGN_UP(bi->kernel_phys_end, PAGE_SIZE) >> PAGE_SHIFT },
+        { x86_boot_mbi_phys >> PAGE_SHIFT, (x86_boot_mbi_phys >> PAGE_SHIFT) + 1 },
+    };
+    for (size_t r = 0; r < ARRAY_SIZE(ranges); r++)
+        for (pfn_t p = ranges[r][0]; p < ranges[r][1]; p++)
+            if (pmm_is_managed(p) && !handed_out++)
+                first_bad = p;
+    KT_EXPECT(t, handed_out == 0, "%zu reserved frames are managed by the allocator (first %llx)", handed_out,
+              (unsigned long long)first_bad);
+    KT_EXPECT(t, bi->kernel_phys_start == 0x100000, "image loaded at %llx, linked for 0x100000",
+              (unsigned long long)bi->kernel_phys_start);
+    KT_EXPECT(t, bi->direct_map_base == X86_DIRECT_MAP_BASE, "direct map at %lx", (unsigned long)bi->direct_map_base);
+}

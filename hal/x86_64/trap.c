@@ -1,0 +1,143 @@
+/* hal/x86_64/trap.c - the IDT and the decoding of exceptions: #PF becomes a
+ * hal_fault_t for the generic fault handler, #GP (a non-canonical address,
+ * among others) is reported as what it is, anything else stops the kernel. */
+#include "kernel/arch.h"
+#include "kernel/fault.h"
+#include "kernel/printk.h"
+#include "x86.h"
+
+#define X86_PF_P (1u << 0)
+#define X86_PF_W (1u << 1)
+#define X86_PF_U (1u << 2)
+#define X86_PF_RSVD (1u << 3)
+#define X86_PF_I (1u << 4)
+
+extern const uint64_t x86_trap_stubs[32];
+extern char _stack_guard_start[], _stack_guard_end[]; /* kernel.ld */
+extern ptr_t x86_exec_probe_target, x86_exec_probe_fixup;
+
+typedef struct __attribute__((packed)) idt_entry {
+    uint16_t offset_lo, selector;
+    uint8_t ist, type_attr;
+    uint16_t offset_mid;
+    uint32_t offset_hi, zero;
+} idt_entry_t;
+
+static idt_entry_t idt[32] __attribute__((aligned(16)));
+
+static const char *const vector_names[32] = {
+    "divide error", "debug", "NMI", "breakpoint", "overflow", "bound range", "invalid opcode", "device not available",
+    "double fault", "coprocessor overrun", "invalid TSS", "segment not present", "stack fault",
+    "general protection fault", "page fault", "reserved 15", "x87 error", "alignment check", "machine check",
+    "SIMD error", "virtualization", "control protection", "reserved 22", "reserved 23", "reserved 24", "reserved 25",
+    "reserved 26", "reserved 27", "hypervisor injection", "VMM communication", "security", "reserved 31",
+};
+
+void arch_trap_init(void)
+{
+    x86_gdt_init();
+    for (unsigned v = 0; v < 32; v++) {
+        uint64_t h = x86_trap_stubs[v];
+        uint8_t ist = v == 8 ? 1 : v == 2 ? 2 : v == 18 ? 3 : 0;
+        idt[v] = (idt_entry_t){ .offset_lo = (uint16_t)h, .selector = 0x08, .ist = ist, .type_attr = 0x8e,
+                                .offset_mid = (uint16_t)(h >> 16), .offset_hi = (uint32_t)(h >> 32), .zero = 0 };
+    }
+    struct __attribute__((packed)) {
+        uint16_t limit;
+        uint64_t base;
+    } idtr = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
+    __asm__ volatile("lidt %0" : : "m"(idtr) : "memory");
+}
+
+ptr_t arch_regs_ip(const void *regs) { return ((const x86_regs_t *)regs)->rip; }
+void arch_regs_set_ip(void *regs, ptr_t ip) { ((x86_regs_t *)regs)->rip = ip; }
+
+ptr_t arch_exec_probe_fixup(ptr_t fault_ip)
+{
+    if (x86_exec_probe_target == 0 || fault_ip != x86_exec_probe_target)
+        return 0;
+    return x86_exec_probe_fixup;
+}
+
+void arch_dump_regs(const void *regs)
+{
+    const x86_regs_t *r = regs;
+    printk("  trap %lu (%s), error code 0x%lx\n", (unsigned long)r->vector,
+           r->vector < 32 ? vector_names[r->vector] : "?", (unsigned long)r->error);
+    printk("  rip %016lx cs %04lx rflags %016lx\n", (unsigned long)r->rip, (unsigned long)r->cs, (unsigned long)r->rflags);
+    printk("  rsp %016lx ss %04lx cr2 %016lx cr3 %016lx\n", (unsigned long)r->rsp, (unsigned long)r->ss,
+           (unsigned long)read_cr2(), (unsigned long)read_cr3());
+    printk("  rax %016lx rbx %016lx rcx %016lx rdx %016lx\n", (unsigned long)r->rax, (unsigned long)r->rbx,
+           (unsigned long)r->rcx, (unsigned long)r->rdx);
+    printk("  rsi %016lx rdi %016lx rbp %016lx r8  %016lx\n", (unsigned long)r->rsi, (unsigned long)r->rdi,
+           (unsigned long)r->rbp, (unsigned long)r->r8);
+    printk("  r9  %016lx r10 %016lx r11 %016lx r12 %016lx\n", (unsigned long)r->r9, (unsigned long)r->r10,
+           (unsigned long)r->r11, (unsigned long)r->r12);
+    printk("  r13 %016lx r14 %016lx r15 %016lx cr0 %08lx cr4 %08lx\n", (unsigned long)r->r13, (unsigned long)r->r14,
+           (unsigned long)r->r15, (unsigned long)read_cr0(), (unsigned long)read_cr4());
+}
+
+/* Decodes a #PF error code and CR2 into the generic record. Pure. */
+static hal_fault_t decode_page_fault(uint64_t error, uint64_t cr2, uint64_t rip)
+{
+    hal_fault_t f = {
+        .addr = cr2,
+        .ip = rip,
+        .access = (error & X86_PF_I) ? HAL_ACCESS_EXEC : (error & X86_PF_W) ? HAL_ACCESS_WRITE : HAL_ACCESS_READ,
+        .user_mode = error & X86_PF_U,
+        .present = (error & X86_PF_P) ? 1 : 0,
+    };
+    return f;
+}
+
+static void page_fault(x86_regs_t *r)
+{
+    hal_fault_t f = decode_page_fault(r->error, read_cr2(), r->rip);
+    bool user_page = hal_is_user_addr(kernel_geometry, f.addr);
+
+    if (r->error & X86_PF_RSVD) {
+        kernel_fault_refused(&f, r, "reserved bit set in a page-table entry");
+        return;
+    }
+    /* Kernel access to a present user page: SMEP (fetch) or SMAP (data
+     * outside a copy helper) forbade it. The mapping is fine, so the generic
+     * handler must not see it as spurious and retry for ever. */
+    if (!f.user_mode && f.present && user_page) {
+        if (f.access == HAL_ACCESS_EXEC && x86_features.smep) {
+            kernel_fault_refused(&f, r, "SMEP: kernel fetch from a user page");
+            return;
+        }
+        if (f.access != HAL_ACCESS_EXEC && x86_features.smap && !(r->rflags & X86_RFLAGS_AC)) {
+            kernel_fault_refused(&f, r, "SMAP: kernel access to a user page outside the copy helpers");
+            return;
+        }
+    }
+    if (!kernel_handle_fault(&f, r))
+        kernel_fault_refused(&f, r, "user-mode fault nobody resolved (no process to signal)");
+}
+
+/* Called by traps.S with the saved frame; returns to the frame's rip. */
+void x86_trap(x86_regs_t *r);
+void x86_trap(x86_regs_t *r)
+{
+    switch (r->vector) {
+    case 14:
+        page_fault(r);
+        return;
+    case 13:
+        /* The CPU gives no address: a non-canonical access lands here, as do
+         * bad segment loads and privileged instructions. */
+        kernel_trap_refused(r, r->rip, "general protection fault (non-canonical address or protection violation)");
+        return;
+    case 8: {
+        /* On its own stack (IST): most likely the kernel stack ran into its guard page. */
+        uint64_t cr2 = read_cr2();
+        bool guard = cr2 >= (uint64_t)(uintptr_t)_stack_guard_start && cr2 < (uint64_t)(uintptr_t)_stack_guard_end;
+        kernel_trap_refused(r, r->rip, guard ? "double fault: kernel stack overflow (guard page hit)" : "double fault");
+        return;
+    }
+    default:
+        kernel_trap_refused(r, r->rip, r->vector < 32 ? vector_names[r->vector] : "unknown trap");
+        return;
+    }
+}

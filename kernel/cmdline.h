@@ -1,0 +1,12 @@
+/* kernel/cmdline.h - the kernel command line: space-separated tokens,
+ * either `word` or `key=value`. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* True if the command line holds the token exactly (e.g. "ktest"). */
+bool cmdline_has(const char *cmdline, const char *token);
+/* Copies the value of key=value into buf (NUL-terminated, truncated to
+ * size - 1); returns true if the key is present. */
+bool cmdline_get(const char *cmdline, const char *key, char *buf, size_t size);

@@ -1,0 +1,43 @@
+/* kernel/fault.h - the generic end of the trap path: faults the memory
+ * manager resolves, faults the exception table turns into -EFAULT, and the
+ * report for the rest. */
+#pragma once
+
+#include "hal/hal.h"
+#include "mm/mm.h"
+
+/* The paging geometry in force (set by kmain before traps are enabled). */
+extern const hal_geometry_t *kernel_geometry;
+
+/* A decoded page fault from the arch trap path. Asks the memory manager
+ * (user-half addresses, once it runs) to resolve it; else, for a kernel-mode
+ * access, resumes at the exception-table fixup of f->ip; else stops the
+ * kernel with a report. Returns true if the access may resume (retried or
+ * fixed up), false for a user-mode fault nobody resolved. */
+bool kernel_handle_fault(const hal_fault_t *f, void *regs);
+/* A page fault the arch knows must not be resolved (SMAP/SMEP violation,
+ * reserved bits): fixup from the exception table, or a report and panic. */
+void kernel_fault_refused(const hal_fault_t *f, void *regs, const char *why);
+/* A trap that is not a page fault (#GP, invalid opcode...): fixup or panic. */
+void kernel_trap_refused(void *regs, ptr_t ip, const char *what);
+
+/* The fault path's record, for tests and the demo. */
+typedef struct kernel_fault_stats {
+    size_t page_faults;   /* page faults seen */
+    size_t mm_resolved;   /* resolved by mm_handle_fault */
+    size_t fixups;        /* resumed at an exception-table fixup */
+    size_t other_traps;   /* traps that were not page faults */
+    hal_fault_t last;     /* the last page fault */
+    bool last_was_page_fault; /* false when the last fixed-up trap was not a #PF */
+} kernel_fault_stats_t;
+extern kernel_fault_stats_t kernel_fault_stats;
+/* When true, a fault resolved through a fixup is reported too (the demo). */
+extern bool kernel_fault_verbose;
+
+/* The context faults are resolved in; kernel_switch_context keeps it. */
+mm_context_t *kernel_current_context(void);
+/* Switches to ctx (mm_switch_context) and records it for the fault path. */
+void kernel_switch_context(mm_context_t *ctx);
+
+/* Exception table: the fixup address for a faulting instruction, or 0. */
+ptr_t extable_lookup(ptr_t ip);

@@ -1,0 +1,44 @@
+/* kernel/panic.c - panic, and the platform services the generic memory
+ * manager needs from the kernel (mm/platform.h). */
+#include "kernel/panic.h"
+
+#include <stdarg.h>
+
+#include "kernel/arch.h"
+#include "kernel/printk.h"
+#include "mm/platform.h"
+
+bool kernel_panicking;
+ptr_t kernel_direct_map_base;
+
+_Noreturn static void vpanic(const char *func, const char *fmt, va_list ap)
+{
+    if (kernel_panicking) {
+        printk("PANIC (nested) in %s\n", func);
+        arch_exit(1);
+    }
+    kernel_panicking = true;
+    printk("PANIC in %s: ", func);
+    vprintk(fmt, ap);
+    printk("\n");
+    arch_exit(1);
+}
+
+_Noreturn void panic_at(const char *func, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vpanic(func, fmt, ap);
+}
+
+_Noreturn void mm_panic_at(const char *func, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vpanic(func, fmt, ap);
+}
+
+void *mm_phys_to_virt(uint64_t paddr) { return (void *)(kernel_direct_map_base + (ptr_t)paddr); }
+
+/* One CPU, no preemption: a constant non-zero owner. */
+uintptr_t mm_lock_owner_token(void) { return 1; }

@@ -1,0 +1,17 @@
+/* kernel/printk.h - formatted output on the console.
+ * Formats: %s %c %d %i %u %x %X %p %% with l/ll/z length modifiers, a width,
+ * the # flag (0x prefix)
+ * and the 0 and - flags (%016lx, %-10s). */
+#pragma once
+
+#include <stdarg.h>
+#include <stddef.h>
+
+/* Formats into buf (always NUL-terminated when size > 0). Returns the
+ * length the full output would have had. */
+int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
+int snprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Prints on the console; returns the number of characters written. */
+int vprintk(const char *fmt, va_list ap);
+int printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void console_write(const char *s, size_t n);
