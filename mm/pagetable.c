@@ -34,9 +34,9 @@ typedef struct walk {
 
 static size_t table_pages_total;
 
-void pt_reset(void) { table_pages_total = 0; }
+void pt_reset(void) { __atomic_store_n(&table_pages_total, 0, __ATOMIC_RELAXED); }
 
-size_t pt_table_pages_total(void) { return table_pages_total; }
+size_t pt_table_pages_total(void) { return __atomic_load_n(&table_pages_total, __ATOMIC_RELAXED); }
 
 pfn_t pt_alloc_table(mm_context_t *ctx, bool user_half)
 {
