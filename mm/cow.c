@@ -66,8 +66,11 @@ static vmfault_result_t shm_fault_handler(vmap_t *vmap, ptr_t fault_addr, vmfaul
     }
     if (!fresh) {
         pmm_unref(p); /* the object's reference keeps it while we hold the context's lock */
-        if (info->is_present && info->faulting_pfn == p)
-            return VMFAULT_CANNOT_HANDLE; /* mapped already with all the vmap allows */
+        /* The object's frame is mapped already: a write the vmap allows gets
+         * the vmap's rights back (the entry was write-protected, e.g. by a
+         * copy-on-write clone); any other access is not allowed. */
+        if (info->is_present && info->faulting_pfn == p && !(info->access & HAL_ACCESS_WRITE))
+            return VMFAULT_CANNOT_HANDLE;
         info->backing_page = p;
         return VMFAULT_MAP_BACKING_PAGE;
     }

@@ -2,6 +2,7 @@
  * injection, concurrency) found in mm/. Each names the behaviour. */
 #include "fixture.h"
 #include "mm/check.h"
+#include "mm/cow.h"
 
 TestSuite(regressions, .init = fixture_setup);
 
@@ -37,4 +38,37 @@ Test(regressions, kernel_map_of_a_whole_root_entry_keeps_the_shared_table)
     mm_destroy_context(after);
     cr_assert_eq(take_baseline().table_pages, b.table_pages, "table pages %zu, before the map %zu", take_baseline().table_pages, b.table_pages);
     cr_assert_eq(mm_check_invariants(&r), 0, "%s", r.first);
+}
+
+/* A copy-on-write clone write-protects every page on both sides, shared
+ * objects' pages included; a write to such a page used to be refused for
+ * ever (the shared fault handler saw the object's frame mapped and gave up),
+ * instead of getting the vmap's rights back on the same frame. */
+Test(regressions, write_after_cow_clone_of_a_shared_object_stays_shared)
+{
+    const ptr_t va = 0x20000000;
+    mm_context_t *a = new_ctx(), *b = new_ctx();
+    spinlock_acquire(&a->mm_lock);
+    vmap_t *v = mm_map_anonymous_locked(a, 2, va, VALLOC_EXACT, VM_RW, VMAP_TYPE_SHARED);
+    cr_assert(!IS_ERR(v));
+    spinlock_release(&a->mm_lock);
+    uint64_t x = 11, y = 0;
+    cr_assert_eq(softmmu_write(a, va, &x, sizeof x, true), 0);
+    spinlock_acquire(&a->mm_lock);
+    vmap_t *c = cow_clone_vmap_locked(b, v);
+    spinlock_release(&a->mm_lock);
+    cr_assert(!IS_ERR(c), "%ld", PTR_ERR(c));
+    x = 22;
+    cr_assert_eq(softmmu_write(b, va, &x, sizeof x, true), 0, "write in the clone refused");
+    cr_assert_eq(softmmu_read(a, va, &y, sizeof y, true), 0);
+    cr_assert_eq(y, 22, "the shared object's page was copied");
+    x = 33;
+    cr_assert_eq(softmmu_write(a, va, &x, sizeof x, true), 0, "write in the source refused");
+    cr_assert_eq(softmmu_read(b, va, &y, sizeof y, true), 0);
+    cr_assert_eq(y, 33);
+    cr_assert_eq(mm_get_phys_addr(a, va), mm_get_phys_addr(b, va));
+    mm_check_report_t r;
+    cr_assert_eq(mm_check_invariants(&r), 0, "%s", r.first);
+    mm_destroy_context(a);
+    mm_destroy_context(b);
 }
