@@ -162,7 +162,7 @@ static plan_t fault_plan(run_t *r, mctx_t *c, ptr_t va, hal_access_t acc)
         return pl;
     if (v->handler == H_SHM) {
         int32_t f = r->objs[v->obj].frames[v->objoff + idx];
-        if (f < 0 || p->frame != f)
+        if (f < 0 || p->frame != f || (acc & HAL_ACCESS_WRITE))
             pl = (plan_t){ PL_SHM, 0, v, p };
         return pl;
     }
@@ -659,8 +659,9 @@ static void op_replace(run_t *r)
     page_map(r, &v->pages[k], frame_new(r, value, pfn), flags);
 }
 
-/* cow_clone_vmap_locked (private vmaps) or mm_clone_vmap_locked (shared
- * ones: a raw copy of a private writable page would share it writable). */
+/* cow_clone_vmap_locked (any vmap) or mm_clone_vmap_locked (shared ones
+ * only: a raw copy of a private writable page would share it writable,
+ * which the invariant checker rightly refuses). */
 static void clone_op(run_t *r, bool cow)
 {
     int si = pick_ctx(r), di = pick_ctx(r);
@@ -668,7 +669,7 @@ static void clone_op(run_t *r, bool cow)
         return;
     mctx_t *s = &r->ctx[si], *d = &r->ctx[di];
     mvmap_t *m = rand_vmap(r, s);
-    if ((m->type == VMAP_TYPE_SHARED) == cow || !room(d, 1, m->npages))
+    if ((!cow && m->type != VMAP_TYPE_SHARED) || !room(d, 1, m->npages))
         return;
     int want = si == di ? -EINVAL : overlaps(d, m->va, m->npages) ? -EEXIST : 0;
     r->op = cow ? "cow_clone_vmap_locked" : "mm_clone_vmap_locked";
