@@ -393,7 +393,9 @@ static void op_anon(run_t *r) { new_area(r, 0); }
 static void op_free_vaddr(run_t *r) { new_area(r, 1); }
 static void op_map_user(run_t *r) { new_area(r, 2); }
 
-/* A user read or write through the software MMU (faults included). */
+/* A read or write through the software MMU (faults included): from user
+ * mode, or from kernel mode with user access enabled (what the copy helpers
+ * do, STAC / SUM), which faults and resolves the same way. */
 static void access_op(run_t *r, bool write)
 {
     int ci = pick_ctx(r);
@@ -402,24 +404,30 @@ static void access_op(run_t *r, bool write)
     mctx_t *c = &r->ctx[ci];
     ptr_t va = rand_target(r, c);
     plan_t pl = fault_plan(r, c, va, write ? HAL_ACCESS_WRITE : HAL_ACCESS_READ);
-    r->op = write ? "softmmu_write" : "softmmu_read";
+    bool user = pick(r, 4) != 0;
+    r->op = write ? (user ? "softmmu_write" : "softmmu_write(kernel, user access)")
+                  : (user ? "softmmu_read" : "softmmu_read(kernel, user access)");
     LOG(r, "%zu %s ctx %d va %#lx plan %d\n", r->step, r->op, ci, (unsigned long)va, pl.kind);
     touch(r, ci, va, 1);
+    if (!user)
+        softmmu_set_user_access(true);
     arm(r);
     uint64_t w[2] = { 0, 0 };
     int err;
     if (write) {
         w[0] = rand_value(r);
         w[1] = w[0] ^ VALUE_SALT;
-        err = softmmu_write(c->real, va, &w[0], 8, true);
+        err = softmmu_write(c->real, va, &w[0], 8, user);
         if (!err)
-            err = softmmu_write(c->real, va + PAGE_SIZE - 8, &w[1], 8, true);
+            err = softmmu_write(c->real, va + PAGE_SIZE - 8, &w[1], 8, user);
     } else {
-        err = softmmu_read(c->real, va, &w[0], 8, true);
+        err = softmmu_read(c->real, va, &w[0], 8, user);
         if (!err)
-            err = softmmu_read(c->real, va + PAGE_SIZE - 8, &w[1], 8, true);
+            err = softmmu_read(c->real, va + PAGE_SIZE - 8, &w[1], 8, user);
     }
     disarm(r);
+    if (!user)
+        softmmu_set_user_access(false);
     if (!outcome(r, err, pl.want))
         return;
     fault_apply(r, &pl);
