@@ -289,6 +289,35 @@ static void op_fork(run_t *r)
 /* Room for `vmaps` more vmaps and `pages` more pages in c. */
 static bool room(mctx_t *c, size_t vmaps, size_t pages) { return c->nv + vmaps <= MAX_VMAPS && ctx_pages(c) + pages <= MAX_CTX_PAGES; }
 
+/* A run of frames already mapped, in order, by an explicit shared vmap of
+ * some context (they may be mapped again, shared, anywhere): its first pfn
+ * and model frames, or false. */
+static bool shared_run(run_t *r, int32_t *frames, size_t *n, pfn_t *pfn)
+{
+    int ci = pick_ctx(r);
+    if (ci < 0 || !r->ctx[ci].nv)
+        return false;
+    mctx_t *c = &r->ctx[ci];
+    size_t start = pick(r, (uint32_t)c->nv);
+    for (size_t k = 0; k < c->nv; k++) {
+        mvmap_t *v = &c->v[(start + k) % c->nv];
+        if (v->type != VMAP_TYPE_SHARED || v->handler != H_NONE || v->npages > 64)
+            continue;
+        bool ok = true;
+        for (size_t i = 0; i < v->npages && ok; i++) {
+            int32_t f = v->pages[i].frame;
+            ok = f >= 0 && r->frames[f].pfn != PMM_NO_FRAME && r->frames[f].pfn == r->frames[v->pages[0].frame].pfn + i;
+            frames[i] = f;
+        }
+        if (!ok)
+            continue;
+        *n = v->npages;
+        *pfn = r->frames[frames[0]].pfn;
+        return true;
+    }
+    return false;
+}
+
 static void new_area(run_t *r, int kind)
 {
     int ci = pick_ctx(r);
@@ -333,6 +362,34 @@ static void new_area(run_t *r, int kind)
         type = VMAP_TYPE_PRIVATE;
     } else { /* mm_map_user_pages over fresh frames */
         r->op = "mm_map_user_pages";
+        int32_t shared[64];
+        pfn_t spfn;
+        size_t sn;
+        if (pick(r, 3) == 0 && shared_run(r, shared, &sn, &spfn) && room(c, 1, sn)) {
+            /* the same frames once more, in another (or the same) context */
+            r->op = "mm_map_user_pages(frames already mapped)";
+            want = predict_place(c, sn, base, exact, &at);
+            if (!(flags & VM_READ))
+                want = -EINVAL;
+            LOG(r, "%zu %s ctx %d n %zu base %#lx exact %d flags %#x pfn %#llx\n", r->step, r->op, ci, sn,
+                (unsigned long)base, exact, flags, (unsigned long long)spfn);
+            touch(r, ci, ALIGN_DOWN(base, PAGE_SIZE), sn);
+            arm(r);
+            v = mm_map_user_pages(c->real, base, spfn, sn, flags, exact ? VALLOC_EXACT : VALLOC_DEFAULT,
+                                  VMAP_TYPE_SHARED, VMAP_FILE);
+            disarm(r);
+            if (!outcome(r, err_of(v), want))
+                return;
+            EXPECT(r, v->vaddr == at, "%s placed the vmap at %#lx, the model expects %#lx", r->op,
+                   (unsigned long)v->vaddr, (unsigned long)at);
+            mvmap_t *m = vmap_insert(r, c, at, sn);
+            m->flags = flags | VM_USER;
+            m->type = VMAP_TYPE_SHARED;
+            for (size_t i = 0; i < sn; i++)
+                page_map(r, &m->pages[i], shared[i], flags | VM_USER);
+            touch(r, ci, at, sn);
+            return;
+        }
         if (n == 0)
             n = 1;
         unsigned order = 0;
