@@ -14,6 +14,7 @@ typedef struct checker {
     pfn_t base, end;
     size_t tables;
     uint32_t mark;
+    bool first; /* the first window: make the checks that do not depend on it */
 } checker_t;
 
 static void fmt_hex(char **p, char *end, uint64_t v)
@@ -52,6 +53,12 @@ static void violation(checker_t *c, const char *what, uint64_t a, uint64_t b)
         if (!(cond))                                                                                                   \
             violation((c), (what), (uint64_t)(a), (uint64_t)(b));                                                      \
     } while (0)
+/* A check that does not depend on the counting window: made once. */
+#define CHECK_ONCE(c, cond, what, a, b)                                                                                \
+    do {                                                                                                               \
+        if ((c)->first)                                                                                                \
+            CHECK(c, cond, what, a, b);                                                                                \
+    } while (0)
 
 static void hold(checker_t *c, pfn_t pfn)
 {
@@ -63,19 +70,19 @@ static void check_leaf(checker_t *c, mm_context_t *ctx, ptr_t va, pte_t e)
 {
     pfn_t pfn = hal_pte_pfn(1, e);
     vm_flags f = hal_pte_flags(1, e);
-    CHECK(c, pmm_is_allocated(pfn), "user page maps a frame not allocated: va, pfn", va, pfn);
+    CHECK_ONCE(c, pmm_is_allocated(pfn), "user page maps a frame not allocated: va, pfn", va, pfn);
     hold(c, pfn);
     vmap_t *v = vmap_obtain(ctx, va, NULL);
-    CHECK(c, !IS_ERR(v), "present user page outside every vmap: va, pfn", va, pfn);
+    CHECK_ONCE(c, !IS_ERR(v), "present user page outside every vmap: va, pfn", va, pfn);
     if (IS_ERR(v))
         return;
-    CHECK(c, (f & VM_USER) && !(f & ~(v->vmflags | VM_READ)), "page allows more than its vmap: va, flags", va, f);
+    CHECK_ONCE(c, (f & VM_USER) && !(f & ~(v->vmflags | VM_READ)), "page allows more than its vmap: va, flags", va, f);
     if (v->type != VMAP_TYPE_SHARED && (f & VM_WRITE))
-        CHECK(c, pfn != mm_zero_page() && pmm_refcount(pfn) == 1, "writable private page is shared: va, refcount", va,
+        CHECK_ONCE(c, pfn != mm_zero_page() && pmm_refcount(pfn) == 1, "writable private page is shared: va, refcount", va,
               pmm_refcount(pfn));
     if (v->object) {
         size_t idx = v->object_pgoff + ((va - v->vaddr) >> PAGE_SHIFT);
-        CHECK(c, v->object->pages[idx] == pfn, "shared page is not the object's frame: va, pfn", va, pfn);
+        CHECK_ONCE(c, v->object->pages[idx] == pfn, "shared page is not the object's frame: va, pfn", va, pfn);
     }
 }
 
@@ -84,7 +91,7 @@ static void check_leaf(checker_t *c, mm_context_t *ctx, ptr_t va, pte_t e)
 static void walk(checker_t *c, mm_context_t *ctx, pfn_t table, unsigned level, ptr_t va, bool user)
 {
     c->tables++;
-    CHECK(c, pmm_refcount(table) == 1, "table page without exactly one reference: pfn, refcount", table,
+    CHECK_ONCE(c, pmm_refcount(table) == 1, "table page without exactly one reference: pfn, refcount", table,
           pmm_refcount(table));
     const pte_t *t = pfn_va(table);
     ptr_t span = (ptr_t)hal_level_span(level);
@@ -95,7 +102,7 @@ static void walk(checker_t *c, mm_context_t *ctx, pfn_t table, unsigned level, p
         ptr_t eva = va + i * span;
         if (hal_pte_is_leaf(level, e)) {
             if (user) {
-                CHECK(c, level == 1, "huge leaf in the user half: va, level", eva, level);
+                CHECK_ONCE(c, level == 1, "huge leaf in the user half: va, level", eva, level);
                 if (level == 1)
                     check_leaf(c, ctx, eva, e);
             }
@@ -119,7 +126,7 @@ static void walk_root_half(checker_t *c, mm_context_t *ctx, bool user)
         if (!user)
             va |= hal_kernel_start(mm_geometry);
         if (hal_pte_is_leaf(top, e)) {
-            CHECK(c, !user, "leaf in a root's user half: va, entry", va, e);
+            CHECK_ONCE(c, !user, "leaf in a root's user half: va, entry", va, e);
             continue;
         }
         walk(c, ctx, hal_pte_pfn(top, e), top - 1, va, user);
@@ -139,52 +146,58 @@ static void hold_objects(checker_t *c, mm_context_t *ctx)
     }
 }
 
+/* One pass over every context, counting the holders of the frames in
+ * [c->base, c->end); the checks that do not depend on the window are made in
+ * the first pass only (c->first). */
+static void check_window(checker_t *c)
+{
+    c->tables = 0;
+    mm_context_t *k = mm_kernel_context();
+    spinlock_acquire(&k->mm_lock);
+    c->tables++; /* the kernel root */
+    walk_root_half(c, k, false);
+    spinlock_release(&k->mm_lock);
+    hold(c, mm_zero_page());
+
+    c->mark++;
+    for (mm_context_t *ctx = mm_context_list(); ctx; ctx = ctx->next) {
+        spinlock_acquire(&ctx->mm_lock);
+        c->tables++;
+        walk_root_half(c, ctx, true);
+        hold_objects(c, ctx);
+        spinlock_release(&ctx->mm_lock);
+    }
+    for (pfn_t p = c->base; p < c->end; p++)
+        if (c->count[p - c->base])
+            CHECK(c, pmm_refcount(p) == c->count[p - c->base], "frame refcount differs from its holders: pfn, refcount", p,
+                  pmm_refcount(p));
+}
+
 int mm_check_invariants(mm_check_report_t *r)
 {
     static uint32_t mark;
     *r = (mm_check_report_t){ 0 };
     pmm_stats_t ps;
     pmm_get_stats(&ps);
-    size_t bytes = (ps.end_pfn - ps.base_pfn) * sizeof(uint32_t);
+    /* The scratch counts cover a window of at most one maximal block of
+     * frames; larger memories take several passes. */
+    size_t span = ps.end_pfn - ps.base_pfn;
     unsigned order = 0;
-    while (((size_t)PAGE_SIZE << order) < bytes)
-        if (++order > PMM_MAX_ORDER)
-            return -ENOMEM;
+    while (((size_t)PAGE_SIZE << order) < span * sizeof(uint32_t) && order < PMM_MAX_ORDER)
+        order++;
     pfn_t scratch = pmm_alloc_order(order);
     if (scratch == PMM_NO_FRAME)
         return -ENOMEM;
-    checker_t c = { .r = r, .count = pfn_va(scratch), .base = ps.base_pfn, .end = ps.end_pfn, .mark = ++mark };
-    __builtin_memset(c.count, 0, bytes);
-
-    mm_context_t *k = mm_kernel_context();
-    spinlock_acquire(&k->mm_lock);
-    c.tables++; /* the kernel root */
-    walk_root_half(&c, k, false);
-    spinlock_release(&k->mm_lock);
-    hold(&c, mm_zero_page());
-
-    for (mm_context_t *ctx = mm_context_list(); ctx; ctx = ctx->next) {
-        spinlock_acquire(&ctx->mm_lock);
-        c.tables++;
-        walk_root_half(&c, ctx, true);
-        hold_objects(&c, ctx);
-        spinlock_release(&ctx->mm_lock);
+    size_t window = ((size_t)PAGE_SIZE << order) / sizeof(uint32_t);
+    checker_t c = { .r = r, .count = pfn_va(scratch), .mark = mark };
+    for (pfn_t w = ps.base_pfn; w < ps.end_pfn; w += window) {
+        c.base = w;
+        c.end = MIN(ps.end_pfn, w + window);
+        c.first = w == ps.base_pfn;
+        __builtin_memset(c.count, 0, (c.end - c.base) * sizeof(uint32_t));
+        check_window(&c);
     }
-    for (mm_context_t *ctx = mm_context_list(); ctx; ctx = ctx->next) {
-        spinlock_acquire(&ctx->mm_lock);
-        for (vmap_t *v = mm_vmap_first_from(ctx, 0); v; v = mm_vmap_next(v))
-            for (size_t i = 0; v->object && i < v->npages; i++) {
-                pfn_t p = v->object->pages[v->object_pgoff + i];
-                if (p)
-                    CHECK(&c, pmm_refcount(p) == c.count[p - c.base], "shared object frame refcount: pfn, refcount", p,
-                          pmm_refcount(p));
-            }
-        spinlock_release(&ctx->mm_lock);
-    }
-    for (pfn_t p = c.base; p < c.end; p++)
-        if (c.count[p - c.base])
-            CHECK(&c, pmm_refcount(p) == c.count[p - c.base], "frame refcount differs from its holders: pfn, refcount", p,
-                  pmm_refcount(p));
+    mark = c.mark;
     CHECK(&c, c.tables == pt_table_pages_total(), "table pages found vs counted", c.tables, pt_table_pages_total());
     pmm_free_order(scratch, order);
     return r->violations ? -EINVAL : 0;

@@ -1,6 +1,7 @@
 /* hal/riscv64/boot.c - from entry.S to kmain: the device tree, the paging
  * mode, the memory regions, and the arch services of kernel/arch.h that
  * have nowhere better to live (exit, cpu features, trap init). */
+#include "boot_regions.h"
 #include "early_paging.h"
 #include "kernel/arch.h"
 #include "kernel/boot.h"
@@ -11,6 +12,7 @@
 #include "sbi.h"
 
 extern char rv_trap_entry[];
+extern char rv_stack_guard[], rv_stack_guard_end[]; /* entry.S */
 
 #define RV_CMDLINE_MAX 1024
 #define RV_IDENTITY_LIMIT (RV_U64(4) << 30) /* entry.S identity-maps physical 0..4 GiB */
@@ -18,41 +20,6 @@ extern char rv_trap_entry[];
 static fdt_info_t rv_dt;
 static char rv_cmdline[RV_CMDLINE_MAX];
 static boot_info_t rv_boot_info;
-static uint64_t rv_boot_hart;
-
-static void add_region(boot_info_t *bi, uint64_t base, uint64_t size, bool usable)
-{
-    if (boot_add_region(bi, base, size, usable))
-        panic("more than %d memory regions (at %llx+%llx)", BOOT_MAX_REGIONS, (unsigned long long)base,
-              (unsigned long long)size);
-}
-
-/* Does a reserved region of the device tree cover physical address pa? */
-static bool dt_reserves(const fdt_info_t *dt, uint64_t pa)
-{
-    for (size_t i = 0; i < dt->nreserved; i++)
-        if (pa >= dt->reserved[i].base && pa - dt->reserved[i].base < dt->reserved[i].size)
-            return true;
-    return false;
-}
-
-static void fill_regions(boot_info_t *bi, const fdt_info_t *dt, uint64_t dtb_pa)
-{
-    for (size_t i = 0; i < dt->nmemory; i++)
-        add_region(bi, dt->memory[i].base, dt->memory[i].size, true);
-    for (size_t i = 0; i < dt->nreserved; i++)
-        add_region(bi, dt->reserved[i].base, dt->reserved[i].size, false);
-    /* OpenSBI says where it lives in /reserved-memory; older firmware does not. */
-    if (!dt_reserves(dt, RV_OPENSBI_DEFAULT_BASE)) {
-        printk("riscv64: no reserved-memory for the firmware, reserving %llx-%llx\n",
-               (unsigned long long)RV_OPENSBI_DEFAULT_BASE,
-               (unsigned long long)(RV_OPENSBI_DEFAULT_BASE + RV_OPENSBI_DEFAULT_SIZE - 1));
-        add_region(bi, RV_OPENSBI_DEFAULT_BASE, RV_OPENSBI_DEFAULT_SIZE, false);
-    }
-    uint64_t dtb_base = ALIGN_DOWN(dtb_pa, PAGE_SIZE);
-    add_region(bi, dtb_base, ALIGN_UP(dtb_pa + dt->total_size, PAGE_SIZE) - dtb_base, false);
-    add_region(bi, bi->kernel_phys_start, bi->kernel_phys_end - bi->kernel_phys_start, false);
-}
 
 /* Called by entry.S in the higher half on the boot Sv39 table, with the hart
  * id and the physical address of the device tree (identity-mapped below
@@ -60,7 +27,6 @@ static void fill_regions(boot_info_t *bi, const fdt_info_t *dt, uint64_t dtb_pa)
 _Noreturn void rv_boot(uint64_t hartid, uint64_t dtb_pa);
 _Noreturn void rv_boot(uint64_t hartid, uint64_t dtb_pa)
 {
-    rv_boot_hart = hartid;
     rv_console_init();
     arch_trap_init();
 
@@ -96,7 +62,15 @@ _Noreturn void rv_boot(uint64_t hartid, uint64_t dtb_pa)
     bi->cmdline = rv_cmdline;
     bi->geometry = g;
     bi->direct_map_base = RV_DIRECT_MAP_BASE;
-    fill_regions(bi, &rv_dt, dtb_pa);
+    bi->stack_guard_start = (ptr_t)rv_stack_guard;
+    bi->stack_guard_end = (ptr_t)rv_stack_guard_end;
+    bool firmware_default = false;
+    if (rv_boot_regions(bi, &rv_dt, dtb_pa, &firmware_default))
+        panic("more than %d memory regions in the device tree", BOOT_MAX_REGIONS);
+    if (firmware_default)
+        printk("riscv64: no reserved-memory for the firmware, reserving %llx-%llx\n",
+               (unsigned long long)RV_OPENSBI_DEFAULT_BASE,
+               (unsigned long long)(RV_OPENSBI_DEFAULT_BASE + RV_OPENSBI_DEFAULT_SIZE - 1));
 
     printk("riscv64: hart %lu, device tree at %lx, SBI console %s, paging %s (sv57 %s, sv48 %s, sv39 %s)%s%s\n",
            (unsigned long)hartid, (unsigned long)dtb_pa, rv_console_kind(), g->name,

@@ -14,6 +14,7 @@
 #define EARLY_POOL_PAGES 48
 
 extern char _kernel_start[], _kernel_end[];
+extern char rv_stack_guard[], rv_stack_guard_end[]; /* entry.S: left unmapped */
 
 static pte_t early_pool[EARLY_POOL_PAGES][HAL_ENTRIES_PER_TABLE] __attribute__((aligned(PAGE_SIZE)));
 static size_t early_used;
@@ -131,9 +132,11 @@ static pte_t *build_tables(const rv_mode_t *m, const fdt_info_t *dt)
     if (!range_busy(root, m->levels, RV_DIRECT_MAP_BASE + RV_SIFIVE_TEST_PHYS, RV_SIFIVE_TEST_PHYS, PAGE_SIZE))
         map_range(root, m->levels, RV_DIRECT_MAP_BASE + RV_SIFIVE_TEST_PHYS, RV_SIFIVE_TEST_PHYS, PAGE_SIZE,
                   VM_RW | VM_GLOBAL);
-    /* The image, read-write-execute until the generic kernel maps it W^X. */
-    ptr_t kva = (ptr_t)_kernel_start;
-    map_range(root, m->levels, kva, RV_KVA_TO_PA(kva), ALIGN_UP((ptr_t)_kernel_end - kva, PAGE_SIZE),
+    /* The image, read-write-execute until the generic kernel maps it W^X,
+     * except the stack guard page. */
+    ptr_t kva = (ptr_t)_kernel_start, guard = (ptr_t)rv_stack_guard, guard_end = (ptr_t)rv_stack_guard_end;
+    map_range(root, m->levels, kva, RV_KVA_TO_PA(kva), guard - kva, VM_RWX | VM_GLOBAL);
+    map_range(root, m->levels, guard_end, RV_KVA_TO_PA(guard_end), (ptr_t)_kernel_end - guard_end,
               VM_RWX | VM_GLOBAL);
     return root;
 }

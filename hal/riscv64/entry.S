@@ -85,9 +85,22 @@ rv_high_entry:
 4:  wfi
     j       4b
 
+/* The kernel stack, with an unmapped guard page below it (boot_info's
+ * stack_guard_*; the early tables leave it out too) so an overflow faults
+ * instead of running over .bss, and a separate stack for the trap that
+ * reports it (trap_entry.S switches when sp is in the guard). */
     .section .bss
-    .balign 16
-    .globl rv_boot_stack, rv_boot_stack_top
+    .balign 4096
+    .globl rv_stack_guard, rv_stack_guard_end, rv_boot_stack, rv_boot_stack_top
+rv_stack_guard:
+    .space  4096
+rv_stack_guard_end:
 rv_boot_stack:
     .space  16384
 rv_boot_stack_top:
+
+    .balign 16
+    .globl rv_trap_stack, rv_trap_stack_top
+rv_trap_stack:
+    .space  8192
+rv_trap_stack_top:

@@ -11,6 +11,7 @@
  * the exception table or a report. */
 #include "trap.h"
 
+#include "fault_decode.h"
 #include "hal/hal.h"
 #include "kernel/arch.h"
 #include "kernel/fault.h"
@@ -19,6 +20,7 @@
 
 /* Armed by arch_probe_exec (probe.S) around its call. */
 extern ptr_t rv_exec_probe_target, rv_exec_probe_fixup;
+extern char rv_stack_guard[], rv_stack_guard_end[]; /* entry.S */
 
 const char *rv_cause_name(uint64_t scause)
 {
@@ -70,24 +72,13 @@ void arch_dump_regs(const void *regs)
                (unsigned long)r->x[i + 3]);
 }
 
-/* The generic record of a page fault (scause 12, 13 or 15). Pure. */
-static hal_fault_t decode_page_fault(uint64_t scause, uint64_t stval, uint64_t sepc, uint64_t sstatus)
-{
-    hal_fault_t f = {
-        .addr = stval,
-        .ip = sepc,
-        .access = scause == EXC_INSN_PAGE_FAULT ? HAL_ACCESS_EXEC
-                  : scause == EXC_STORE_PAGE_FAULT ? HAL_ACCESS_WRITE
-                                                   : HAL_ACCESS_READ,
-        .user_mode = !(sstatus & SSTATUS_SPP),
-        .present = -1,
-    };
-    return f;
-}
-
 static void page_fault(rv_regs_t *r)
 {
-    hal_fault_t f = decode_page_fault(r->scause, r->stval, r->sepc, r->sstatus);
+    hal_fault_t f = rv_decode_page_fault(r->scause, r->stval, r->sepc, r->sstatus);
+    if (!f.user_mode && f.addr >= (ptr_t)rv_stack_guard && f.addr < (ptr_t)rv_stack_guard_end) {
+        kernel_fault_refused(&f, r, "kernel stack overflow (guard page below the kernel stack)");
+        return;
+    }
     if (!f.user_mode && kernel_geometry && hal_is_user_addr(kernel_geometry, f.addr)) {
         if (f.access == HAL_ACCESS_EXEC) {
             kernel_fault_refused(&f, r, "kernel fetch from a user address (S-mode never executes user pages)");
@@ -104,14 +95,8 @@ static void page_fault(rv_regs_t *r)
 
 void rv_trap(rv_regs_t *r)
 {
-    switch (r->scause) {
-    case EXC_INSN_PAGE_FAULT:
-    case EXC_LOAD_PAGE_FAULT:
-    case EXC_STORE_PAGE_FAULT:
+    if (rv_is_page_fault(r->scause))
         page_fault(r);
-        return;
-    default:
+    else
         kernel_trap_refused(r, r->sepc, rv_cause_name(r->scause));
-        return;
-    }
 }

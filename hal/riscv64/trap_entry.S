@@ -7,7 +7,9 @@
  * rewrites sepc; restoring sstatus gives SUM back to a probe helper that
  * was interrupted by a fault the generic layer resolved) - and returns with
  * sret. Only kernel-mode traps are taken today: there is no user stack
- * switch through sscratch. */
+ * switch through sscratch, which only holds t0 for the first instructions.
+ * A trap whose frame would reach into the guard page below the kernel stack
+ * (an overflow) runs on rv_trap_stack instead, so it can be reported. */
 #include "riscv.h"
 
 #define REG(n) ((n) * 8)
@@ -21,11 +23,23 @@
     .balign 4
     .globl rv_trap_entry
 rv_trap_entry:
-    addi    sp, sp, -FRAME_SIZE
+    csrw    sscratch, t0
+    mv      t0, sp                      /* sp at the trap; sp is scratch until the frame is set up */
+    la      sp, rv_boot_stack + FRAME_SIZE
+    bgeu    t0, sp, 1f                  /* the frame fits above the guard */
+    la      sp, rv_stack_guard
+    bltu    t0, sp, 1f                  /* below the guard: some other stack */
+    la      sp, rv_trap_stack_top       /* stack overflow: report it on the trap stack */
+    j       2f
+1:  mv      sp, t0
+2:  addi    sp, sp, -FRAME_SIZE
+    sd      t0, REG(2)(sp)              /* sp before the trap */
+    csrr    t0, sscratch
+    sd      t0, REG(5)(sp)
+    csrw    sscratch, zero
     sd      x1, REG(1)(sp)
     sd      x3, REG(3)(sp)
     sd      x4, REG(4)(sp)
-    sd      x5, REG(5)(sp)
     sd      x6, REG(6)(sp)
     sd      x7, REG(7)(sp)
     sd      x8, REG(8)(sp)
@@ -52,8 +66,6 @@ rv_trap_entry:
     sd      x29, REG(29)(sp)
     sd      x30, REG(30)(sp)
     sd      x31, REG(31)(sp)
-    addi    t0, sp, FRAME_SIZE
-    sd      t0, REG(2)(sp)              /* sp before the trap */
     sd      zero, REG(0)(sp)
     csrr    t0, sepc
     sd      t0, F_SEPC(sp)

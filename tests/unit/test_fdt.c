@@ -10,8 +10,12 @@
  * crashes the test instead of passing unnoticed. Every failing parse must
  * return the expected error and leave the output untouched.
  *
+ * The last tests turn a parsed tree into boot_info_t regions as the riscv64
+ * boot does (hal/riscv64/boot_regions.c).
+ *
  * Build and run from the repository root:
- *   gcc -I. -Ihal/riscv64 tests/unit/test_fdt.c hal/riscv64/fdt.c -lcriterion -o /tmp/test_fdt && /tmp/test_fdt
+ *   gcc -I. -Ihal/riscv64 tests/unit/test_fdt.c hal/riscv64/fdt.c hal/riscv64/boot_regions.c \
+ *       kernel/boot.c -lcriterion -o /tmp/test_fdt && /tmp/test_fdt
  * (FDT_TEST_DATA may name the data directory when run from elsewhere.) */
 #define _GNU_SOURCE /* memmem */
 #include <criterion/criterion.h>
@@ -21,6 +25,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "boot_regions.h"
 #include "fdt.h"
 
 #ifndef FDT_TEST_DATA
@@ -441,4 +446,77 @@ Test(fdt, every_error_has_its_own_message)
             cr_assert_str_neq(fdt_strerror(e), fdt_strerror(f));
     }
     cr_assert_str_eq(fdt_strerror(-99), "unknown error");
+}
+
+/* ---- regions for boot_info_t ---- */
+
+static void expect_region(const boot_info_t *bi, size_t i, uint64_t base, uint64_t size, bool usable)
+{
+    cr_assert_lt(i, bi->nregions);
+    const mm_region_t *r = &bi->regions[i];
+    cr_assert(r->base == base && r->size == size && r->usable == usable,
+              "region %zu: %llx+%llx %s, expected %llx+%llx %s", i, (unsigned long long)r->base,
+              (unsigned long long)r->size, r->usable ? "usable" : "reserved", (unsigned long long)base,
+              (unsigned long long)size, usable ? "usable" : "reserved");
+}
+
+Test(boot_regions, firmware_region_comes_from_reserved_memory_when_the_tree_has_it)
+{
+    blob_t b = load("resv.dtb");
+    fdt_info_t dt;
+    cr_assert_eq(parse_guarded(b.data, b.size, &dt), 0);
+    static boot_info_t bi;
+    memset(&bi, 0, sizeof bi);
+    bi.kernel_phys_start = 0x80200000, bi.kernel_phys_end = 0x80246000;
+    bool fw_default = true;
+    cr_assert_eq(rv_boot_regions(&bi, &dt, 0x8fe00000, &fw_default), 0);
+    cr_assert_not(fw_default, "the tree reserves 0x80000000: no default range");
+    cr_assert_eq(bi.nregions, 8u);
+    expect_region(&bi, 0, 0x80000000, 0x8000000, true);
+    expect_region(&bi, 1, 0x90000000, 0x4000000, true);
+    expect_region(&bi, 2, 0x100000000, 0x20000000, true);
+    expect_region(&bi, 3, 0x87000000, 0x100000, false);
+    expect_region(&bi, 4, 0x80000000, 0x80000, false);
+    expect_region(&bi, 5, 0x84000000, 0x2000, false);
+    expect_region(&bi, 6, 0x8fe00000, 0x1000, false); /* 786 bytes of tree: one page */
+    expect_region(&bi, 7, 0x80200000, 0x46000, false);
+    free(b.data);
+}
+
+Test(boot_regions, firmware_default_range_and_tree_pages_rounded_out)
+{
+    blob_t b = load("virt.dtb");
+    fdt_info_t dt;
+    cr_assert_eq(parse_guarded(b.data, b.size, &dt), 0);
+    static boot_info_t bi;
+    memset(&bi, 0, sizeof bi);
+    bi.kernel_phys_start = 0x80200000, bi.kernel_phys_end = 0x80246000;
+    bool fw_default = false;
+    cr_assert_eq(rv_boot_regions(&bi, &dt, 0x8fe00800, &fw_default), 0);
+    cr_assert(fw_default, "QEMU's own tree reserves nothing: the default range is used");
+    cr_assert_eq(bi.nregions, 4u);
+    expect_region(&bi, 0, 0x80000000, 0x10000000, true);
+    expect_region(&bi, 1, 0x80000000, 0x80000, false);
+    expect_region(&bi, 2, 0x8fe00000, 0x2000, false); /* 0x8fe00800 + 4222 bytes spans two pages */
+    expect_region(&bi, 3, 0x80200000, 0x46000, false);
+    free(b.data);
+}
+
+Test(boot_regions, a_full_table_is_refused_and_left_as_it_was)
+{
+    blob_t b = load("resv.dtb");
+    fdt_info_t dt;
+    cr_assert_eq(parse_guarded(b.data, b.size, &dt), 0);
+    static boot_info_t bi;
+    memset(&bi, 0, sizeof bi);
+    bi.kernel_phys_start = 0x80200000, bi.kernel_phys_end = 0x80246000;
+    bi.nregions = BOOT_MAX_REGIONS - 7; /* room for 7 of the 8 */
+    bool fw_default = true;
+    cr_assert_eq(rv_boot_regions(&bi, &dt, 0x8fe00000, &fw_default), -ENOMEM);
+    cr_assert_eq(bi.nregions, (size_t)BOOT_MAX_REGIONS - 7);
+    cr_assert(fw_default, "the flag was written on failure");
+    bi.nregions = BOOT_MAX_REGIONS - 8;
+    cr_assert_eq(rv_boot_regions(&bi, &dt, 0x8fe00000, &fw_default), 0);
+    cr_assert_eq(bi.nregions, (size_t)BOOT_MAX_REGIONS);
+    free(b.data);
 }
