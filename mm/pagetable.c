@@ -34,9 +34,9 @@ typedef struct walk {
 
 static size_t table_pages_total;
 
-void pt_reset(void) { table_pages_total = 0; }
+void pt_reset(void) { __atomic_store_n(&table_pages_total, 0, __ATOMIC_RELAXED); }
 
-size_t pt_table_pages_total(void) { return table_pages_total; }
+size_t pt_table_pages_total(void) { return __atomic_load_n(&table_pages_total, __ATOMIC_RELAXED); }
 
 pfn_t pt_alloc_table(mm_context_t *ctx, bool user_half)
 {
@@ -105,10 +105,12 @@ static int split_leaf(walk_t *w, pte_t *slot, unsigned level, ptr_t va)
     return 0;
 }
 
-/* A kernel-half map may use a leaf at this level for the whole entry. */
+/* A kernel-half map may use a leaf at this level for the whole entry; never
+ * in the root, whose kernel-half entries are the tables every context shares
+ * (Sv39 and Sv48 allow root leaves). */
 static bool can_map_huge(const walk_t *w, unsigned level, ptr_t va, bool whole)
 {
-    if (w->user || level == 1 || !whole || !hal_level_may_leaf(mm_geometry, level))
+    if (w->user || level == 1 || level == mm_geometry->levels || !whole || !hal_level_may_leaf(mm_geometry, level))
         return false;
     pfn_t pfn = w->pfn0 + ((va - w->va0) >> PAGE_SHIFT);
     return (pfn & ((hal_level_span(level) >> PAGE_SHIFT) - 1)) == 0;
