@@ -88,5 +88,11 @@ void arch_set_kernel_stack(ptr_t top);
 void arch_timer_start(unsigned hz);
 void arch_timer_stop(void);
 
+/* A cycle counter for bench mode (kernel/bench.c) and its rate, calibrated
+ * against a timer of known frequency by the arch; an arch without one
+ * leaves them out (weak defaults: 0 Hz, and bench mode says so). */
+uint64_t arch_cycles(void);
+uint64_t arch_cycle_hz(void);
+
 /* Stops the CPU for good (interrupts off). */
 _Noreturn void arch_halt(void);

@@ -16,3 +16,7 @@ void kernel_demo(void);
 void kernel_print_counts(const char *label);
 /* Prints the regions of the boot information. */
 void kernel_print_memory_map(const boot_info_t *bi);
+/* Bench mode (command line "bench"): measures the fault paths and the
+ * per-page operations, prints "kmmbench: key=value" lines; 0, or 1 if a
+ * step failed or no calibrated cycle counter exists (kernel/bench.c). */
+int kernel_bench(void);

@@ -125,6 +125,8 @@ _Noreturn void kmain(boot_info_t *bi)
     char crash[32];
     if (cmdline_get(bi->cmdline, "ktest.crash", crash, sizeof(crash)))
         kernel_crash(crash);
+    if (cmdline_has(bi->cmdline, "bench"))
+        arch_exit(kernel_bench());
     if (cmdline_has(bi->cmdline, "ktest")) {
         char filter[64] = "", exclude[64] = "";
         cmdline_get(bi->cmdline, "ktest.filter", filter, sizeof(filter));

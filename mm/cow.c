@@ -51,7 +51,10 @@ vmfault_result_t cow_fault_handler(vmap_t *vmap, ptr_t fault_addr, vmfault_info_
     return VMFAULT_COPY_BACKING_PAGE;
 }
 
-/* Shared anonymous pages: every context maps the object's frame. */
+/* Shared anonymous pages: every context maps the object's frame. A frame
+ * the fault adds to the object is mapped here, so that when the mapping
+ * fails (no memory for a table) it can be taken out again: a failed fault
+ * leaves the object as it was. */
 static vmfault_result_t shm_fault_handler(vmap_t *vmap, ptr_t fault_addr, vmfault_info_t *info)
 {
     size_t idx = vmap->object_pgoff + ((fault_addr - vmap->vaddr) >> PAGE_SHIFT);
@@ -61,12 +64,25 @@ static vmfault_result_t shm_fault_handler(vmap_t *vmap, ptr_t fault_addr, vmfaul
         info->error = -ENOMEM;
         return VMFAULT_CANNOT_HANDLE;
     }
-    if (fresh)
-        COUNT(shared_fills);
-    if (info->is_present && info->faulting_pfn == p)
-        return VMFAULT_CANNOT_HANDLE; /* mapped already with all the vmap allows */
-    info->backing_page = p;
-    return VMFAULT_MAP_BACKING_PAGE;
+    if (!fresh) {
+        pmm_unref(p); /* the object's reference keeps it while we hold the context's lock */
+        /* The object's frame is mapped already: a write the vmap allows gets
+         * the vmap's rights back (the entry was write-protected, e.g. by a
+         * copy-on-write clone); any other access is not allowed. */
+        if (info->is_present && info->faulting_pfn == p && !(info->access & HAL_ACCESS_WRITE))
+            return VMFAULT_CANNOT_HANDLE;
+        info->backing_page = p;
+        return VMFAULT_MAP_BACKING_PAGE;
+    }
+    int err = mm_do_replace(vmap->mmctx, fault_addr, p, vmap->vmflags);
+    if (err) {
+        shm_page_abandon(vmap->object, idx, p);
+        info->error = err;
+        return VMFAULT_CANNOT_HANDLE;
+    }
+    pmm_unref(p);
+    COUNT(shared_fills);
+    return VMFAULT_COMPLETE;
 }
 
 static int check_anon_flags(vm_flags flags) { return mm_check_flags(flags | VM_USER, true); }

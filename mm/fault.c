@@ -38,10 +38,13 @@ static int apply(mm_context_t *ctx, vmap_t *v, ptr_t addr, vmfault_result_t r, c
     case VMFAULT_MAP_BACKING_PAGE_RO:
         return mm_do_replace(ctx, addr, info->backing_page, v->vmflags & ~VM_WRITE);
     case VMFAULT_COPY_BACKING_PAGE: {
-        pfn_t copy = pmm_alloc();
+        /* A copy of the zero page is a cleared frame: no need to read it. */
+        bool zero = info->backing_page == mm_zero_page();
+        pfn_t copy = zero ? pmm_alloc_zeroed() : pmm_alloc();
         if (copy == PMM_NO_FRAME)
             return -ENOMEM;
-        __builtin_memcpy(pfn_va(copy), pfn_va(info->backing_page), PAGE_SIZE);
+        if (!zero)
+            __builtin_memcpy(pfn_va(copy), pfn_va(info->backing_page), PAGE_SIZE);
         int err = mm_do_replace(ctx, addr, copy, v->vmflags);
         if (err)
             pmm_free(copy);

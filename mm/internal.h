@@ -19,10 +19,14 @@ size_t vmap_live_count(void);
 size_t vmap_object_pages(void);
 /* Removes vmap from its context and frees it without touching mappings. */
 void vmap_forget(vmap_t *vmap);
+/* Undoes vmap_split(first, n) that returned second (nothing else changed
+ * them since): first covers both again, second is freed. Cannot fail. */
+void vmap_unsplit(vmap_t *first, vmap_t *second);
 /* dst gets src's flags, type, content, handler and object (one more reference). */
 void vmap_copy_attributes(vmap_t *dst, const vmap_t *src);
 /* Splits the vmaps that straddle vaddr or last + 1, so that [vaddr, last] is
- * made of whole vmaps. 0 or -ENOMEM (a split that did happen is harmless). */
+ * made of whole vmaps. 0 or -ENOMEM with nothing changed (a failed second
+ * split undoes the first with vmap_unsplit). */
 int vmap_split_at_edges(mm_context_t *ctx, ptr_t vaddr, ptr_t last);
 /* paging.c: the clone behind mm_clone_vmap_locked (cow false) and
  * cow_clone_vmap_locked (cow true). */

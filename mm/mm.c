@@ -138,6 +138,6 @@ void mm_get_stats(mm_stats_t *out)
         .table_pages = pt_table_pages_total(),
         .contexts = __atomic_load_n(&live_contexts, __ATOMIC_RELAXED),
         .vmaps = vmap_live_count(),
-        .object_pages = context_cache.pages + vmap_object_pages(),
+        .object_pages = __atomic_load_n(&context_cache.pages, __ATOMIC_RELAXED) + vmap_object_pages(),
     };
 }

@@ -34,9 +34,9 @@ typedef struct walk {
 
 static size_t table_pages_total;
 
-void pt_reset(void) { table_pages_total = 0; }
+void pt_reset(void) { __atomic_store_n(&table_pages_total, 0, __ATOMIC_RELAXED); }
 
-size_t pt_table_pages_total(void) { return table_pages_total; }
+size_t pt_table_pages_total(void) { return __atomic_load_n(&table_pages_total, __ATOMIC_RELAXED); }
 
 pfn_t pt_alloc_table(mm_context_t *ctx, bool user_half)
 {
@@ -105,10 +105,12 @@ static int split_leaf(walk_t *w, pte_t *slot, unsigned level, ptr_t va)
     return 0;
 }
 
-/* A kernel-half map may use a leaf at this level for the whole entry. */
+/* A kernel-half map may use a leaf at this level for the whole entry; never
+ * in the root, whose kernel-half entries are the tables every context shares
+ * (Sv39 and Sv48 allow root leaves). */
 static bool can_map_huge(const walk_t *w, unsigned level, ptr_t va, bool whole)
 {
-    if (w->user || level == 1 || !whole || !hal_level_may_leaf(mm_geometry, level))
+    if (w->user || level == 1 || level == mm_geometry->levels || !whole || !hal_level_may_leaf(mm_geometry, level))
         return false;
     pfn_t pfn = w->pfn0 + ((va - w->va0) >> PAGE_SHIFT);
     return (pfn & ((hal_level_span(level) >> PAGE_SHIFT) - 1)) == 0;
@@ -376,6 +378,38 @@ int pt_map(mm_context_t *ctx, ptr_t va, ptr_t last, pfn_t pfn, vm_flags flags, p
     }
     w.kind = PT_MAP;
     return walk_root(&w, va, last);
+}
+
+int pt_map_page(mm_context_t *ctx, ptr_t va, pfn_t pfn, vm_flags flags, pt_gather_t *g)
+{
+    MM_ASSERT(hal_is_user_addr(mm_geometry, va) && !(va & PAGE_MASK), "not a user page: %#lx", (unsigned long)va);
+    pfn_t table = ctx->pgd;
+    for (unsigned level = mm_geometry->levels; level > 1; level--) {
+        pte_t *slot = &((pte_t *)pfn_va(table))[hal_level_index(level, va)];
+        if (!hal_pte_present(*slot)) {
+            pfn_t child = pt_alloc_table(ctx, true);
+            if (child == PMM_NO_FRAME) {
+                prune(ctx, va, va + PAGE_MASK, g); /* the tables made on the way down */
+                return -ENOMEM;
+            }
+            *slot = hal_pte_make_table(child, true);
+        }
+        MM_ASSERT(!hal_pte_is_leaf(level, *slot), "huge leaf %#llx in the user half at %#lx", (unsigned long long)*slot,
+                  (unsigned long)va);
+        table = hal_pte_pfn(level, *slot);
+    }
+    pte_t *t = pfn_va(table), e, old;
+    unsigned i = hal_level_index(1, va);
+    int err = hal_pte_make_leaf(1, pfn, flags, &e);
+    MM_ASSERT(err == 0, "flags %#x not encodable for pfn %#llx", flags, (unsigned long long)pfn);
+    pmm_ref(pfn);
+    old = t[i];
+    t[i] = e;
+    if (hal_pte_present(old)) {
+        pmm_unref_gather(hal_pte_pfn(1, old), &g->frames);
+        gather_flush(g, va, va + PAGE_MASK);
+    }
+    return 0;
 }
 
 int pt_unmap(mm_context_t *ctx, ptr_t va, ptr_t last, pt_gather_t *g)

@@ -22,6 +22,9 @@ typedef struct pt_gather {
  * references). flags must be encodable. Returns 0 or -ENOMEM with the tables
  * as they were (huge leaves possibly split, which changes no translation). */
 int pt_map(mm_context_t *ctx, ptr_t va, ptr_t last, pfn_t pfn, vm_flags flags, pt_gather_t *g);
+/* pt_map of the one user-half page at va: a single descent from the root
+ * (the fault path's case). 0 or -ENOMEM with the tables as they were. */
+int pt_map_page(mm_context_t *ctx, ptr_t va, pfn_t pfn, vm_flags flags, pt_gather_t *g);
 /* Unmaps every present page of [va, last]. -ENOMEM only when a huge leaf
  * at an edge cannot be split; then nothing is unmapped. */
 int pt_unmap(mm_context_t *ctx, ptr_t va, ptr_t last, pt_gather_t *g);

@@ -71,7 +71,10 @@ int mm_do_map(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_fla
         return -EINVAL;
     ASSERT_LOCKED(user ? mmctx : mm_kernel_context());
     pt_gather_t g = PT_GATHER_INIT;
-    err = pt_map(user ? mmctx : mm_kernel_context(), vaddr, last, pfn, flags, &g);
+    if (user && npages == 1)
+        err = pt_map_page(mmctx, vaddr, pfn, flags, &g); /* faults, mm_replace_page_locked */
+    else
+        err = pt_map(user ? mmctx : mm_kernel_context(), vaddr, last, pfn, flags, &g);
     pt_finish(user ? mmctx : mm_kernel_context(), &g);
     return err;
 }

@@ -282,7 +282,10 @@ uint32_t pmm_refcount(pfn_t pfn)
 {
     if (pfn < pmm.base_pfn || pfn >= pmm.end_pfn)
         return 0;
-    return atomic_load_explicit(&frame_of(pfn)->refcount, memory_order_relaxed);
+    /* acquire: a holder that reads 1 and then writes the frame (copy-on-write
+     * reuse) must see the other holders' accesses finished; they drop their
+     * references with release (pmm_unref is acq_rel). */
+    return atomic_load_explicit(&frame_of(pfn)->refcount, memory_order_acquire);
 }
 
 bool pmm_is_managed(pfn_t pfn)
@@ -311,7 +314,13 @@ void pmm_get_stats(pmm_stats_t *out)
     spinlock_release(&pmm.lock);
 }
 
-size_t pmm_free_frames(void) { return pmm.free_frames; }
+size_t pmm_free_frames(void)
+{
+    spinlock_acquire(&pmm.lock); /* free_frames changes under it */
+    size_t n = pmm.free_frames;
+    spinlock_release(&pmm.lock);
+    return n;
+}
 
 bool pmm_injected_failure(void)
 {

@@ -62,11 +62,28 @@ pfn_t shm_page(shm_object_t *o, size_t idx, bool *fresh)
     if (!p) {
         p = pmm_alloc_zeroed();
         if (p != PMM_NO_FRAME) {
-            pmm_ref(p);
+            pmm_ref(p); /* the object's */
             o->pages[idx] = p;
             *fresh = true;
         }
     }
+    if (p != PMM_NO_FRAME)
+        pmm_ref(p); /* the caller's, taken under the lock: shm_page_abandon relies on it */
     spinlock_release(&o->lock);
     return p;
+}
+
+void shm_page_abandon(shm_object_t *o, size_t idx, pfn_t p)
+{
+    spinlock_acquire(&o->lock);
+    MM_ASSERT(o->pages[idx] == p, "page %zu of object %p is %#llx, not %#llx", idx, (void *)o,
+              (unsigned long long)o->pages[idx], (unsigned long long)p);
+    /* the object's reference and ours only: nobody else found it yet */
+    bool drop = pmm_refcount(p) == 2;
+    if (drop) {
+        o->pages[idx] = 0;
+        pmm_unref(p);
+    }
+    spinlock_release(&o->lock);
+    pmm_unref(p);
 }

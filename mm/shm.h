@@ -21,6 +21,12 @@ shm_object_t *shm_create(size_t npages);
 void shm_get(shm_object_t *o);
 /* Drops a reference; the last one releases every frame and the object. */
 void shm_put(shm_object_t *o);
-/* The frame of page idx, allocated zeroed on first use; PMM_NO_FRAME when
- * memory is exhausted. *fresh tells whether it was just allocated. */
+/* The frame of page idx, allocated zeroed on first use, with one more
+ * reference that the caller owns and drops (pmm_unref) once it has mapped
+ * the frame or given up; PMM_NO_FRAME when memory is exhausted. *fresh
+ * tells whether it was just allocated. */
 pfn_t shm_page(shm_object_t *o, size_t idx, bool *fresh);
+/* Undo of a shm_page() that allocated p and whose mapping failed: drops the
+ * caller's reference, and takes p back out of the object (freeing it) if
+ * nobody else took it meanwhile. */
+void shm_page_abandon(shm_object_t *o, size_t idx, pfn_t p);

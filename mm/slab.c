@@ -48,7 +48,7 @@ static slab_page_t *slab_grow(slab_cache_t *c)
         *(void **)obj = p->free;
         p->free = obj;
     }
-    c->pages++;
+    __atomic_fetch_add(&c->pages, 1, __ATOMIC_RELAXED); /* read without the lock (statistics) */
     partial_push(c, p);
     return p;
 }
@@ -67,7 +67,7 @@ void *slab_alloc(slab_cache_t *c)
     p->free = *(void **)obj;
     if (++p->inuse == p->capacity)
         partial_remove(c, p);
-    c->live++;
+    __atomic_fetch_add(&c->live, 1, __ATOMIC_RELAXED);
     spinlock_release(&c->lock);
     __builtin_memset(obj, 0, c->objsize);
     return obj;
@@ -82,10 +82,10 @@ void slab_free(slab_cache_t *c, void *obj)
         partial_push(c, p);
     *(void **)obj = p->free;
     p->free = obj;
-    c->live--;
+    __atomic_fetch_sub(&c->live, 1, __ATOMIC_RELAXED);
     if (p->inuse == 0) {
         partial_remove(c, p);
-        c->pages--;
+        __atomic_fetch_sub(&c->pages, 1, __ATOMIC_RELAXED);
         pmm_unref(p->pfn);
     }
     spinlock_release(&c->lock);

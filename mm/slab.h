@@ -12,8 +12,8 @@ typedef struct slab_cache {
     size_t objsize;
     spinlock_t lock;
     slab_page_t *partial; /* pages with at least one free object */
-    size_t pages;         /* frames held */
-    size_t live;          /* objects handed out */
+    size_t pages;         /* frames held (changed under lock with atomics: readable without it) */
+    size_t live;          /* objects handed out (same) */
 } slab_cache_t;
 
 #define SLAB_CACHE_INIT(n, type) { .name = (n), .objsize = sizeof(type), .lock = SPINLOCK_INIT }

@@ -10,8 +10,8 @@ static slab_cache_t vmap_cache = SLAB_CACHE_INIT("vmap", vmap_t);
 
 void vmap_reset(void) { vmap_cache = (slab_cache_t)SLAB_CACHE_INIT("vmap", vmap_t); }
 
-size_t vmap_live_count(void) { return vmap_cache.live; }
-size_t vmap_object_pages(void) { return vmap_cache.pages; }
+size_t vmap_live_count(void) { return __atomic_load_n(&vmap_cache.live, __ATOMIC_RELAXED); }
+size_t vmap_object_pages(void) { return __atomic_load_n(&vmap_cache.pages, __ATOMIC_RELAXED); }
 
 static inline vmap_t *vmap_of(vm_tree_node_t *n) { return (vmap_t *)n; } /* node is the first member */
 
@@ -95,6 +95,25 @@ vmap_t *vmap_split(vmap_t *vmap, size_t split)
     return second;
 }
 
+void vmap_unsplit(vmap_t *first, vmap_t *second)
+{
+    mm_context_t *ctx = first->mmctx;
+    ASSERT_LOCKED(ctx);
+    MM_ASSERT(second->mmctx == ctx && second->vaddr == first->vaddr + first->npages * PAGE_SIZE &&
+                  second->object == first->object && second->object_pgoff == first->object_pgoff + first->npages,
+              "vmaps [%#lx, +%zu) and [%#lx, +%zu) are not the halves of one split", (unsigned long)first->vaddr,
+              first->npages, (unsigned long)second->vaddr, second->npages);
+    vm_tree_remove(&ctx->vmaps, &second->node);
+    vm_tree_remove(&ctx->vmaps, &first->node);
+    first->npages += second->npages;
+    first->node = (vm_tree_node_t){ .start = first->vaddr, .end = second->node.end };
+    int err = vm_tree_insert(&ctx->vmaps, &first->node);
+    MM_ASSERT(err == 0, "re-inserting [%#lx, +%zu pages) failed: %d", (unsigned long)first->vaddr, first->npages, err);
+    if (second->object)
+        shm_put(second->object);
+    slab_free(&vmap_cache, second);
+}
+
 void vmap_copy_attributes(vmap_t *dst, const vmap_t *src)
 {
     dst->vmflags = src->vmflags;
@@ -110,17 +129,22 @@ void vmap_copy_attributes(vmap_t *dst, const vmap_t *src)
 
 int vmap_split_at_edges(mm_context_t *ctx, ptr_t vaddr, ptr_t last)
 {
-    vmap_t *v = mm_vmap_first_from(ctx, vaddr);
+    vmap_t *v = mm_vmap_first_from(ctx, vaddr), *head = NULL, *head_tail = NULL;
     if (v && v->vaddr < vaddr) {
         vmap_t *tail = vmap_split(v, (vaddr - v->vaddr) >> PAGE_SHIFT);
         if (IS_ERR(tail))
             return (int)PTR_ERR(tail);
+        head = v;
+        head_tail = tail;
     }
     v = mm_vmap_first_from(ctx, last);
     if (v && v->vaddr <= last && v->vaddr + v->npages * PAGE_SIZE - 1 > last) {
         vmap_t *tail = vmap_split(v, ((last + 1) - v->vaddr) >> PAGE_SHIFT);
-        if (IS_ERR(tail))
+        if (IS_ERR(tail)) {
+            if (head)
+                vmap_unsplit(head, head_tail); /* -ENOMEM changes nothing */
             return (int)PTR_ERR(tail);
+        }
     }
     return 0;
 }

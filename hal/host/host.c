@@ -1,5 +1,6 @@
 /* hal/host/host.c - the host platform: simulated RAM, the platform services
  * of mm/platform.h, and recorded TLB operations (hal/hal.h). */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +41,13 @@ _Noreturn void mm_panic_at(const char *func, const char *fmt, ...)
     abort();
 }
 
+/* The event log is shared by every thread (the generic layer invalidates
+ * under per-context locks, so two threads may log at once). */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void log_event(host_tlb_event_t e)
 {
+    pthread_mutex_lock(&log_lock);
     if (host.nlog == host.cap) {
         host.cap = host.cap ? host.cap * 2 : 256;
         host.log = realloc(host.log, host.cap * sizeof(*host.log));
@@ -49,6 +55,7 @@ static void log_event(host_tlb_event_t e)
             abort();
     }
     host.log[host.nlog++] = e;
+    pthread_mutex_unlock(&log_lock);
 }
 
 void hal_tlb_invalidate(pfn_t root, ptr_t start, ptr_t end)
@@ -74,9 +81,23 @@ void hal_mmu_activate(pfn_t root)
 
 pfn_t hal_mmu_active_root(void) { return host.active_root; }
 
-size_t host_tlb_event_count(void) { return host.nlog; }
+size_t host_tlb_event_count(void)
+{
+    pthread_mutex_lock(&log_lock);
+    size_t n = host.nlog;
+    pthread_mutex_unlock(&log_lock);
+    return n;
+}
+
+/* Quiescent use only: the pointer is into the log, which grows. */
 const host_tlb_event_t *host_tlb_event(size_t i) { return i < host.nlog ? &host.log[i] : NULL; }
-void host_tlb_log_clear(void) { host.nlog = 0; }
+
+void host_tlb_log_clear(void)
+{
+    pthread_mutex_lock(&log_lock);
+    host.nlog = 0;
+    pthread_mutex_unlock(&log_lock);
+}
 
 const hal_geometry_t *kmm_host_geometry(void) { return host.geometry; }
 uint64_t kmm_host_phys_base(void) { return host.base; }

@@ -2,6 +2,7 @@
  * the arch codec and applies the arch's access rules, and a small TLB model
  * that only the generic layer's invalidations empty, so tests can catch a
  * missing invalidation. */
+#include <pthread.h>
 #include <string.h>
 
 #include "hal/host/kmm_host.h"
@@ -18,16 +19,41 @@ typedef struct tlb_entry {
     vm_flags flags;   /* effective rights along the walk */
 } tlb_entry_t;
 
+/* One model TLB for the process (like one CPU's), so that threads may share
+ * it, behind a mutex (host-only code: tests run it under ThreadSanitizer).
+ * The mutex is never held across a call into the generic layer. */
 static struct {
+    pthread_mutex_t lock;
     tlb_entry_t tlb[TLB_ENTRIES];
     unsigned next;
     bool user_access; /* STAC / SUM */
     size_t faults;
-} mmu;
+} mmu = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-void softmmu_reset(void) { memset(&mmu, 0, sizeof(mmu)); }
-void softmmu_set_user_access(bool on) { mmu.user_access = on; }
-size_t softmmu_fault_count(void) { return mmu.faults; }
+void softmmu_reset(void)
+{
+    pthread_mutex_lock(&mmu.lock);
+    memset(mmu.tlb, 0, sizeof(mmu.tlb));
+    mmu.next = 0;
+    mmu.user_access = false;
+    mmu.faults = 0;
+    pthread_mutex_unlock(&mmu.lock);
+}
+
+void softmmu_set_user_access(bool on)
+{
+    pthread_mutex_lock(&mmu.lock);
+    mmu.user_access = on;
+    pthread_mutex_unlock(&mmu.lock);
+}
+
+size_t softmmu_fault_count(void)
+{
+    pthread_mutex_lock(&mmu.lock);
+    size_t n = mmu.faults;
+    pthread_mutex_unlock(&mmu.lock);
+    return n;
+}
 
 /* Walks the tables: 0 and the effective flags and page, or -1 if not present. */
 static int walk(pfn_t root, ptr_t va, vm_flags *flags, uint64_t *ppage, bool *global)
@@ -90,7 +116,9 @@ softmmu_result_t softmmu_walk(mm_context_t *ctx, ptr_t va, hal_access_t access, 
     bool global;
     if (walk(ctx->pgd, va, &f, &page, &global) != 0)
         return SOFTMMU_NOT_PRESENT;
+    pthread_mutex_lock(&mmu.lock);
     softmmu_result_t r = check(f, access, user);
+    pthread_mutex_unlock(&mmu.lock);
     if (r == SOFTMMU_OK && pa)
         *pa = page + (va & PAGE_MASK);
     return r;
@@ -108,13 +136,16 @@ static tlb_entry_t *tlb_find(pfn_t root, ptr_t vpage)
 
 softmmu_result_t softmmu_access(mm_context_t *ctx, ptr_t va, hal_access_t access, bool user, uint64_t *pa)
 {
+    pthread_mutex_lock(&mmu.lock);
     tlb_entry_t *t = tlb_find(ctx->pgd, va >> PAGE_SHIFT);
     if (!t) {
         vm_flags f;
         uint64_t page;
         bool global;
-        if (walk(ctx->pgd, va, &f, &page, &global) != 0)
+        if (walk(ctx->pgd, va, &f, &page, &global) != 0) {
+            pthread_mutex_unlock(&mmu.lock);
             return SOFTMMU_NOT_PRESENT; /* not-present entries are not cached */
+        }
         t = &mmu.tlb[mmu.next++ % TLB_ENTRIES];
         *t = (tlb_entry_t){ .valid = true, .global = global, .root = ctx->pgd, .vpage = va >> PAGE_SHIFT,
                             .ppage = page, .flags = f };
@@ -122,12 +153,14 @@ softmmu_result_t softmmu_access(mm_context_t *ctx, ptr_t va, hal_access_t access
     softmmu_result_t r = check(t->flags, access, user);
     if (r == SOFTMMU_OK && pa)
         *pa = t->ppage + (va & PAGE_MASK);
+    pthread_mutex_unlock(&mmu.lock);
     return r;
 }
 
 size_t softmmu_stale_entries(void)
 {
     size_t stale = 0;
+    pthread_mutex_lock(&mmu.lock);
     for (unsigned i = 0; i < TLB_ENTRIES; i++) {
         tlb_entry_t *t = &mmu.tlb[i];
         if (!t->valid)
@@ -138,27 +171,32 @@ size_t softmmu_stale_entries(void)
         if (walk(t->root, t->vpage << PAGE_SHIFT, &f, &page, &global) != 0 || page != t->ppage || f != t->flags)
             stale++;
     }
+    pthread_mutex_unlock(&mmu.lock);
     return stale;
 }
 
 void softmmu_tlb_drop_range(pfn_t root, ptr_t start, ptr_t end)
 {
     bool kernel = !hal_is_user_addr(mm_geometry, start);
+    pthread_mutex_lock(&mmu.lock);
     for (unsigned i = 0; i < TLB_ENTRIES; i++) {
         tlb_entry_t *t = &mmu.tlb[i];
         ptr_t va = t->vpage << PAGE_SHIFT;
         if (t->valid && va >= start && va < end && (kernel || t->root == root))
             t->valid = false;
     }
+    pthread_mutex_unlock(&mmu.lock);
 }
 
 void softmmu_tlb_drop_all(pfn_t root, bool with_global)
 {
+    pthread_mutex_lock(&mmu.lock);
     for (unsigned i = 0; i < TLB_ENTRIES; i++) {
         tlb_entry_t *t = &mmu.tlb[i];
         if (t->valid && (t->global ? with_global : (t->root == root || !with_global)))
             t->valid = false;
     }
+    pthread_mutex_unlock(&mmu.lock);
 }
 
 static int transfer(mm_context_t *ctx, ptr_t va, void *buf, size_t len, bool user, bool write)
@@ -172,7 +210,9 @@ static int transfer(mm_context_t *ctx, ptr_t va, void *buf, size_t len, bool use
         int tries = 0;
         while ((r = softmmu_access(ctx, va, access, user, &pa)) != SOFTMMU_OK) {
             hal_fault_t f = { .addr = va, .access = access, .user_mode = user, .present = r == SOFTMMU_DENIED };
+            pthread_mutex_lock(&mmu.lock);
             mmu.faults++;
+            pthread_mutex_unlock(&mmu.lock);
             int err = mm_handle_fault(ctx, &f);
             if (err)
                 return err;

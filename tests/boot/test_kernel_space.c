@@ -28,7 +28,8 @@ static void check_direct_leaf(const pt_leaf_t *leaf, void *arg)
     c->leaves[leaf->level]++;
     if ((uint64_t)hal_pte_pfn(leaf->level, leaf->entry) << PAGE_SHIFT != pa && !c->wrong_frame++)
         c->first_bad = leaf->va;
-    for (unsigned up = leaf->level + 1; up <= g->levels; up++) {
+    /* never the root: its kernel-half entries are the tables every context shares */
+    for (unsigned up = leaf->level + 1; up < g->levels; up++) {
         if (!hal_level_may_leaf(g, up))
             continue;
         uint64_t span = hal_level_span(up), start = ALIGN_DOWN(pa, span);

@@ -167,6 +167,32 @@ Test(bad_input, map_out_of_frames_at_every_allocation_rolls_back, .init = bad_se
     cr_assert_geq(failures, 4, "the sweep should hit the vmap object and several tables, got %d", failures);
 }
 
+/* The one-page case (faults, mm_replace_page_locked) descends once from the
+ * root making tables on the way: each failure must give them all back. */
+Test(bad_input, map_one_page_out_of_frames_at_every_allocation_rolls_back, .init = bad_setup)
+{
+    pfn_t f = alloc_run(1);
+    ptr_t va = hal_user_end(G()) - 16 * PAGE_SIZE; /* under root entries nothing else uses */
+    int failures = 0;
+    for (size_t nth = 1;; nth++) {
+        snapshot_t s = snap();
+        pmm_fail_after(nth);
+        vmap_t *v = mm_map_user_pages(ctx, va, f, 1, VM_RW, VALLOC_EXACT, VMAP_TYPE_PRIVATE, 0);
+        pmm_fail_after(0);
+        if (!IS_ERR(v))
+            break;
+        failures++;
+        cr_assert_eq(PTR_ERR(v), -ENOMEM, "allocation %zu: %ld", nth, PTR_ERR(v));
+        ASSERT_ROLLED_BACK(s);
+        cr_assert_eq(pmm_refcount(f), 0, "the frame kept a reference");
+        cr_assert_lt(nth, 20, "never succeeds");
+    }
+    /* the vmap object (and maybe its slab page), then one table per level below the root */
+    cr_assert_geq(failures, (int)G()->levels, "failures %d for %u levels", failures, G()->levels);
+    cr_assert_eq(pmm_refcount(f), 1);
+    cr_assert(mm_get_phys_addr(ctx, va) == (ptr_t)f << PAGE_SHIFT);
+}
+
 Test(bad_input, clone_out_of_frames_leaves_destination_unchanged, .init = bad_setup)
 {
     pfn_t f = alloc_run(600);

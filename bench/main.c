@@ -1,0 +1,180 @@
+/* bench/main.c - kmm-bench: runs the Linux side (in a process of its own)
+ * and then ours, and prints a table (ours, Linux, ratio ours/Linux per
+ * metric) followed by machine-readable lines <metric>.ours=, .linux=,
+ * .ratio= (ns). Per-page metrics are slopes between the two region sizes,
+ * so fixed costs (system-call entry, process creation) drop out.
+ *
+ *   kmm-bench [--smoke] [--reps N] [--sizes A,B] [--geometry NAME]
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+static const char *page_op_name[OP_PAGE_COUNT] = { "map", "unmap", "protect", "fork" };
+static const char *page_op_what[OP_PAGE_COUNT] = {
+    "map with fresh zeroed frames (mmap MAP_POPULATE)",
+    "unmap, frames given back (munmap)",
+    "flag change, mean of RW->RO and back (mprotect)",
+    "clone of a resident private vmap, COW (fork)",
+};
+static const char *call_op_name[OP_CALL_COUNT] = { "getfree", "lookup" };
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: kmm-bench [--smoke] [--reps N] [--sizes A,B (MiB)] [--geometry NAME]\n");
+    exit(2);
+}
+
+/* Runs the Linux side in a child process; its result comes back through a pipe. */
+static int run_linux_side(const bench_config_t *c, side_result_t *r)
+{
+    int fd[2];
+    if (pipe(fd) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        close(fd[0]);
+        side_result_t mine;
+        memset(&mine, 0, sizeof(mine));
+        bench_linux(c, &mine);
+        ssize_t w = write(fd[1], &mine, sizeof(mine));
+        _exit(w == (ssize_t)sizeof(mine) ? 0 : 1);
+    }
+    close(fd[1]);
+    size_t got = 0;
+    while (got < sizeof(*r)) {
+        ssize_t n = read(fd[0], (char *)r + got, sizeof(*r) - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    if (got != sizeof(*r)) {
+        snprintf(r->error, sizeof(r->error), "linux: the measuring process died (status %#x)", status);
+        return -1;
+    }
+    return r->error[0] ? -1 : 0;
+}
+
+/* Per-page cost: slope of the whole-operation medians between the sizes. */
+static double slope(const bench_config_t *c, const double ns[BENCH_SIZES])
+{
+    double dp = (double)(mib_pages(c->size_mib[1]) - mib_pages(c->size_mib[0]));
+    return (ns[1] - ns[0]) / dp;
+}
+
+static void row(const char *metric, const char *unit, double ours, double lin)
+{
+    printf("%-16s %-8s %12.1f %12.1f %8.2f\n", metric, unit, ours, lin, ours / lin);
+}
+
+int main(int argc, char **argv)
+{
+    bench_config_t c = {
+        .size_mib = { 64, 256 },
+        .counts = { 10, 1000, 100000 },
+        .reps = 9,
+        .calls = 4000,
+        .ram_mib = 1024,
+        .geometry = "x86_64-4level",
+    };
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--smoke")) {
+            c.size_mib[0] = 4;
+            c.size_mib[1] = 32;
+            c.reps = 3;
+            c.calls = 200;
+            c.ram_mib = 128;
+        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
+            c.reps = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
+            if (sscanf(argv[++i], "%zu,%zu", &c.size_mib[0], &c.size_mib[1]) != 2)
+                usage();
+        } else if (!strcmp(argv[i], "--geometry") && i + 1 < argc) {
+            c.geometry = argv[++i];
+        } else {
+            usage();
+        }
+    }
+    if (c.reps < 1 || c.reps > BENCH_MAX_REPS || c.size_mib[0] == 0 || c.size_mib[1] <= c.size_mib[0])
+        usage();
+    size_t need = c.size_mib[1] * 2 + 64;
+    if (c.ram_mib < need)
+        c.ram_mib = need;
+
+    timing_init();
+    side_result_t lin, ours;
+    memset(&lin, 0, sizeof(lin));
+    memset(&ours, 0, sizeof(ours));
+    if (run_linux_side(&c, &lin) != 0) {
+        fprintf(stderr, "kmm-bench: %s\n", lin.error);
+        return 1;
+    }
+    if (bench_ours(&c, &ours) != 0) {
+        fprintf(stderr, "kmm-bench: %s\n", ours.error);
+        return 1;
+    }
+
+    struct utsname u;
+    uname(&u);
+    printf("kmm-bench: ours = generic layer on the host platform (%s, %zu MiB simulated RAM);\n", c.geometry, c.ram_mib);
+    printf("           linux = host kernel %s through system calls (THP off, %.2f faults per populated page)\n",
+           u.release, lin.faults_per_page);
+    printf("regions %zu and %zu MiB, %d repetitions, medians; per-page figures are slopes between the sizes\n\n",
+           c.size_mib[0], c.size_mib[1], c.reps);
+    printf("%-16s %-8s %12s %12s %8s\n", "metric", "unit", "ours", "linux", "ratio");
+    double o_page[OP_PAGE_COUNT], l_page[OP_PAGE_COUNT];
+    for (int op = 0; op < OP_PAGE_COUNT; op++) {
+        o_page[op] = slope(&c, ours.page_op_ns[op]);
+        l_page[op] = slope(&c, lin.page_op_ns[op]);
+        row(page_op_name[op], "ns/page", o_page[op], l_page[op]);
+    }
+    char name[64];
+    for (int op = 0; op < OP_CALL_COUNT; op++)
+        for (int k = 0; k < BENCH_COUNTS; k++) {
+            snprintf(name, sizeof(name), "%s.%zu", call_op_name[op], c.counts[k]);
+            row(name, "ns/call", ours.call_ns[op][k], lin.call_ns[op][k]);
+        }
+
+    printf("\n");
+    for (int op = 0; op < OP_PAGE_COUNT; op++)
+        printf("# %-8s %s\n", page_op_name[op], page_op_what[op]);
+    printf("# getfree  mm_get_free_vaddr_locked of 1 page skipping n packed vmaps (mmap(NULL) of 1 page)\n");
+    printf("# lookup   vmap_obtain of a random vmap among n (msync MS_ASYNC: find_vma behind a system call)\n");
+    printf("# linux per-call figures include the system-call entry and exit: getppid() = %.1f ns here\n",
+           lin.null_syscall_ns);
+    for (int k = 0; k < BENCH_COUNTS; k++)
+        printf("# ours n=%zu: vmap tree height %d, free-range search visits %zu nodes\n", c.counts[k],
+               ours.tree_height[k], ours.search_visits[k]);
+    for (int k = 0; k < BENCH_COUNTS; k++)
+        if (lin.counts_used[k] != c.counts[k])
+            printf("# linux n=%zu: only %zu vmas allowed by vm.max_map_count; figures at that count\n", c.counts[k],
+                   lin.counts_used[k]);
+    for (int op = 0; op < OP_PAGE_COUNT; op++)
+        for (int s = 0; s < BENCH_SIZES; s++)
+            printf("# %s whole at %zu MiB: ours %.3f ms (%.1f ns/page), linux %.3f ms (%.1f ns/page)\n", page_op_name[op],
+                   c.size_mib[s], ours.page_op_ns[op][s] / 1e6, ours.page_op_ns[op][s] / (double)mib_pages(c.size_mib[s]),
+                   lin.page_op_ns[op][s] / 1e6, lin.page_op_ns[op][s] / (double)mib_pages(c.size_mib[s]));
+
+    printf("\n");
+    for (int op = 0; op < OP_PAGE_COUNT; op++)
+        printf("%s.ours=%.1f\n%s.linux=%.1f\n%s.ratio=%.3f\n", page_op_name[op], o_page[op], page_op_name[op], l_page[op],
+               page_op_name[op], o_page[op] / l_page[op]);
+    for (int op = 0; op < OP_CALL_COUNT; op++)
+        for (int k = 0; k < BENCH_COUNTS; k++) {
+            snprintf(name, sizeof(name), "%s.%zu", call_op_name[op], c.counts[k]);
+            printf("%s.ours=%.1f\n%s.linux=%.1f\n%s.ratio=%.3f\n", name, ours.call_ns[op][k], name, lin.call_ns[op][k],
+                   name, ours.call_ns[op][k] / lin.call_ns[op][k]);
+        }
+    return 0;
+}

@@ -1,0 +1,20 @@
+#!/bin/sh
+# bench/smoke-check.sh KMM_BENCH: runs the benchmark with tiny sizes and
+# fails unless every metric has a positive .ours, .linux and .ratio line.
+# A smoke test: it checks that the benchmark works, never how fast.
+set -u
+out=$("$1" --smoke) || { echo "$out"; echo "smoke-check: kmm-bench failed"; exit 1; }
+echo "$out"
+bad=0
+for m in map unmap protect fork getfree.10 getfree.1000 getfree.100000 lookup.10 lookup.1000 lookup.100000; do
+  for side in ours linux ratio; do
+    v=$(printf '%s\n' "$out" | sed -n "s/^$m\.$side=//p")
+    if [ -z "$v" ]; then
+      echo "smoke-check: missing $m.$side"; bad=1
+    elif ! awk -v v="$v" 'BEGIN { exit !(v + 0 > 0) }'; then
+      echo "smoke-check: $m.$side=$v is not positive"; bad=1
+    fi
+  done
+done
+[ "$bad" -eq 0 ] && echo "smoke-check: every metric present and positive"
+exit "$bad"
