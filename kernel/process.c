@@ -25,13 +25,14 @@ static process_t *runq_head, *runq_tail;
 static ptr_t scheduler_sp;
 static size_t nprocs;
 static int next_pid = 1;
-static size_t preemptions;
+static size_t preemptions, switches;
 
 const char *proc_output_prefix = "";
 
 process_t *proc_current(void) { return current; }
 size_t proc_count(void) { return nprocs; }
 size_t proc_preemptions(void) { return preemptions; }
+size_t proc_switches(void) { return switches; }
 
 static void runq_push(process_t *p)
 {
@@ -122,6 +123,7 @@ static void reap(process_t *z)
 static void run(process_t *p)
 {
     current = p;
+    switches++;
     p->state = PROC_RUNNING;
     kernel_switch_context(p->mm);
     arch_set_kernel_stack(p->kstack_top);

@@ -52,6 +52,8 @@ process_t *proc_current(void);
 size_t proc_count(void);
 /* Processes sent to the back of the run queue by the timer since boot. */
 size_t proc_preemptions(void);
+/* Times the scheduler switched to a process since boot. */
+size_t proc_switches(void);
 
 /* A timer interrupt (the arch acknowledged it): if it interrupted user
  * code, the current process goes to the back of the run queue. */

@@ -113,6 +113,7 @@ static long sys_meminfo(ptr_t out)
         .cow_reuses = cs.reuses,
         .processes = proc_count(),
         .preemptions = proc_preemptions(),
+        .switches = proc_switches(),
     };
     return copy_to_user(out, &m, sizeof(m));
 }

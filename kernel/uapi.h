@@ -64,6 +64,7 @@ struct kmm_meminfo {
     uint64_t cow_reuses;   /* copy-on-write faults resolved without a copy */
     uint64_t processes;    /* live processes (zombies included) */
     uint64_t preemptions;  /* time slices ended by the timer since boot */
+    uint64_t switches;     /* switches of the scheduler to a process since boot */
 };
 
 /* Error numbers (Linux values), returned negated. */
