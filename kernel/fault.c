@@ -5,6 +5,7 @@
 
 #include "kernel/arch.h"
 #include "kernel/panic.h"
+#include "kernel/kstack.h"
 #include "kernel/printk.h"
 #include "kernel/process.h"
 #include "kernel/ptwalk.h"
@@ -92,6 +93,8 @@ bool kernel_handle_fault(const hal_fault_t *f, void *regs)
                             : "the memory manager refused the access (no vmap or handler resolves it)";
     } else if (g && hal_is_user_addr(g, f->addr)) {
         why = "user address before the memory manager runs";
+    } else if (!f->user_mode && kstack_guard_hit(f->addr)) {
+        why = "kernel stack overflow: a process's kernel stack ran into its guard page";
     } else {
         why = f->present == 0 ? "nothing is mapped at this kernel address"
                               : "the kernel mapping does not allow this access";
