@@ -61,7 +61,7 @@ extern const uint16_t arch_elf_machine;
 /* Bytes of the frame (a multiple of 16). */
 extern const size_t arch_user_frame_size;
 /* Fills frame so that returning from it enters user mode at ip with stack
- * sp, interrupts off, every other register zero. */
+ * sp, the timer interrupt deliverable, every other register zero. */
 void arch_user_frame_init(void *frame, ptr_t ip, ptr_t sp);
 /* The call number and arguments of a system call, and its result. */
 unsigned long arch_syscall_nr(const void *frame);
