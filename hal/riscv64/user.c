@@ -23,7 +23,9 @@ void arch_user_frame_init(void *frame, ptr_t ip, ptr_t sp)
     memset(r, 0, sizeof(*r));
     r->sepc = ip;
     r->x[RV_SP] = sp;
-    /* U-mode, no user access for the kernel, interrupts stay off. */
+    /* U-mode, no user access for the kernel. SIE/SPIE clear: the kernel runs
+     * with interrupts masked after every trap; in U-mode the timer (sie.STIE)
+     * is taken whatever SIE says. */
     r->sstatus = csr_read(sstatus) & ~(SSTATUS_SPP | SSTATUS_SUM | SSTATUS_SIE | SSTATUS_SPIE);
 }
 
