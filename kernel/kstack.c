@@ -1,5 +1,5 @@
-/* kernel/kstack.c - the kernel-stack window: KSTACK_SLOTS slots of one
- * guard page and KSTACK_PAGES stack pages each, 1 GiB aligned, 32 GiB below
+/* kernel/kstack.c - the kernel-stack window: KSTACK_SLOTS slots of a 16 KiB
+ * unmapped guard and KSTACK_PAGES stack pages each, 1 GiB aligned, 32 GiB below
  * the kernel image (clear of the direct map's RAM, the image and the boot
  * tests' window at 16 GiB below). Pages are mapped with mm_do_map_kernel;
  * the page-table pages they needed are freed again by the unmap once empty. */
@@ -9,9 +9,11 @@
 #include "kernel/panic.h"
 #include "mm/paging.h"
 
-#define SLOT_SIZE ((KSTACK_PAGES + 1) * PAGE_SIZE)
+#define SLOT_SIZE ((ptr_t)1 << KSTACK_SLOT_SHIFT)
+_Static_assert(KSTACK_GUARD_SIZE + KSTACK_SIZE == SLOT_SIZE, "a slot is its guard and its stack");
 
 static uint64_t used[KSTACK_SLOTS / 64];
+ptr_t kstack_window_base;
 
 static ptr_t window(void) { return ALIGN_DOWN((ptr_t)_text_start, (ptr_t)1 << 30) - ((ptr_t)32 << 30); }
 
@@ -39,7 +41,8 @@ int kstack_alloc(kstack_t *ks)
     long slot = slot_take();
     if (slot < 0)
         return -ENOMEM;
-    ptr_t base = window() + (size_t)slot * SLOT_SIZE + PAGE_SIZE;
+    kstack_window_base = window();
+    ptr_t base = window() + (size_t)slot * SLOT_SIZE + KSTACK_GUARD_SIZE;
     mm_context_t *k = mm_kernel_context();
     size_t i = 0;
     int err = 0;
@@ -74,7 +77,7 @@ int kstack_alloc(kstack_t *ks)
 
 void kstack_free(kstack_t *ks)
 {
-    size_t slot = (ks->base - PAGE_SIZE - window()) / SLOT_SIZE;
+    size_t slot = (ks->base - KSTACK_GUARD_SIZE - window()) / SLOT_SIZE;
     mm_unmap_kernel_pages(mm_kernel_context(), ks->base, KSTACK_PAGES);
     for (size_t i = 0; i < KSTACK_PAGES; i++)
         pmm_free(ks->frames[i]);
@@ -87,5 +90,5 @@ bool kstack_guard_hit(ptr_t addr)
     ptr_t w = window();
     if (addr < w || addr - w >= (ptr_t)KSTACK_SLOTS * SLOT_SIZE)
         return false;
-    return (addr - w) % SLOT_SIZE < PAGE_SIZE;
+    return (addr - w) % SLOT_SIZE < KSTACK_GUARD_SIZE;
 }

@@ -9,6 +9,14 @@
 #define KSTACK_PAGES 4 /* 16 KiB */
 #define KSTACK_SIZE (KSTACK_PAGES * PAGE_SIZE)
 #define KSTACK_SLOTS 8192 /* stacks that can exist at once */
+/* A slot is 32 KiB: 16 KiB unmapped (the guard), then the stack at its top
+ * half. Powers of two, so that a trap entry can tell with shifts alone
+ * whether a stack pointer has run into a guard (riscv64 trap_entry.S). */
+#define KSTACK_SLOT_SHIFT 15
+#define KSTACK_GUARD_SIZE ((ptr_t)1 << (KSTACK_SLOT_SHIFT - 1))
+
+/* Start of the window of slots (set when the first stack is made; 0 before). */
+extern ptr_t kstack_window_base;
 
 typedef struct kstack {
     ptr_t base;                  /* lowest mapped address; the guard page is below */

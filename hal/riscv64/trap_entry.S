@@ -15,8 +15,9 @@
  * stack top back in sscratch; sret.
  *
  * A kernel trap whose frame would reach into the guard page below the boot
- * kernel stack (an overflow) runs on rv_trap_stack instead, so that it can be
- * reported; sscratch (0 in S-mode) holds t0 for those first instructions. */
+ * kernel stack, or into the guard of a process's kernel stack (an
+ * overflow), runs on rv_trap_stack instead, so that it can be reported;
+ * sscratch (0 in S-mode) holds t0 for those first instructions. */
 #include "riscv.h"
 
 #define REG(n) ((n) * 8)
@@ -25,6 +26,10 @@
 #define F_SCAUSE REG(34)
 #define F_STVAL REG(35)
 #define FRAME_SIZE REG(36)
+/* kernel/kstack.h: 2^13 slots of 2^15 bytes, the lower half of each a guard
+ * (checked against the C constants in user.c). */
+#define KSTACK_SLOT_SHIFT 15
+#define KSTACK_WINDOW_SHIFT 28
 
 .macro SAVE_GPRS
     sd      x1, REG(1)(sp)
@@ -43,10 +48,23 @@ rv_trap_entry:
     csrw    sscratch, t0
     mv      t0, sp                      /* sp at the trap; sp is scratch until the frame is set up */
     la      sp, rv_boot_stack + FRAME_SIZE
-    bgeu    t0, sp, 4f                  /* the frame fits above the guard */
+    bgeu    t0, sp, 4f                  /* the frame fits above the boot stack's guard */
     la      sp, rv_stack_guard
-    bltu    t0, sp, 4f                  /* below the guard: some other stack (a process's) */
-    la      sp, rv_trap_stack_top       /* stack overflow: report it on the trap stack */
+    bgeu    t0, sp, 6f                  /* it would reach that guard: overflow */
+    /* Below it: a process's kernel stack, in the window of kernel/kstack.h? */
+    la      sp, kstack_window_base
+    ld      sp, 0(sp)
+    sub     sp, t0, sp                  /* offset in the window (huge if below it) */
+    srli    sp, sp, KSTACK_WINDOW_SHIFT
+    bnez    sp, 4f                      /* outside the window: some other stack */
+    la      sp, kstack_window_base
+    ld      sp, 0(sp)
+    sub     sp, t0, sp
+    addi    sp, sp, -FRAME_SIZE         /* where the frame would start */
+    slli    sp, sp, 63 - (KSTACK_SLOT_SHIFT - 1)
+    srli    sp, sp, 63                  /* 1: in the stack half of its slot, 0: in the guard */
+    bnez    sp, 4f
+6:  la      sp, rv_trap_stack_top       /* stack overflow: report it on the trap stack */
     j       5f
 4:  mv      sp, t0
 5:  addi    sp, sp, -FRAME_SIZE

@@ -3,6 +3,7 @@
  * kernel stacks for the scheduler. The sscratch protocol is in
  * trap_entry.S. */
 #include "kernel/arch.h"
+#include "kernel/kstack.h"
 #include "kernel/lib/string.h"
 #include "riscv.h"
 #include "trap.h"
@@ -16,6 +17,9 @@ extern char rv_user_first_entry[];
 const uint16_t arch_elf_machine = 243; /* EM_RISCV */
 const size_t arch_user_frame_size = sizeof(rv_regs_t);
 _Static_assert(sizeof(rv_regs_t) % 16 == 0, "the user frame keeps the kernel stack 16-byte aligned");
+_Static_assert(KSTACK_SLOT_SHIFT == 15 && ((ptr_t)KSTACK_SLOTS << KSTACK_SLOT_SHIFT) == (ptr_t)1 << 28 &&
+                   KSTACK_GUARD_SIZE == (ptr_t)1 << 14,
+               "trap_entry.S's copy of the kernel-stack window layout");
 
 void arch_user_frame_init(void *frame, ptr_t ip, ptr_t sp)
 {

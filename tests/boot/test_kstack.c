@@ -18,10 +18,12 @@ KTEST(kstack_is_mapped_above_a_faulting_guard_page_and_gone_after_free)
               "the stack's first and last bytes take writes");
     KT_EXPECT(t, arch_probe_read((const void *)(kstack_top(&a) - 1), &v) == 0 && v == 0x22, "and read back (%u)", v);
     KT_EXPECT(t, arch_probe_read((const void *)(a.base - 1), &v) == -EFAULT, "the byte below the stack faults");
-    KT_EXPECT(t, kstack_guard_hit(a.base - 1) && kstack_guard_hit(a.base - PAGE_SIZE) && !kstack_guard_hit(a.base),
-              "the guard page is recognised as one");
-    KT_EXPECT(t, b.base != a.base && (b.base > a.base ? b.base - a.base : a.base - b.base) >= KSTACK_SIZE + PAGE_SIZE,
-              "two stacks are a guard page apart (%lx, %lx)", (unsigned long)a.base, (unsigned long)b.base);
+    KT_EXPECT(t, arch_probe_read((const void *)(a.base - KSTACK_GUARD_SIZE), &v) == -EFAULT,
+              "the bottom of the guard faults too");
+    KT_EXPECT(t, kstack_guard_hit(a.base - 1) && kstack_guard_hit(a.base - KSTACK_GUARD_SIZE) && !kstack_guard_hit(a.base),
+              "the guard is recognised as one");
+    KT_EXPECT(t, b.base != a.base && (b.base > a.base ? b.base - a.base : a.base - b.base) >= KSTACK_SIZE + KSTACK_GUARD_SIZE,
+              "two stacks are a guard apart (%lx, %lx)", (unsigned long)a.base, (unsigned long)b.base);
     ptr_t gone = a.base;
     kstack_free(&a);
     KT_EXPECT(t, arch_probe_read((const void *)gone, &v) == -EFAULT, "a freed stack is unmapped");
