@@ -73,6 +73,9 @@ bool arch_regs_user_mode(const void *regs);
  * arch_switch_stack to the returned stack pointer returns to user mode
  * through frame. */
 ptr_t arch_kstack_init(ptr_t kstack_top, void *frame);
+/* As arch_kstack_init, but the switch calls fn (which must not return) on
+ * that stack instead of returning to user mode (the crash tests). */
+ptr_t arch_kstack_init_call(ptr_t kstack_top, void (*fn)(void));
 /* Saves the callee-saved registers on the current stack, stores the stack
  * pointer in *save_sp and resumes the stack new_sp (saved the same way, or
  * made by arch_kstack_init). Returns when something switches back. */

@@ -6,6 +6,7 @@
 #include "kernel/cmdline.h"
 #include "kernel/fault.h"
 #include "kernel/kernel.h"
+#include "kernel/kstack.h"
 #include "kernel/ktest.h"
 #include "kernel/lib/string.h"
 #include "kernel/panic.h"
@@ -84,8 +85,16 @@ __attribute__((noinline)) static unsigned long recurse(unsigned long depth)
     return depth + recurse(depth + 1) + pad[0];
 }
 
+/* Overflows a process kernel stack (kernel/kstack.h) into its guard. */
+_Noreturn static void kstack_overflow_entry(void)
+{
+    printk("kmm: recursion returned %lu\n", (unsigned long)recurse(1));
+    arch_exit(1);
+}
+
 /* Stops the kernel on purpose with an access nothing can resolve, so that
- * the harness can check the report (ktest.crash=rodata-write|noncanonical|stack-overflow). */
+ * the harness can check the report
+ * (ktest.crash=rodata-write|noncanonical|stack-overflow|kstack-overflow). */
 _Noreturn static void kernel_crash(const char *kind)
 {
     printk("kmm: crashing on purpose: %s\n", kind);
@@ -95,6 +104,13 @@ _Noreturn static void kernel_crash(const char *kind)
         (void)*(volatile uint8_t *)(hal_user_end(kernel_geometry) + 0x1000);
     else if (strcmp(kind, "stack-overflow") == 0)
         printk("kmm: recursion returned %lu\n", (unsigned long)recurse(1));
+    else if (strcmp(kind, "kstack-overflow") == 0) {
+        static kstack_t ks;
+        static ptr_t boot_sp;
+        if (kstack_alloc(&ks) != 0)
+            panic("no kernel stack for the crash test");
+        arch_switch_stack(&boot_sp, arch_kstack_init_call(kstack_top(&ks), kstack_overflow_entry));
+    }
     else
         panic("unknown ktest.crash kind '%s'", kind);
     printk("kmm: the access did not fault\n");

@@ -55,4 +55,12 @@ ptr_t arch_kstack_init(ptr_t kstack_top, void *frame)
     return (ptr_t)sp;
 }
 
+ptr_t arch_kstack_init_call(ptr_t kstack_top, void (*fn)(void))
+{
+    uint64_t *sp = (uint64_t *)(kstack_top - 112);
+    memset(sp, 0, 14 * sizeof(uint64_t));
+    sp[0] = (uint64_t)(uintptr_t)fn; /* ra */
+    return (ptr_t)sp;
+}
+
 void arch_set_kernel_stack(ptr_t top) { (void)top; }

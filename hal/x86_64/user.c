@@ -56,4 +56,14 @@ ptr_t arch_kstack_init(ptr_t kstack_top, void *frame)
     return (ptr_t)sp;
 }
 
+ptr_t arch_kstack_init_call(ptr_t kstack_top, void (*fn)(void))
+{
+    /* Popped: six registers, then fn as the return address; fn starts with
+     * rsp = top - 8, as after a call from an aligned stack. */
+    uint64_t *sp = (uint64_t *)(kstack_top - 64);
+    memset(sp, 0, 8 * sizeof(uint64_t));
+    sp[6] = (uint64_t)(uintptr_t)fn;
+    return (ptr_t)sp;
+}
+
 void arch_set_kernel_stack(ptr_t top) { x86_tss_set_rsp0(top); }
