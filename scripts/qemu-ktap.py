@@ -7,7 +7,9 @@ firmware and the boot loader print before is dropped), and prints them as TAP
 for meson 1.0.1: "TAP version 13" first, then the plan, the results and the
 "#" diagnostics, unindented. Exits non-zero, with a "not ok" line or a "Bail
 out!" meson counts as a failure, on a panic, a timeout, a missing or short
-plan, or an exit status other than the arch's success status.
+plan, or an exit status other than the arch's success status. Indented
+lines (a nested KTAP block: a user program's own checks) become "#"
+diagnostics; --expect-line REGEX also requires a console line to match.
 
   qemu-ktap.py --arch x86_64 --image build/x86_64/kernel/kmm-test-5level.iso
   qemu-ktap.py --arch riscv64 --image kmm.elf --append "ktest paging=sv48"
