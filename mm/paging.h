@@ -70,7 +70,9 @@ vmap_t *mm_map_user_pages(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t np
 void mm_replace_page_locked(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, vm_flags flags);
 
 /* Remap a block of virtual memory from one page table to another, i.e. copy
- * the mappings: creates a vmap at the same address in dst_ctx (which must
+ * the mappings (entries as they are: on a private vmap this shares writable
+ * frames writable; clone private memory with cow_clone_vmap_locked): creates
+ * a vmap at the same address in dst_ctx (which must
  * have no vmap overlapping it), then copies every present mapping of the
  * source range, flags and frames included, taking one reference per copied
  * mapping. The new vmap gets the source's flags, type, content and handler.
