@@ -1,22 +1,28 @@
 /* kernel/bench.c - bench mode (command line token "bench"): the fault paths
  * and the per-page operations of the memory manager on a real MMU, measured
  * the way bench/guest/linux_init.c measures a Linux guest under the same
- * QEMU, printed as "kmmbench: key=value" (ns) lines:
- *   clear_page, copy_page   the page clear / copy the memory manager uses
- *   fault.zero_fill         first write to an untouched zero-on-demand page
- *   fault.zero_read         first read of one (the shared zero page is mapped)
- *   fault.cow               write to a private page shared with a clone
- *   fault.*.net             the same minus the page clear / copy
- *   fork, protect, unmap    mm_clone_context, mm_protect_locked (per change,
- *                           RW->RO and back) and mm_unmap_user_pages_locked
- *                           per page: slopes between two region sizes
- * The accesses are kernel-mode accesses to the user half with user access
- * enabled (arch_probe_user_*), each fault going the whole trap path. Cycles
- * come from arch_cycles(), calibrated by the arch (arch_cycle_hz()). */
+ * QEMU, printed as "kmmbench: key=value" (ns) lines.
+ *
+ * The figures compared with Linux come from a user program,
+ * tests/user/ubench.c, run here as the only process: user-mode accesses
+ * and system calls (mmap, fork, mprotect, munmap), timed with the cycle
+ * counter read in user mode at the rate the kernel calibrated (meminfo's
+ * cycle_hz). Its keys: clear_page, copy_page, fault.zero_fill,
+ * fault.zero_read, fault.cow, fault.*.net (minus the page clear / copy),
+ * fork, protect, unmap (per page: slopes between two region sizes).
+ *
+ * Then the same measured from the kernel itself, printed under the same
+ * keys prefixed "kmode.": accesses are kernel-mode accesses to the user
+ * half with user access enabled (arch_probe_user_*), each fault going the
+ * whole trap path, and fork / protect / unmap are direct calls of
+ * mm_clone_context, mm_protect_locked and mm_unmap_user_pages_locked, with
+ * no system call around them. Cycles come from arch_cycles(), calibrated by
+ * the arch (arch_cycle_hz()). */
 #include "kernel/arch.h"
 #include "kernel/fault.h"
 #include "kernel/kernel.h"
 #include "kernel/printk.h"
+#include "kernel/process.h"
 #include "mm/cow.h"
 
 #define BENCH_VA ((ptr_t)0x40000000)
@@ -33,6 +39,7 @@ __attribute__((weak)) uint64_t arch_cycle_hz(void) { return 0; }
 
 static uint64_t khz;
 static int failures;
+static const char *key_prefix = ""; /* "kmode." for the kernel-mode figures */
 
 /* Tenths of a nanosecond in `cycles` (fits while cycles < 1.8e12). */
 static int64_t tenths_ns(int64_t cycles) { return cycles * 10000000 / (int64_t)khz; }
@@ -41,7 +48,7 @@ static void say(const char *key, int64_t tenths)
 {
     const char *sign = tenths < 0 ? "-" : "";
     uint64_t a = (uint64_t)(tenths < 0 ? -tenths : tenths);
-    printk("kmmbench: %s=%s%llu.%llu\n", key, sign, (unsigned long long)(a / 10), (unsigned long long)(a % 10));
+    printk("kmmbench: %s%s=%s%llu.%llu\n", key_prefix, key, sign, (unsigned long long)(a / 10), (unsigned long long)(a % 10));
 }
 
 static void fail(const char *what, long value)
@@ -245,9 +252,15 @@ int kernel_bench(void)
     mm_get_stats(&st0);
     size_t free0 = pmm_free_frames();
 
+    /* The user-mode figures: tests/user/ubench.c prints them. */
+    int status = -1;
+    int err = proc_run("ubench", &status);
+    if (err || status != 0)
+        fail("user benchmark ubench", err ? err : status);
+
+    key_prefix = "kmode.";
     int64_t clear = 0, copy = 0;
     measure_clear_copy(&clear, &copy);
-    printk("kmmbench: info clear_page=memset copy_page=memcpy\n");
     say("clear_page", tenths_ns(clear));
     say("copy_page", tenths_ns(copy));
 
@@ -260,7 +273,7 @@ int kernel_bench(void)
     kernel_switch_context(ctx);
 
     int64_t trap = measure_refused_fault();
-    printk("kmmbench: info refused_fault_ns=%llu (trap round trip, exception-table fixup)\n",
+    printk("kmmbench: info kmode.refused_fault_ns=%llu (trap round trip, exception-table fixup)\n",
            (unsigned long long)(tenths_ns(trap) / 10));
     int64_t zf = 0, zr = 0, cow = 0;
     measure_faults(ctx, &zf, &zr, &cow);

@@ -114,6 +114,8 @@ static long sys_meminfo(ptr_t out)
         .processes = proc_count(),
         .preemptions = proc_preemptions(),
         .switches = proc_switches(),
+        .faults = kernel_fault_stats.mm_resolved,
+        .cycle_hz = arch_cycle_hz(),
     };
     return copy_to_user(out, &m, sizeof(m));
 }

@@ -44,6 +44,8 @@ KTEST(x86_protection_bits_are_on)
     KT_EXPECT(t, !arch_cpu_has("smep") || (read_cr4() & X86_CR4_SMEP), "CR4.SMEP clear on a CPU with SMEP");
     KT_EXPECT(t, !arch_cpu_has("smap") || (read_cr4() & X86_CR4_SMAP), "CR4.SMAP clear on a CPU with SMAP");
     KT_EXPECT(t, !arch_cpu_has("pge") || (read_cr4() & X86_CR4_PGE), "CR4.PGE clear: kernel mappings not global");
+    /* Not a protection bit we want: user programs read the TSC (meminfo.cycle_hz). */
+    KT_EXPECT(t, !(read_cr4() & X86_CR4_TSD), "CR4.TSD set: rdtsc would fault in ring 3");
     uint32_t a, b, c, d, b7 = 0;
     cpuid(0, 0, &a, &b, &c, &d);
     if (a >= 7)

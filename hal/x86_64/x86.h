@@ -8,6 +8,7 @@
 #define X86_DIRECT_MAP_BASE 0xffff800000000000ull
 
 #define X86_CR0_WP (1ull << 16)
+#define X86_CR4_TSD (1ull << 2)
 #define X86_CR4_PGE (1ull << 7)
 #define X86_CR4_LA57 (1ull << 12)
 #define X86_CR4_SMEP (1ull << 20)

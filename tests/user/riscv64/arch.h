@@ -1,5 +1,5 @@
 /* tests/user/riscv64/arch.h - system calls from U-mode (ecall: number in
- * a7, arguments in a0..a3, result in a0). */
+ * a7, arguments in a0..a3, result in a0), the time CSR, page clear / copy. */
 #pragma once
 
 static inline long kmm_syscall(long nr, long a0, long a1, long a2, long a3)
@@ -23,4 +23,32 @@ static inline void arch_privileged_insn(void)
     unsigned long v;
     __asm__ volatile("csrr %0, satp" : "=r"(v)::"memory");
     (void)v;
+}
+
+/* The time CSR (readable in U-mode only if the kernel sets scounteren.TM,
+ * which it does not: meminfo's cycle_hz is 0 here, and tests/user/ubench.c
+ * stops before reading it). */
+static inline uint64_t arch_cycles(void)
+{
+    uint64_t v;
+    __asm__ volatile("rdtime %0" : "=r"(v)::"memory");
+    return v;
+}
+
+/* A page clear / copy in 8-byte words, as the kernel's compiled memset /
+ * memcpy do them. */
+#define ARCH_CLEAR_PAGE_NAME "sd-loop"
+#define ARCH_COPY_PAGE_NAME "ld-sd-loop"
+static inline void arch_clear_page(void *p)
+{
+    volatile uint64_t *d = p;
+    for (unsigned i = 0; i < 4096 / 8; i++)
+        d[i] = 0;
+}
+static inline void arch_copy_page(void *dst, const void *src)
+{
+    volatile uint64_t *d = dst;
+    const volatile uint64_t *s = src;
+    for (unsigned i = 0; i < 4096 / 8; i++)
+        d[i] = s[i];
 }

@@ -1,5 +1,6 @@
 /* tests/user/x86_64/arch.h - system calls from ring 3 (`int $0x80`: number
- * in rax, arguments in rdi, rsi, rdx, r10, result in rax). */
+ * in rax, arguments in rdi, rsi, rdx, r10, result in rax), the TSC, and the
+ * page clear / copy instructions of the kernel. */
 #pragma once
 
 static inline long kmm_syscall(long nr, long a0, long a1, long a2, long a3)
@@ -16,3 +17,30 @@ static inline long kmm_syscall(long nr, long a0, long a1, long a2, long a3)
 static inline void arch_sync_icache(void) { __asm__ volatile("" ::: "memory"); }
 /* An instruction ring 3 may not execute (#GP). */
 static inline void arch_privileged_insn(void) { __asm__ volatile("cli; hlt" ::: "memory"); }
+
+/* The TSC (ring 3 may read it: the kernel keeps CR4.TSD clear); its rate is
+ * meminfo's cycle_hz. Fenced like the kernel's arch_cycles. */
+static inline uint64_t arch_cycles(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("lfence\n\trdtsc\n\tlfence" : "=a"(lo), "=d"(hi)::"memory");
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* A page clear / copy with the instructions the kernel's pmm_alloc_zeroed
+ * and copy-on-write copy compile to (rep stosq / rep movsq). */
+#define ARCH_CLEAR_PAGE_NAME "rep-stosq"
+#define ARCH_COPY_PAGE_NAME "rep-movsq"
+static inline void arch_clear_page(void *p)
+{
+    void *d = p;
+    unsigned long n = 4096 / 8;
+    __asm__ volatile("rep stosq" : "+D"(d), "+c"(n) : "a"(0ul) : "memory");
+}
+static inline void arch_copy_page(void *dst, const void *src)
+{
+    void *d = dst;
+    const void *s = src;
+    unsigned long n = 4096 / 8;
+    __asm__ volatile("rep movsq" : "+D"(d), "+S"(s), "+c"(n)::"memory");
+}
