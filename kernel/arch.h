@@ -92,10 +92,12 @@ void arch_timer_start(unsigned hz);
 void arch_timer_stop(void);
 
 /* A cycle counter for bench mode (kernel/bench.c) and its rate, calibrated
- * against a timer of known frequency by the arch on the first call; an arch
+ * against a timer of known frequency by the arch on the first call (x86_64)
+ * or given by the firmware (riscv64: the device tree's timebase); an arch
  * without one leaves them out (weak defaults: 0 Hz, and bench mode says
  * so). The counter must also be readable by user code (x86_64: rdtsc with
- * CR4.TSD clear): meminfo reports the rate to user programs (tests/user/ubench.c). */
+ * CR4.TSD clear; riscv64: rdtime with scounteren.TM set): meminfo reports
+ * the rate to user programs (tests/user/ubench.c). */
 uint64_t arch_cycles(void);
 uint64_t arch_cycle_hz(void);
 

@@ -68,8 +68,9 @@ struct kmm_meminfo {
     uint64_t faults;       /* page faults the memory manager resolved since boot (user
                               and kernel mode: copy_to_user into a copy-on-write page counts) */
     uint64_t cycle_hz;     /* rate of the cycle counter user code may read, 0 if none:
-                              x86_64 rdtsc (CR4.TSD is kept clear), calibrated by the
-                              kernel on the first call (~0.15 s); riscv64: 0 */
+                              x86_64 rdtsc (CR4.TSD is kept clear), calibrated against
+                              the PIT on the first call (~0.15 s); riscv64 rdtime
+                              (scounteren.TM set), the device tree's timebase-frequency */
 };
 
 /* Error numbers (Linux values), returned negated. */

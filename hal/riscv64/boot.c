@@ -18,6 +18,7 @@ extern char rv_stack_guard[], rv_stack_guard_end[]; /* entry.S */
 #define RV_IDENTITY_LIMIT (RV_U64(4) << 30) /* entry.S identity-maps physical 0..4 GiB */
 
 static fdt_info_t rv_dt;
+uint64_t rv_timebase_hz;
 static char rv_cmdline[RV_CMDLINE_MAX];
 static boot_info_t rv_boot_info;
 
@@ -41,6 +42,11 @@ _Noreturn void rv_boot(uint64_t hartid, uint64_t dtb_pa)
     int err = fdt_parse(dtb, (size_t)total, &rv_dt);
     if (err)
         panic("device tree at %lx: %s", (unsigned long)dtb_pa, fdt_strerror(err));
+
+    rv_timebase_hz = rv_dt.timebase_hz;
+    /* User code may read the time CSR (the bench program's cycle counter);
+     * firmware decides for M-mode (mcounteren.TM), this for U-mode. */
+    csr_set(scounteren, RV_SCOUNTEREN_TM);
 
     size_t n = 0;
     for (const char *s = rv_dt.bootargs; *s && n + 1 < sizeof rv_cmdline; s++)

@@ -19,7 +19,7 @@ enum {
  * children sit at depth 3, counting the root as 1). */
 #define TRACKED_DEPTH 3
 
-enum node_kind { NODE_OTHER, NODE_ROOT, NODE_MEMORY, NODE_RESV_PARENT, NODE_RESV_CHILD, NODE_CHOSEN };
+enum node_kind { NODE_OTHER, NODE_ROOT, NODE_MEMORY, NODE_RESV_PARENT, NODE_RESV_CHILD, NODE_CHOSEN, NODE_CPUS };
 
 typedef struct node_state {
     enum node_kind kind;
@@ -135,6 +135,10 @@ static int take_prop(parser_t *p, node_state_t *node, const char *name, uint32_t
         if (len == 0 || v[len - 1] != 0)
             return FDT_ERR_PROP;
         p->info.bootargs = (const char *)v;
+    } else if (node->kind == NODE_CPUS && str_eq(name, "timebase-frequency")) {
+        if (len != 4 && len != 8)
+            return FDT_ERR_PROP;
+        p->info.timebase_hz = len == 4 ? be32(v) : be64(v);
     }
     return 0;
 }
@@ -151,6 +155,8 @@ static enum node_kind node_kind(int depth, const char *name, enum node_kind pare
             return NODE_RESV_PARENT;
         if (name_is(name, "chosen"))
             return NODE_CHOSEN;
+        if (name_is(name, "cpus"))
+            return NODE_CPUS;
         return NODE_OTHER;
     }
     return depth == 3 && parent == NODE_RESV_PARENT ? NODE_RESV_CHILD : NODE_OTHER;

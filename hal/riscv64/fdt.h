@@ -2,7 +2,8 @@
  * device tree (devicetree specification v0.4, chapter 5) that the firmware
  * hands the kernel in a1. It extracts what the boot code needs and nothing
  * else: the /memory regions, the reserved regions (the memory reservation
- * block and the children of /reserved-memory) and /chosen/bootargs.
+ * block and the children of /reserved-memory), /chosen/bootargs and
+ * /cpus/timebase-frequency.
  *
  * Pure C with no globals and no allocation: compiled into the kernel and on
  * the host, where tests/unit/test_fdt.c feeds it a blob dumped from QEMU and
@@ -28,7 +29,7 @@ enum fdt_error {
     FDT_ERR_STRING = -6,     /* a property name outside the strings block or unterminated */
     FDT_ERR_CELLS = -7,      /* #address-cells / #size-cells not 1 or 2 where a reg is read */
     FDT_ERR_REG = -8,        /* a reg length that is not a whole number of (address, size) pairs */
-    FDT_ERR_PROP = -9,       /* bootargs not a NUL-terminated string */
+    FDT_ERR_PROP = -9,       /* bootargs not a NUL-terminated string, timebase-frequency not 4 or 8 bytes */
     FDT_ERR_TOO_MANY = -10,  /* more than FDT_MAX_REGIONS memory or reserved regions */
     FDT_ERR_NO_MEMORY = -11, /* no /memory node with a non-empty reg */
     FDT_ERR_RSVMAP = -12,    /* the memory reservation block runs off its end */
@@ -45,6 +46,7 @@ typedef struct fdt_info {
     size_t nreserved;
     const char *bootargs; /* points into the blob; "" when /chosen has none */
     uint32_t total_size;  /* the blob's size from its header */
+    uint64_t timebase_hz; /* /cpus timebase-frequency (rate of the time CSR); 0 if absent */
 } fdt_info_t;
 
 /* The total size recorded in a blob's header, after checking the magic:

@@ -20,6 +20,12 @@
 #define csr_write(csr, val) __asm__ volatile("csrw " #csr ", %0" ::"rK"((uint64_t)(val)) : "memory")
 #define csr_set(csr, bits) __asm__ volatile("csrs " #csr ", %0" ::"rK"((uint64_t)(bits)) : "memory")
 #define csr_clear(csr, bits) __asm__ volatile("csrc " #csr ", %0" ::"rK"((uint64_t)(bits)) : "memory")
+
+/* scounteren.TM: U-mode may read the time CSR. */
+#define RV_SCOUNTEREN_TM (1ull << 1)
+/* The rate of the time CSR, from the device tree's /cpus timebase-frequency
+ * (hal/riscv64/boot.c; 0 if the tree has none). */
+extern uint64_t rv_timebase_hz;
 #endif
 
 /* sstatus */

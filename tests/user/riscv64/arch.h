@@ -25,9 +25,8 @@ static inline void arch_privileged_insn(void)
     (void)v;
 }
 
-/* The time CSR (readable in U-mode only if the kernel sets scounteren.TM,
- * which it does not: meminfo's cycle_hz is 0 here, and tests/user/ubench.c
- * stops before reading it). */
+/* The time CSR (U-mode may read it: the kernel sets scounteren.TM); its
+ * rate is meminfo's cycle_hz (the device tree's timebase-frequency). */
 static inline uint64_t arch_cycles(void)
 {
     uint64_t v;
