@@ -37,6 +37,16 @@ KTEST(riscv_paging_mode_is_the_widest_allowed_by_the_command_line)
     KT_EXPECT(t, !arch_cpu_has("sv64") && !arch_cpu_has("svpbmt") && !arch_cpu_has(""), "unknown features reported");
 }
 
+/* User programs read the time CSR (meminfo.cycle_hz is its rate). */
+KTEST(riscv_time_csr_is_readable_in_u_mode)
+{
+    KT_EXPECT(t, csr_read(scounteren) & RV_SCOUNTEREN_TM, "scounteren %lx: TM clear",
+              (unsigned long)csr_read(scounteren));
+    KT_EXPECT(t, arch_cycle_hz() != 0, "no timebase-frequency in the device tree");
+    uint64_t a = arch_cycles(), b = arch_cycles();
+    KT_EXPECT(t, b >= a, "time went back: %llx then %llx", (unsigned long long)a, (unsigned long long)b);
+}
+
 KTEST(riscv_sum_is_set_only_inside_the_copy_helpers)
 {
     mm_context_t *ctx = bt_enter_context(t);
