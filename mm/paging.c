@@ -58,36 +58,49 @@ vmap_t *mm_get_free_vaddr_locked(mm_context_t *mmctx, size_t n_pages, ptr_t base
     return vmap_create(mmctx, at, n_pages);
 }
 
-int mm_do_map(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags)
+/* What every range operation starts with: a valid range of one half (and
+ * valid leaf flags for that half, when flags is given). *ctx becomes the
+ * context that owns the half, whose lock the caller must hold. 0 or -EINVAL. */
+static int range_op_begin(mm_context_t *mmctx, ptr_t vaddr, size_t npages, const vm_flags *flags, ptr_t *last,
+                          mm_context_t **ctx)
 {
     bool user = hal_is_user_addr(mm_geometry, vaddr);
-    ptr_t last;
-    int err = mm_check_range(vaddr, npages, user, &last);
-    if (!err)
-        err = mm_check_flags(flags, user);
+    int err = mm_check_range(vaddr, npages, user, last);
+    if (!err && flags)
+        err = mm_check_flags(*flags, user);
     if (err)
         return err;
+    *ctx = user ? mmctx : mm_kernel_context();
+    ASSERT_LOCKED(*ctx);
+    return 0;
+}
+
+int mm_do_map(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags)
+{
+    ptr_t last;
+    mm_context_t *ctx;
+    int err = range_op_begin(mmctx, vaddr, npages, &flags, &last, &ctx);
+    if (err)
+        return err;
+    bool user = hal_is_user_addr(mm_geometry, vaddr);
     if (user ? !frames_allocated(pfn, npages) : pfn > hal_max_pfn(mm_geometry) - (npages - 1) || npages - 1 > hal_max_pfn(mm_geometry))
         return -EINVAL;
-    ASSERT_LOCKED(user ? mmctx : mm_kernel_context());
     pt_gather_t g = PT_GATHER_INIT;
     if (user && npages == 1)
-        err = pt_map_page(mmctx, vaddr, pfn, flags, &g); /* faults, mm_replace_page_locked */
+        err = pt_map_page(ctx, vaddr, pfn, flags, &g); /* faults, mm_replace_page_locked */
     else
-        err = pt_map(user ? mmctx : mm_kernel_context(), vaddr, last, pfn, flags, &g);
-    pt_finish(user ? mmctx : mm_kernel_context(), &g);
+        err = pt_map(ctx, vaddr, last, pfn, flags, &g);
+    pt_finish(ctx, &g);
     return err;
 }
 
 int mm_do_unmap(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
 {
-    bool user = hal_is_user_addr(mm_geometry, vaddr);
     ptr_t last;
-    int err = mm_check_range(vaddr, npages, user, &last);
+    mm_context_t *ctx;
+    int err = range_op_begin(mmctx, vaddr, npages, NULL, &last, &ctx);
     if (err)
         return err;
-    mm_context_t *ctx = user ? mmctx : mm_kernel_context();
-    ASSERT_LOCKED(ctx);
     pt_gather_t g = PT_GATHER_INIT;
     err = pt_unmap(ctx, vaddr, last, &g);
     pt_finish(ctx, &g);
@@ -96,15 +109,12 @@ int mm_do_unmap(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
 
 int mm_do_flag(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags)
 {
-    bool user = hal_is_user_addr(mm_geometry, vaddr);
     ptr_t last;
-    int err = mm_check_range(vaddr, npages, user, &last);
-    if (!err)
-        err = mm_check_flags(flags, user);
+    mm_context_t *ctx;
+    int err = range_op_begin(mmctx, vaddr, npages, &flags, &last, &ctx);
     if (err)
         return err;
-    mm_context_t *ctx = user ? mmctx : mm_kernel_context();
-    ASSERT_LOCKED(ctx);
+    bool user = hal_is_user_addr(mm_geometry, vaddr);
     pt_gather_t g = PT_GATHER_INIT;
     if (!user) {
         err = pt_protect(ctx, vaddr, last, flags, false, &g);
