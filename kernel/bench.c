@@ -176,6 +176,67 @@ static int64_t measure_refused_fault(void)
     return median(v, BENCH_REPS);
 }
 
+/* Median cycles per call of probe(i) over BENCH_REPS rounds of 256 calls. */
+static int64_t per_call(void (*probe)(unsigned i))
+{
+    int64_t v[BENCH_REPS];
+    for (int rep = 0; rep < BENCH_REPS; rep++) {
+        uint64_t t0 = arch_cycles();
+        for (unsigned i = 0; i < 256; i++)
+            probe(i);
+        v[rep] = (int64_t)(arch_cycles() - t0) / 256;
+    }
+    return median(v, BENCH_REPS);
+}
+
+static void user_read_resident(unsigned i)
+{
+    uint8_t byte;
+    (void)i;
+    if (arch_probe_user_read((const volatile uint8_t *)BENCH_VA, &byte))
+        fail("read of a resident bench page", 0);
+}
+
+static void kernel_read_refused(unsigned i)
+{
+    uint8_t byte;
+    (void)i;
+    if (arch_probe_read((const volatile uint8_t *)(BENCH_VA - PAGE_SIZE), &byte) != -EFAULT)
+        fail("kernel read below the bench vmap did not fault", 0);
+}
+
+static mm_context_t *invalidate_ctx;
+static void invalidate_page(unsigned i)
+{
+    ptr_t va = BENCH_VA + (i % 16) * PAGE_SIZE;
+    hal_tlb_invalidate(invalidate_ctx->pgd, va, va + PAGE_SIZE);
+}
+
+/* What the kernel-mode figures are made of, as info lines: one access with
+ * user access enabled around it and no fault (the copy helpers' entry and
+ * exit), a refused fault with user access off (the bare trap round trip and
+ * fixup), and the TLB invalidation of one page that a copy-on-write fault
+ * makes. Under QEMU before 8.1 the first and last are full soft-TLB flushes
+ * on riscv64 (any sstatus.SUM change, any sfence.vma), which then also slow
+ * what runs next. */
+static void measure_parts(mm_context_t *ctx)
+{
+    if (!anon_vmap(ctx, 16))
+        return;
+    if (touch_pages(16, true) >= 0) {
+        invalidate_ctx = ctx;
+        int64_t access = per_call(user_read_resident), trap = per_call(kernel_read_refused);
+        int64_t inval = per_call(invalidate_page);
+        printk("kmmbench: info kmode.user_access_ns=%llu (one access with user access enabled, no fault)\n",
+               (unsigned long long)(tenths_ns(access) / 10));
+        printk("kmmbench: info kmode.trap_ns=%llu (refused fault with user access off: trap round trip, fixup)\n",
+               (unsigned long long)(tenths_ns(trap) / 10));
+        printk("kmmbench: info kmode.tlb_invalidate_page_ns=%llu (hal_tlb_invalidate of one user page)\n",
+               (unsigned long long)(tenths_ns(inval) / 10));
+    }
+    unmap_all(ctx, 16);
+}
+
 static void measure_faults(mm_context_t *ctx, int64_t *zf, int64_t *zr, int64_t *cow)
 {
     int64_t f[BENCH_REPS], r[BENCH_REPS], c[BENCH_REPS];
@@ -272,6 +333,7 @@ int kernel_bench(void)
     mm_context_t *prev = kernel_current_context();
     kernel_switch_context(ctx);
 
+    measure_parts(ctx);
     int64_t trap = measure_refused_fault();
     printk("kmmbench: info kmode.refused_fault_ns=%llu (trap round trip, exception-table fixup)\n",
            (unsigned long long)(tenths_ns(trap) / 10));

@@ -27,3 +27,16 @@ static inline hal_fault_t rv_decode_page_fault(uint64_t scause, uint64_t stval, 
     };
     return f;
 }
+
+/* The sstatus a trap returns with. A kernel-mode trap (SPP set) that resumes
+ * at another sepc than it was taken at resumes at an exception-table fixup,
+ * and every fixup ends user access, so SUM is dropped there. (Under QEMU
+ * before 8.1 each change of SUM flushes the whole soft TLB; restoring SUM
+ * at sret for the fixup to clear it again cost two flushes per refused
+ * access.) Every other trap gets its sstatus back as saved. */
+static inline uint64_t rv_sstatus_on_return(uint64_t sstatus, uint64_t sepc_taken, uint64_t sepc_resume)
+{
+    if ((sstatus & SSTATUS_SPP) && sepc_resume != sepc_taken)
+        return sstatus & ~SSTATUS_SUM;
+    return sstatus;
+}

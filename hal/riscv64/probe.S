@@ -3,8 +3,9 @@
  * Each access that may fault has an __ex_table entry (its address, the
  * address to resume at); the generic fault path (kernel/fault.c) moves sepc
  * there, and the fixup returns -EFAULT to the helper's caller. The user variants set
- * sstatus.SUM around their one access and nowhere else; their fixup clears
- * it again. All return 0 on success. */
+ * sstatus.SUM around their one access and nowhere else; rv_trap resumes a
+ * fixup with SUM clear already, and the fixup clears it once more (no change
+ * then) so that it holds whoever resumes there. All return 0 on success. */
 #include "riscv.h"
 
 #define EFAULT 14

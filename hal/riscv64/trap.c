@@ -9,7 +9,8 @@
  * data access with sstatus.SUM clear (outside the copy helpers). Access
  * faults (PMP, bus errors) and everything else go to kernel_trap_refused:
  * the exception table or a report. From U-mode the same paths kill the
- * process (kernel/fault.c), and an ecall is a system call. */
+ * process (kernel/fault.c), and an ecall is a system call. A kernel trap
+ * resumed at a fixup returns with sstatus.SUM clear (fault_decode.h). */
 #include "trap.h"
 
 #include "fault_decode.h"
@@ -97,6 +98,7 @@ static void page_fault(rv_regs_t *r)
 
 void rv_trap(rv_regs_t *r)
 {
+    uint64_t sepc = r->sepc;
     if (r->scause == (SCAUSE_INTERRUPT | IRQ_S_TIMER))
         rv_timer_interrupt(r);
     else if (rv_is_page_fault(r->scause))
@@ -106,4 +108,5 @@ void rv_trap(rv_regs_t *r)
         kernel_syscall(r);
     } else
         kernel_trap_refused(r, r->sepc, rv_cause_name(r->scause));
+    r->sstatus = rv_sstatus_on_return(r->sstatus, sepc, r->sepc);
 }

@@ -11,7 +11,8 @@
  * then restores the frame - including sepc and sstatus, which the handler
  * may have changed (an exception-table fixup rewrites sepc; restoring
  * sstatus gives SUM back to a copy helper that was interrupted by a fault the
- * generic layer resolved). Returning to U-mode (SPP clear) puts the kernel
+ * generic layer resolved; rv_trap drops SUM from the frame when it resumes
+ * at a fixup instead, so that no SUM change happens for nothing). Returning to U-mode (SPP clear) puts the kernel
  * stack top back in sscratch; sret.
  *
  * A kernel trap whose frame would reach into the guard page below the boot

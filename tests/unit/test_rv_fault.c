@@ -37,3 +37,12 @@ Test(rv_fault, other_causes_are_not_page_faults)
         cr_assert_eq(rv_is_page_fault(c), c == 12 || c == 13 || c == 15, "scause %llu", (unsigned long long)c);
     cr_assert_not(rv_is_page_fault(SCAUSE_INTERRUPT | 13), "an interrupt with code 13 is not a page fault");
 }
+
+Test(rv_fault, a_kernel_trap_resumed_at_a_fixup_returns_without_sum)
+{
+    const uint64_t kern = SSTATUS_SPP | SSTATUS_SPIE | SSTATUS_SUM, user = SSTATUS_SPIE | SSTATUS_SUM;
+    cr_assert_eq(rv_sstatus_on_return(kern, 0x1000, 0x2000), SSTATUS_SPP | SSTATUS_SPIE, "fixup: SUM dropped");
+    cr_assert_eq(rv_sstatus_on_return(kern, 0x1000, 0x1000), kern, "resolved fault: SUM back for the retry");
+    cr_assert_eq(rv_sstatus_on_return(user, 0x1000, 0x1004), user, "user trap (ecall): sstatus as saved");
+    cr_assert_eq(rv_sstatus_on_return(SSTATUS_SPP, 0x1000, 0x2000), SSTATUS_SPP, "SUM already clear");
+}
