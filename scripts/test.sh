@@ -44,7 +44,17 @@ build_only() {
     echo "ok: $dir builds warning-free"; build_ok=$((build_ok + 1))
   else
     tail -50 "$dir.build.log" 2>/dev/null; echo "not ok: $dir build"; extra_failed=$((extra_failed + 1))
+    return 1
   fi
+}
+
+# build_and_test DIR [setup args]: build_only, then its suites as well.
+build_and_test() {
+  local dir=$1
+  build_only "$@" || return
+  rm -f "$dir/meson-logs/testlog.json"
+  meson test -C "$dir" --print-errorlogs --num-processes 2 || true
+  tested+=("$dir")
 }
 build_ok=0
 
@@ -63,9 +73,9 @@ else
 fi
 # ---- end bench
 run_suite build/x86_64 --cross-file cross-files/x86_64-gcc.txt
-build_only build/x86_64-clang --cross-file cross-files/x86_64-clang.txt
+build_and_test build/x86_64-clang --cross-file cross-files/x86_64-clang.txt
 run_suite build/riscv64 --cross-file cross-files/riscv64-gcc.txt
-build_only build/riscv64-clang --cross-file cross-files/riscv64-clang.txt
+build_and_test build/riscv64-clang --cross-file cross-files/riscv64-clang.txt
 
 # ---- reliability (issue 7; owner: rel branch) ------------------------------
 # build/asan: every host suite under AddressSanitizer + UndefinedBehaviorSanitizer,
