@@ -154,13 +154,9 @@ static bool try_mode(const rv_mode_t *m, pte_t *root)
 
 static const rv_mode_t *mode_named(const char *name)
 {
-    for (size_t i = 0; i < RV_NMODES; i++) {
-        const char *a = rv_modes[i].name, *b = name;
-        while (*a && *a == *b)
-            a++, b++;
-        if (*a == 0 && *b == 0)
+    for (size_t i = 0; i < RV_NMODES; i++)
+        if (__builtin_strcmp(rv_modes[i].name, name) == 0)
             return &rv_modes[i];
-    }
     return NULL;
 }
 
