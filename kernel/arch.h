@@ -103,3 +103,23 @@ uint64_t arch_cycle_hz(void);
 
 /* Stops the CPU for good (interrupts off). */
 _Noreturn void arch_halt(void);
+
+/* ---- Several CPUs (kernel/smp.h has the generic part) ----
+ * Starts up to max - 1 CPUs besides the boot CPU (id 0), as the firmware
+ * lists them (ACPI MADT, device tree). For each it sets smp_cpu(id)->hwid,
+ * gives it a stack of its own, its per-CPU state (arch_cpu_id), trap
+ * vectors, the kernel context's root active and interrupts masked, and
+ * calls entry(id), which never returns; ids are 1, 2, ... in start order.
+ * Returns the number of CPUs, the boot CPU included, that were started
+ * (each of them reaches entry soon after; smp_init waits for them). */
+unsigned arch_smp_start(unsigned max, _Noreturn void (*entry)(unsigned id));
+/* The calling CPU's id (0 on the boot CPU, also before arch_smp_start);
+ * cheap: a per-CPU register (x86 GS base or TSC_AUX, riscv tp). */
+unsigned arch_cpu_id(void);
+/* Sends an inter-processor interrupt to CPU id; its handler calls
+ * kernel_ipi(). A target running the kernel (interrupts masked) takes it
+ * when it next unmasks; wait loops poll instead (kernel/smp.h). */
+void arch_ipi_send(unsigned id);
+/* Idles: unmasks interrupts, waits for one, and masks them again, without
+ * losing an interrupt that arrives between the unmask and the wait. */
+void arch_wait_for_interrupt(void);

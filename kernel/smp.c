@@ -1,0 +1,89 @@
+/* kernel/smp.c - the CPU table, start-up of the other CPUs and cross-CPU
+ * calls (contracts in kernel/smp.h). */
+#include "kernel/smp.h"
+
+#include "kernel/arch.h"
+#include "kernel/panic.h"
+#include "kernel/printk.h"
+
+static cpu_t cpus[SMP_MAX_CPUS];
+static _Atomic unsigned cpus_online = 1;
+
+cpu_t *smp_cpu(unsigned id)
+{
+    if (id >= SMP_MAX_CPUS)
+        panic("cpu id %u out of range (max %u)", id, SMP_MAX_CPUS);
+    return &cpus[id];
+}
+
+unsigned smp_cpu_id(void) { return arch_cpu_id(); }
+
+unsigned smp_cpu_count(void) { return atomic_load(&cpus_online); }
+
+void smp_poll(void)
+{
+    cpu_t *me = &cpus[arch_cpu_id()];
+    unsigned seq = atomic_load_explicit(&me->seq, memory_order_acquire);
+    if (seq == atomic_load_explicit(&me->done, memory_order_relaxed))
+        return;
+    me->fn(me->arg);
+    atomic_fetch_add_explicit(&me->calls, 1, memory_order_relaxed);
+    atomic_store_explicit(&me->done, seq, memory_order_release);
+}
+
+void kernel_ipi(void)
+{
+    atomic_fetch_add_explicit(&cpus[arch_cpu_id()].ipis, 1, memory_order_relaxed);
+    smp_poll();
+}
+
+void smp_call_on(unsigned cpu, smp_call_fn_t fn, void *arg)
+{
+    unsigned self = arch_cpu_id();
+    if (cpu == self) {
+        fn(arg);
+        return;
+    }
+    cpu_t *t = smp_cpu(cpu);
+    if (!atomic_load(&t->online))
+        panic("call on cpu %u, which is not online", cpu);
+    unsigned expected = 0;
+    while (!atomic_compare_exchange_weak_explicit(&t->busy, &expected, 1, memory_order_acquire, memory_order_relaxed)) {
+        expected = 0;
+        smp_poll();
+    }
+    t->fn = fn;
+    t->arg = arg;
+    unsigned seq = atomic_load_explicit(&t->seq, memory_order_relaxed) + 1;
+    atomic_store_explicit(&t->seq, seq, memory_order_release);
+    arch_ipi_send(cpu);
+    while (atomic_load_explicit(&t->done, memory_order_acquire) != seq)
+        smp_poll();
+    atomic_store_explicit(&t->busy, 0, memory_order_release);
+}
+
+_Noreturn void smp_ap_main(unsigned id)
+{
+    cpu_t *me = smp_cpu(id);
+    if (arch_cpu_id() != id)
+        panic("cpu %u started, but arch_cpu_id says %u", id, arch_cpu_id());
+    atomic_store(&me->online, true);
+    atomic_fetch_add(&cpus_online, 1);
+    for (;;) {
+        smp_poll();
+        arch_wait_for_interrupt();
+    }
+}
+
+void smp_init(unsigned max_cpus)
+{
+    if (max_cpus == 0 || max_cpus > SMP_MAX_CPUS)
+        max_cpus = SMP_MAX_CPUS;
+    for (unsigned i = 0; i < SMP_MAX_CPUS; i++)
+        cpus[i].id = i;
+    atomic_store(&cpus[0].online, true);
+    unsigned started = arch_smp_start(max_cpus, smp_ap_main);
+    while (smp_cpu_count() < started)
+        ;
+    printk("kmm: %u CPU%s online\n", started, started == 1 ? "" : "s");
+}
