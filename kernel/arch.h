@@ -112,7 +112,7 @@ _Noreturn void arch_halt(void);
  * calls entry(id), which never returns; ids are 1, 2, ... in start order.
  * Returns the number of CPUs, the boot CPU included, that were started
  * (each of them reaches entry soon after; smp_init waits for them). */
-unsigned arch_smp_start(unsigned max, _Noreturn void (*entry)(unsigned id));
+unsigned arch_smp_start(unsigned max, void (*entry)(unsigned id));
 /* The calling CPU's id (0 on the boot CPU, also before arch_smp_start);
  * cheap: a per-CPU register (x86 GS base or TSC_AUX, riscv tp). */
 unsigned arch_cpu_id(void);
