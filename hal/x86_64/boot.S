@@ -32,7 +32,7 @@
 #define FW_CFG_NAME_LEN 56                   /* a directory entry's name field */
 #define FW_CFG_CMDLINE_NAME_LEN 16           /* "opt/kmm/cmdline" and its NUL */
 #define FW_CFG_MAX_FILES 4096                /* a bound on a directory read from a device */
-#define FWCFG_CMDLINE_MAX 512                /* with the NUL; boot_main.c keeps the same bound */
+#define FWCFG_CMDLINE_MAX 512                /* with the NUL: boot_main.c's cmdline_copy[] size */
 #define PTE_P_RW 0x003
 #define PTE_P_RW_PS 0x083
 
@@ -123,8 +123,9 @@ x86_boot_entry32:
 /* fw_cfg_read_cmdline: if QEMU's fw_cfg device answers with its signature
  * and its file directory holds opt/kmm/cmdline, copies that file (at most
  * FWCFG_CMDLINE_MAX - 1 bytes, control characters such as a final newline
- * turned into spaces) NUL-terminated to x86_fwcfg_cmdline and sets
- * x86_fwcfg_cmdline_present to 1. Otherwise changes nothing. */
+ * turned into spaces) NUL-terminated to x86_fwcfg_cmdline, its whole size
+ * to x86_fwcfg_cmdline_size, and sets x86_fwcfg_cmdline_present to 1.
+ * Otherwise changes nothing. */
 fw_cfg_read_cmdline:
     pushl %ebx
     pushl %esi
@@ -169,6 +170,7 @@ fw_cfg_read_cmdline:
     /* Found: read it. */
     movl %edi, %eax
     call fw_cfg_select
+    movl %ebx, PHYS(x86_fwcfg_cmdline_size)
     cmpl $FWCFG_CMDLINE_MAX - 1, %ebx
     jbe 2f
     movl $FWCFG_CMDLINE_MAX - 1, %ebx
@@ -411,8 +413,10 @@ x86_boot_mbi_phys:
     .long 0
 x86_boot_levels:
     .long 0
-    .globl x86_fwcfg_cmdline_present, x86_fwcfg_cmdline
+    .globl x86_fwcfg_cmdline_present, x86_fwcfg_cmdline_size, x86_fwcfg_cmdline
 x86_fwcfg_cmdline_present:
+    .long 0
+x86_fwcfg_cmdline_size:
     .long 0
 x86_fwcfg_cmdline:
     .skip FWCFG_CMDLINE_MAX

@@ -18,8 +18,9 @@
 
 extern uint64_t x86_early_pdpt_low[512];
 extern char _stack_guard_start[], _stack_guard_end[]; /* kernel.ld */
-/* boot.S: the fw_cfg file opt/kmm/cmdline, NUL-terminated, if present is 1. */
-extern uint32_t x86_fwcfg_cmdline_present;
+/* boot.S: the fw_cfg file opt/kmm/cmdline, if present is 1: its first
+ * sizeof(cmdline_copy) - 1 bytes, NUL-terminated, and its whole size. */
+extern uint32_t x86_fwcfg_cmdline_present, x86_fwcfg_cmdline_size;
 extern char x86_fwcfg_cmdline[];
 
 static boot_info_t boot_info;
@@ -124,6 +125,9 @@ _Noreturn void x86_boot_main(uint32_t mbi_pa, uint32_t levels)
         printk("x86: command line from QEMU fw_cfg opt/kmm/cmdline (the boot loader's was '%s')\n",
                boot_info.cmdline);
         boot_info.cmdline = x86_fwcfg_cmdline;
+        if (x86_fwcfg_cmdline_size >= sizeof(cmdline_copy))
+            printk("x86: the fw_cfg command line has %u bytes: only the first %zu are used\n",
+                   (unsigned)x86_fwcfg_cmdline_size, sizeof(cmdline_copy) - 1);
     }
     kmain(&boot_info);
 }
