@@ -2,16 +2,19 @@
 """scripts/qemu-ktap.py - boot a kmm kernel in QEMU and hand its KTAP to meson.
 
 Boots the image (x86_64: a GRUB ISO; riscv64: the kernel ELF through
-OpenSBI), keeps only the kernel's lines from "KTAP version 1" on (what
+OpenSBI) with the command line --append (x86_64: QEMU's fw_cfg file
+opt/kmm/cmdline, which replaces the ISO's grub.cfg command line; riscv64:
+-append), keeps only the kernel's lines from "KTAP version 1" on (what
 firmware and the boot loader print before is dropped), and prints them as TAP
 for meson 1.0.1: "TAP version 13" first, then the plan, the results and the
 "#" diagnostics, unindented. Exits non-zero, with a "not ok" line or a "Bail
 out!" meson counts as a failure, on a panic, a timeout, a missing or short
 plan, or an exit status other than the arch's success status. Indented
 lines (a nested KTAP block: a user program's own checks) become "#"
-diagnostics; --expect-line REGEX also requires a console line to match.
+diagnostics; --expect-line REGEX also requires a console line to match, and
+--expect-results N exactly N results in the plan.
 
-  qemu-ktap.py --arch x86_64 --image build/x86_64/kernel/kmm-test-5level.iso
+  qemu-ktap.py --arch x86_64 --image build/x86_64/kernel/kmm.iso --append "ktest paging=4"
   qemu-ktap.py --arch riscv64 --image kmm.elf --append "ktest paging=sv48"
 """
 import argparse
@@ -30,6 +33,8 @@ def qemu_command(args):
                "-cdrom", args.image, "-boot", "d",
                "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
                "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+        if args.append:
+            cmd += ["-fw_cfg", "name=opt/kmm/cmdline,string=" + fw_cfg_string(args.append)]
         # isa-debug-exit: the kernel writes 0x10 (success) -> (0x10 << 1) | 1.
         return cmd, {33}
     if args.arch == "riscv64":
@@ -41,6 +46,11 @@ def qemu_command(args):
         # sifive_test: 0x5555 exits QEMU with status 0.
         return cmd, {0}
     raise SystemExit(f"qemu-ktap: unknown arch {args.arch}")
+
+
+def fw_cfg_string(text):
+    """text as a QEMU option value: a comma is written twice."""
+    return text.replace(",", ",,")
 
 
 PANIC = re.compile(r"\bPANIC\b|kmm panic")
@@ -102,6 +112,8 @@ def main():
                     help="the run must stop with a panic whose report matches every REGEX (repeatable)")
     ap.add_argument("--expect-line", action="append", default=[], metavar="REGEX",
                     help="fail unless some console line matches REGEX (repeatable)")
+    ap.add_argument("--expect-results", type=int, default=None, metavar="N",
+                    help="fail unless the plan (and the run) has exactly N results")
     ap.add_argument("--gdb", action="store_true")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
@@ -164,6 +176,8 @@ def main():
         problems.append("no KTAP plan")
     elif planned is not None and results != planned:
         problems.append(f"plan says {planned} tests, {results} reported")
+    if args.expect_results is not None and planned != args.expect_results:
+        problems.append(f"expected a plan of {args.expect_results} tests, the kernel planned {planned}")
     if not timed_out and status not in success:
         problems.append(f"QEMU exit status {status} (success is {sorted(success)})")
     print(f"# booted and ran in {elapsed:.1f} s, QEMU status {status}")

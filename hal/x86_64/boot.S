@@ -1,6 +1,12 @@
 /* hal/x86_64/boot.S - multiboot2 header and the 32-bit entry: check the
- * loader and the CPU, choose 4- or 5-level paging, build the early tables,
- * enter long mode and jump to the higher half (x86_boot_main).
+ * loader and the CPU, read the run-time command line from QEMU's fw_cfg,
+ * choose 4- or 5-level paging, build the early tables, enter long mode and
+ * jump to the higher half (x86_boot_main).
+ *
+ * The command line: QEMU's fw_cfg file opt/kmm/cmdline (`-fw_cfg
+ * name=opt/kmm/cmdline,string=...`), when there is one, replaces the one
+ * the boot loader passes (GRUB's grub.cfg); "paging=4" is looked for in the
+ * one in force. x86_boot_main hands the same one to the kernel.
  *
  * Early tables (2 MiB leaves, all in the kernel's .bss):
  *   identity        [0, 4 GiB)        so that this code survives enabling paging
@@ -18,6 +24,15 @@
 #define MB2_HEADER_LEN (mb2_header_end - mb2_header)
 
 #define COM1 0x3f8
+#define FW_CFG_SELECTOR 0x510                /* 16-bit write: choose an item */
+#define FW_CFG_DATA 0x511                    /* 8-bit reads: the item's bytes, in order */
+#define FW_CFG_SIGNATURE 0x0000
+#define FW_CFG_FILE_DIR 0x0019
+#define FW_CFG_QEMU 0x51454d55               /* "QEMU", read as a big-endian word */
+#define FW_CFG_NAME_LEN 56                   /* a directory entry's name field */
+#define FW_CFG_CMDLINE_NAME_LEN 16           /* "opt/kmm/cmdline" and its NUL */
+#define FW_CFG_MAX_FILES 4096                /* a bound on a directory read from a device */
+#define FWCFG_CMDLINE_MAX 512                /* with the NUL: boot_main.c's cmdline_copy[] size */
 #define PTE_P_RW 0x003
 #define PTE_P_RW_PS 0x083
 
@@ -46,6 +61,8 @@ x86_boot_entry32:
     cmpl $MB2_BOOT_MAGIC, %eax
     movl $msg_no_mb2, %esi
     jne boot_fail
+
+    call fw_cfg_read_cmdline
 
     /* Long mode: CPUID leaf 0x80000001 EDX bit 29. */
     movl $0x80000000, %eax
@@ -103,12 +120,125 @@ x86_boot_entry32:
     lgdt boot_gdtr
     ljmp $0x08, $boot_entry64
 
-/* cmdline_forces_4level: eax = 1 if the multiboot2 command-line tag holds the
- * token "paging=4" (delimited by start/space and space/NUL), else 0. */
+/* fw_cfg_read_cmdline: if QEMU's fw_cfg device answers with its signature
+ * and its file directory holds opt/kmm/cmdline, copies that file (at most
+ * FWCFG_CMDLINE_MAX - 1 bytes, control characters such as a final newline
+ * turned into spaces) NUL-terminated to x86_fwcfg_cmdline, its whole size
+ * to x86_fwcfg_cmdline_size, and sets x86_fwcfg_cmdline_present to 1.
+ * Otherwise changes nothing. */
+fw_cfg_read_cmdline:
+    pushl %ebx
+    pushl %esi
+    pushl %edi
+    pushl %ebp
+    movw $FW_CFG_SIGNATURE, %ax
+    call fw_cfg_select
+    call fw_cfg_read_be32
+    cmpl $FW_CFG_QEMU, %eax
+    jne .Lfw_done
+    movw $FW_CFG_FILE_DIR, %ax
+    call fw_cfg_select
+    call fw_cfg_read_be32
+    movl %eax, %ebp                         /* ebp = files left */
+    cmpl $FW_CFG_MAX_FILES, %ebp
+    jbe .Lfw_file
+    movl $FW_CFG_MAX_FILES, %ebp
+.Lfw_file:
+    testl %ebp, %ebp
+    jz .Lfw_done
+    decl %ebp
+    call fw_cfg_read_be32
+    movl %eax, %ebx                         /* ebx = file size */
+    call fw_cfg_read_be32
+    shrl $16, %eax
+    movl %eax, %edi                         /* edi = its selector (the other half is reserved) */
+    xorl %esi, %esi                         /* esi = name byte index */
+    xorl %ecx, %ecx                         /* ecx = 0 while the name matches */
+.Lfw_name:
+    inb %dx, %al
+    cmpl $FW_CFG_CMDLINE_NAME_LEN, %esi
+    jae 1f
+    cmpb fw_cfg_cmdline_name(%esi), %al
+    je 1f
+    incl %ecx
+1:
+    incl %esi
+    cmpl $FW_CFG_NAME_LEN, %esi
+    jb .Lfw_name
+    testl %ecx, %ecx
+    jnz .Lfw_file
+    /* Found: read it. */
+    movl %edi, %eax
+    call fw_cfg_select
+    movl %ebx, PHYS(x86_fwcfg_cmdline_size)
+    cmpl $FWCFG_CMDLINE_MAX - 1, %ebx
+    jbe 2f
+    movl $FWCFG_CMDLINE_MAX - 1, %ebx
+2:
+    movl $PHYS(x86_fwcfg_cmdline), %edi
+    movl %ebx, %ecx
+    jecxz 4f
+3:
+    inb %dx, %al
+    cmpb $' ', %al
+    jae 5f
+    testb %al, %al
+    jz 5f
+    movb $' ', %al
+5:
+    movb %al, (%edi)
+    incl %edi
+    loop 3b
+4:
+    movb $0, (%edi)
+    movl $1, PHYS(x86_fwcfg_cmdline_present)
+.Lfw_done:
+    popl %ebp
+    popl %edi
+    popl %esi
+    popl %ebx
+    ret
+
+/* fw_cfg_select: choose item ax; leaves dx = FW_CFG_DATA. Clobbers nothing else. */
+fw_cfg_select:
+    movw $FW_CFG_SELECTOR, %dx
+    outw %ax, %dx
+    movw $FW_CFG_DATA, %dx
+    ret
+
+/* fw_cfg_read_be32: eax = the next 4 bytes of the item, big-endian (dx =
+ * FW_CFG_DATA). Clobbers ecx. */
+fw_cfg_read_be32:
+    xorl %ecx, %ecx
+    movl $4, %eax
+1:
+    shll $8, %ecx
+    pushl %eax
+    inb %dx, %al
+    movb %al, %cl
+    popl %eax
+    decl %eax
+    jnz 1b
+    movl %ecx, %eax
+    ret
+
+fw_cfg_cmdline_name:
+    .asciz "opt/kmm/cmdline"                /* FW_CFG_CMDLINE_NAME_LEN bytes */
+
+/* cmdline_forces_4level: eax = 1 if the command line in force (fw_cfg's if
+ * fw_cfg_read_cmdline found one, else the multiboot2 command-line tag's)
+ * holds the token "paging=4" (delimited by start/space and space/NUL), else 0. */
 cmdline_forces_4level:
     pushl %esi
     pushl %edi
     pushl %ebx
+    cmpl $0, PHYS(x86_fwcfg_cmdline_present)
+    je .Lmb2
+    movl $PHYS(x86_fwcfg_cmdline), %esi
+    leal FWCFG_CMDLINE_MAX - 1(%esi), %edx  /* edx = the last byte (a NUL) */
+    movl %esi, %edi
+    jmp .Lscan
+.Lmb2:
     movl PHYS(x86_boot_mbi_phys), %esi
     movl (%esi), %ebx                       /* total size */
     addl %esi, %ebx                         /* ebx = end of the information */
@@ -283,6 +413,13 @@ x86_boot_mbi_phys:
     .long 0
 x86_boot_levels:
     .long 0
+    .globl x86_fwcfg_cmdline_present, x86_fwcfg_cmdline_size, x86_fwcfg_cmdline
+x86_fwcfg_cmdline_present:
+    .long 0
+x86_fwcfg_cmdline_size:
+    .long 0
+x86_fwcfg_cmdline:
+    .skip FWCFG_CMDLINE_MAX
 
     /* The kernel stack, placed by kernel.ld above an unmapped guard page. */
     .section .kstack, "aw", @nobits

@@ -1,6 +1,7 @@
 /* hal/x86_64/boot_main.c - the first C code, in long mode on the early
  * tables: console and CPU setup, the multiboot2 information turned into the
- * generic boot_info_t, then kmain. */
+ * generic boot_info_t, the command line in force (QEMU fw_cfg's, read by
+ * boot.S, else the boot loader's), then kmain. */
 #include "kernel/arch.h"
 #include "kernel/boot.h"
 #include "kernel/lib/string.h"
@@ -17,6 +18,10 @@
 
 extern uint64_t x86_early_pdpt_low[512];
 extern char _stack_guard_start[], _stack_guard_end[]; /* kernel.ld */
+/* boot.S: the fw_cfg file opt/kmm/cmdline, if present is 1: its first
+ * sizeof(cmdline_copy) - 1 bytes, NUL-terminated, and its whole size. */
+extern uint32_t x86_fwcfg_cmdline_present, x86_fwcfg_cmdline_size;
+extern char x86_fwcfg_cmdline[];
 
 static boot_info_t boot_info;
 /* The geometry in force: the arch's table entry, without 1 GiB leaves on a
@@ -116,5 +121,13 @@ _Noreturn void x86_boot_main(uint32_t mbi_pa, uint32_t levels)
         geometry.leaf_levels &= ~(1u << 3);
     boot_info.geometry = &geometry;
     mb2_parse(mbi_pa);
+    if (x86_fwcfg_cmdline_present) {
+        printk("x86: command line from QEMU fw_cfg opt/kmm/cmdline (the boot loader's was '%s')\n",
+               boot_info.cmdline);
+        boot_info.cmdline = x86_fwcfg_cmdline;
+        if (x86_fwcfg_cmdline_size >= sizeof(cmdline_copy))
+            printk("x86: the fw_cfg command line has %u bytes: only the first %zu are used\n",
+                   (unsigned)x86_fwcfg_cmdline_size, sizeof(cmdline_copy) - 1);
+    }
     kmain(&boot_info);
 }

@@ -1,40 +1,18 @@
 /* tests/boot/test_user.c - user programs (tests/user/) run as processes on
  * the real MMU. Each program prints its own checks as a KTAP block that the
- * kernel nests under this test (four spaces), and exits with the number of
+ * kernel nests under its test (four spaces), and exits with the number of
  * checks that failed; a program killed by a fault ends with WAIT_KILLED.
- * The runner then checks that every frame came back. These tests need a
+ * The runner then checks that every frame came back. The test that runs
+ * each program as is comes from tests/user/meson.build's list (generated
+ * user_program_tests.c, run_program in tests/boot/user_program.c); this
+ * file holds the others: process and loader failures. These tests need a
  * small machine (the fork-until-out-of-memory and 2/3-of-memory programs
  * scale with RAM): the boot suites run them in their own QEMU with
  * `ktest.filter=^userprog_` and exclude them elsewhere (`ktest.exclude=userprog_`). */
 #include "kernel/process.h"
 #include "kernel/uapi.h"
-#include "mm/check.h"
 #include "tests/boot/boot_test.h"
-
-static void run_program(ktest_state_t *t, const char *name)
-{
-    int status = -1;
-    proc_output_prefix = "    ";
-    printk("    # Subtest: %s\n", name);
-    int err = proc_run(name, &status);
-    proc_output_prefix = "";
-    KT_ASSERT(t, err == 0, "proc_run(%s) failed with %d", name, err);
-    KT_EXPECT(t, status == 0, "%s ended with wait status %#x (%s)", name, (unsigned)status,
-              status & WAIT_KILLED ? "killed" : "failed checks");
-    KT_EXPECT(t, proc_count() == 0, "%zu processes left", proc_count());
-    KT_EXPECT(t, kernel_current_context() == mm_kernel_context(), "the kernel context is not active again");
-    mm_check_report_t r;
-    int inv = mm_check_invariants(&r);
-    KT_EXPECT(t, inv == 0, "invariant checker: %zu violations, first: %s", r.violations, r.first);
-}
-
-KTEST(userprog_isolation_faults_kill_only_the_process) { run_program(t, "isolation"); }
-KTEST(userprog_bad_pointers_return_efault_and_change_nothing) { run_program(t, "bad_pointers"); }
-KTEST(userprog_fork_private_and_shared_memory) { run_program(t, "fork"); }
-KTEST(userprog_mmap_munmap_mprotect) { run_program(t, "mmap"); }
-KTEST(userprog_copy_on_write_scenarios) { run_program(t, "cow"); }
-KTEST(userprog_fork_until_out_of_memory) { run_program(t, "fork_oom"); }
-KTEST(userprog_timer_preempts_a_spinning_process) { run_program(t, "preempt"); }
+#include "tests/boot/user_program.h"
 
 KTEST(userprog_unknown_program_is_enoent)
 {

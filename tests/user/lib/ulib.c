@@ -27,6 +27,13 @@ size_t strlen(const char *s)
     return n;
 }
 
+int strcmp(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return (unsigned char)*a - (unsigned char)*b;
+}
+
 typedef struct out {
     char *buf;
     size_t len, cap;
@@ -38,62 +45,133 @@ static void put(out_t *o, char c)
         o->buf[o->len++] = c;
 }
 
-static void put_num(out_t *o, unsigned long v, unsigned base, bool neg)
+static int unknown_conversions;
+
+int uprintf_unknown_conversions(void) { return unknown_conversions; }
+
+/* One conversion's layout: flags and width as parsed. */
+typedef struct spec {
+    bool alt, zero, left;
+    int width;
+} spec_t;
+
+/* Puts prefix (sign or 0x) and body[0..n), padded to the width: spaces
+ * before (or after, with '-'), or zeros between prefix and body. */
+static void put_field(out_t *o, const spec_t *sp, const char *prefix, const char *body, int n)
+{
+    int plen = (int)strlen(prefix), pad = sp->width - plen - n;
+    if (!sp->left && !sp->zero)
+        for (; pad > 0; pad--)
+            put(o, ' ');
+    while (*prefix)
+        put(o, *prefix++);
+    if (!sp->left && sp->zero)
+        for (; pad > 0; pad--)
+            put(o, '0');
+    for (int i = 0; i < n; i++)
+        put(o, body[i]);
+    for (; pad > 0; pad--)
+        put(o, ' ');
+}
+
+static void put_num(out_t *o, const spec_t *sp, unsigned long long v, unsigned base, const char *prefix)
 {
     char tmp[24];
-    int n = 0;
+    int at = (int)sizeof(tmp);
     do {
-        tmp[n++] = "0123456789abcdef"[v % base];
+        tmp[--at] = "0123456789abcdef"[v % base];
         v /= base;
     } while (v);
-    if (neg)
-        put(o, '-');
-    while (n)
-        put(o, tmp[--n]);
+    put_field(o, sp, prefix, tmp + at, (int)sizeof(tmp) - at);
+}
+
+/* An unknown conversion: visible in the output, and counted. */
+static void put_unknown(out_t *o, char c)
+{
+    put(o, '%');
+    put(o, '?');
+    if (c)
+        put(o, c);
+    unknown_conversions++;
 }
 
 static int vformat(char *buf, size_t cap, const char *fmt, va_list ap)
 {
     out_t o = { buf, 0, cap };
+    if (cap == 0)
+        return 0;
     for (const char *p = fmt; *p; p++) {
         if (*p != '%') {
             put(&o, *p);
             continue;
         }
-        bool lng = false;
-        if (p[1] == 'l') {
-            lng = true;
-            p++;
+        spec_t sp = { false, false, false, 0 };
+        for (;; p++) {
+            if (p[1] == '#')
+                sp.alt = true;
+            else if (p[1] == '0')
+                sp.zero = true;
+            else if (p[1] == '-')
+                sp.left = true;
+            else
+                break;
         }
-        switch (*++p) {
-        case 'd': {
-            long v = lng ? va_arg(ap, long) : va_arg(ap, int);
-            put_num(&o, v < 0 ? -(unsigned long)v : (unsigned long)v, 10, v < 0);
+        while (p[1] >= '0' && p[1] <= '9') {
+            sp.width = sp.width * 10 + (*++p - '0');
+            if (sp.width > 255)
+                sp.width = 255; /* wider than any output buffer */
+        }
+        int size = 0; /* 0 int, 1 long, 2 long long, 3 size_t */
+        if (p[1] == 'l' && p[2] == 'l')
+            size = 2, p += 2;
+        else if (p[1] == 'l')
+            size = 1, p++;
+        else if (p[1] == 'z')
+            size = 3, p++;
+        char c = *++p;
+        switch (c) {
+        case 'd':
+        case 'i': {
+            long long v = size == 0 ? va_arg(ap, int)
+                          : size == 1 ? va_arg(ap, long)
+                          : size == 2 ? va_arg(ap, long long)
+                                      : (long long)va_arg(ap, size_t);
+            put_num(&o, &sp, v < 0 ? -(unsigned long long)v : (unsigned long long)v, 10, v < 0 ? "-" : "");
             break;
         }
         case 'u':
-            put_num(&o, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 10, false);
+        case 'x': {
+            unsigned long long v = size == 0 ? va_arg(ap, unsigned)
+                                   : size == 1 ? va_arg(ap, unsigned long)
+                                   : size == 2 ? va_arg(ap, unsigned long long)
+                                               : va_arg(ap, size_t);
+            put_num(&o, &sp, v, c == 'u' ? 10 : 16, c == 'x' && sp.alt && v ? "0x" : "");
             break;
-        case 'x':
-            put_num(&o, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 16, false);
-            break;
+        }
         case 'p':
-            put(&o, '0');
-            put(&o, 'x');
-            put_num(&o, (unsigned long)va_arg(ap, void *), 16, false);
+            put_num(&o, &sp, (uintptr_t)va_arg(ap, void *), 16, "0x");
             break;
-        case 's':
-            for (const char *s = va_arg(ap, const char *); *s; s++)
-                put(&o, *s);
+        case 's': {
+            const char *s = va_arg(ap, const char *);
+            if (!s)
+                s = "(null)";
+            sp.zero = false;
+            put_field(&o, &sp, "", s, (int)strlen(s));
             break;
-        case 'c':
-            put(&o, (char)va_arg(ap, int));
+        }
+        case 'c': {
+            char ch = (char)va_arg(ap, int);
+            sp.zero = false;
+            put_field(&o, &sp, "", &ch, 1);
             break;
+        }
         case '%':
             put(&o, '%');
             break;
         default:
-            put(&o, '?');
+            put_unknown(&o, c);
+            if (!c)
+                p--; /* a '%' (and flags) at the end: stop at the NUL */
             break;
         }
     }
@@ -110,6 +188,28 @@ int uprintf(const char *fmt, ...)
     va_end(ap);
     sys_write(1, buf, (size_t)n);
     return n;
+}
+
+int usnprintf(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vformat(buf, cap, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+_Noreturn void sys_exit(int status)
+{
+    if (unknown_conversions) {
+        uprintf("# uprintf: %d unknown conversion(s), printed as %%?, count as failures\n", unknown_conversions);
+        status += unknown_conversions;
+        if (status > 255 || status < 0)
+            status = 255;
+    }
+    kmm_syscall(SYS_EXIT, status, 0, 0, 0);
+    for (;;)
+        ;
 }
 
 static int planned, ran, failed;

@@ -5,7 +5,9 @@
  * returns t_done() from main: the exit status is the number of failed
  * checks (a plan not met counts as one more), which the boot test turns
  * into its verdict. Output lines are KTAP; the kernel indents them under
- * the boot test's own result. */
+ * the boot test's own result. A conversion the printf below does not know
+ * is printed as `%?c` and counted, and the count is added to the process's
+ * exit status (sys_exit), so a wrong format fails the test that ran it. */
 #pragma once
 
 #include <stdarg.h>
@@ -18,12 +20,10 @@
 
 #define PAGE USER_PAGE_SIZE
 
-static inline _Noreturn void sys_exit(int status)
-{
-    kmm_syscall(SYS_EXIT, status, 0, 0, 0);
-    for (;;)
-        ;
-}
+/* Ends the process (main's return value comes here too). If uprintf met
+ * unknown conversions, says how many on the console and exits with status
+ * + that count (at most 255) instead. */
+_Noreturn void sys_exit(int status);
 static inline long sys_write(int fd, const void *buf, size_t len) { return kmm_syscall(SYS_WRITE, fd, (long)buf, (long)len, 0); }
 static inline long sys_fork(void) { return kmm_syscall(SYS_FORK, 0, 0, 0, 0); }
 static inline long sys_wait(int *status) { return kmm_syscall(SYS_WAIT, (long)status, 0, 0, 0); }
@@ -43,9 +43,19 @@ static inline long sys_meminfo(struct kmm_meminfo *out) { return kmm_syscall(SYS
 void *memset(void *dst, int c, size_t n);
 void *memcpy(void *restrict dst, const void *restrict src, size_t n);
 size_t strlen(const char *s);
+int strcmp(const char *a, const char *b);
 
-/* printf subset: %d %u %ld %lu %x %lx %s %c %p %%. One write per call. */
+/* printf subset: conversions d i u x c s p %; length modifiers l, ll, z;
+ * flags '#' (0x before a non-zero %x), '0' and '-'; a decimal width.
+ * Anything else prints `%?` and the character met (`%?q` for %q) and adds
+ * one to the count of unknown conversions (see sys_exit). uprintf writes
+ * once per call, at most 255 bytes; usnprintf stores at most cap - 1 bytes
+ * and a NUL (cap > 0) and returns the number stored. */
 int uprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int usnprintf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Unknown conversions met so far by this process (a child starts with its
+ * parent's count). */
+int uprintf_unknown_conversions(void);
 
 void t_plan(int n);
 /* Records one KTAP result; returns cond. */
