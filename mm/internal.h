@@ -11,6 +11,9 @@ void pt_reset(void);
 void shm_reset(void);
 void cow_reset(void);
 
+/* shm.c: node pages of every shared object's index. */
+size_t shm_node_pages_total(void);
+
 /* mm.c: the live contexts but the kernel's, linked by next (quiescent use only). */
 mm_context_t *mm_context_list(void);
 
