@@ -19,7 +19,6 @@ mm_context_t *mm_context_list(void);
 
 /* vmap.c */
 size_t vmap_live_count(void);
-size_t vmap_object_pages(void);
 /* Removes vmap from its context and frees it without touching mappings. */
 void vmap_forget(vmap_t *vmap);
 /* Undoes vmap_split(first, n) that returned second (nothing else changed
