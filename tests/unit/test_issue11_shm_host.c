@@ -254,18 +254,17 @@ Test(shm_index, the_last_reference_frees_every_node_and_frame_of_the_object)
     check_invariants();
 }
 
-Test(shm_index, unmapping_one_of_two_vmaps_of_an_object_keeps_the_pages_the_other_maps)
+Test(shm_index, unmapping_part_of_a_shared_vmap_keeps_the_object_whole_until_its_last_vmap_goes)
 {
     counts_t a = counts();
     mm_context_t *ctx = new_ctx();
-    vmap_t *v = anon(ctx, USER_VA, 1024, VMAP_TYPE_SHARED);
+    anon(ctx, USER_VA, 1024, VMAP_TYPE_SHARED);
     put64(ctx, USER_VA, 1);
     put64(ctx, USER_VA + 1023 * PAGE_SIZE, 2);
     spinlock_acquire(&ctx->mm_lock);
     cr_assert_eq(mm_unmap_user_pages_locked(ctx, USER_VA, 512), 0);
     spinlock_release(&ctx->mm_lock);
     shm_object_t *o = mm_vmap_first_from(ctx, 0)->object;
-    (void)v;
     cr_assert_eq(o->resident, 2, "the object keeps page 0 although no vmap maps it any more");
     cr_assert_eq(o->nodes, 3, "a 1024-page object: two leaf nodes under a root");
     cr_assert_eq(get64(ctx, USER_VA + 1023 * PAGE_SIZE), 2);
