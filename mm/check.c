@@ -13,6 +13,7 @@ typedef struct checker {
     uint32_t *count;   /* user mappings + known holders, per frame of the span */
     pfn_t base, end;
     size_t tables;
+    size_t nodes; /* index nodes of the shared objects */
     uint32_t mark;
     bool first; /* the first window: make the checks that do not depend on it */
 } checker_t;
@@ -82,7 +83,7 @@ static void check_leaf(checker_t *c, mm_context_t *ctx, ptr_t va, pte_t e)
               pmm_refcount(pfn));
     if (v->object) {
         size_t idx = v->object_pgoff + ((va - v->vaddr) >> PAGE_SHIFT);
-        CHECK_ONCE(c, v->object->pages[idx] == pfn, "shared page is not the object's frame: va, pfn", va, pfn);
+        CHECK_ONCE(c, shm_lookup(v->object, idx) == pfn, "shared page is not the object's frame: va, pfn", va, pfn);
     }
 }
 
@@ -133,6 +134,29 @@ static void walk_root_half(checker_t *c, mm_context_t *ctx, bool user)
     }
 }
 
+/* What one object's tree holds, seen by shm_for_each_frame. */
+typedef struct object_walk {
+    checker_t *c;
+    size_t pages, nodes;
+} object_walk_t;
+
+static void hold_object_frame(void *arg, pfn_t pfn, unsigned level, size_t nentries)
+{
+    object_walk_t *w = arg;
+    checker_t *c = w->c;
+    CHECK_ONCE(c, pmm_is_allocated(pfn), "shared object holds a frame not allocated: pfn, level", pfn, level);
+    hold(c, pfn);
+    if (level == 0) {
+        w->pages++;
+        return;
+    }
+    w->nodes++;
+    CHECK_ONCE(c, nentries > 0, "empty node in a shared object's index: pfn, level", pfn, level);
+}
+
+/* Counts the frames and index nodes of the context's shared objects (each
+ * object once per window), checks their counters, and adds the nodes to
+ * c->nodes. */
 static void hold_objects(checker_t *c, mm_context_t *ctx)
 {
     for (vmap_t *v = mm_vmap_first_from(ctx, 0); v; v = mm_vmap_next(v)) {
@@ -140,9 +164,11 @@ static void hold_objects(checker_t *c, mm_context_t *ctx)
         if (!o || o->check_mark == c->mark)
             continue;
         o->check_mark = c->mark;
-        for (size_t i = 0; i < o->npages; i++)
-            if (o->pages[i])
-                hold(c, o->pages[i]);
+        object_walk_t w = { .c = c };
+        shm_for_each_frame(o, hold_object_frame, &w);
+        CHECK_ONCE(c, w.pages == o->resident, "shared object's pages found vs counted", w.pages, o->resident);
+        CHECK_ONCE(c, w.nodes == o->nodes, "shared object's index nodes found vs counted", w.nodes, o->nodes);
+        c->nodes += w.nodes;
     }
 }
 
@@ -152,6 +178,7 @@ static void hold_objects(checker_t *c, mm_context_t *ctx)
 static void check_window(checker_t *c)
 {
     c->tables = 0;
+    c->nodes = 0;
     mm_context_t *k = mm_kernel_context();
     spinlock_acquire(&k->mm_lock);
     c->tables++; /* the kernel root */
@@ -199,6 +226,8 @@ int mm_check_invariants(mm_check_report_t *r)
     }
     mark = c.mark;
     CHECK(&c, c.tables == pt_table_pages_total(), "table pages found vs counted", c.tables, pt_table_pages_total());
+    CHECK(&c, c.nodes == shm_node_pages_total(), "shared objects' index nodes found vs counted", c.nodes,
+          shm_node_pages_total());
     pmm_free_order(scratch, order);
     return r->violations ? -EINVAL : 0;
 }

@@ -11,12 +11,14 @@ void pt_reset(void);
 void shm_reset(void);
 void cow_reset(void);
 
+/* shm.c: node pages of every shared object's index. */
+size_t shm_node_pages_total(void);
+
 /* mm.c: the live contexts but the kernel's, linked by next (quiescent use only). */
 mm_context_t *mm_context_list(void);
 
 /* vmap.c */
 size_t vmap_live_count(void);
-size_t vmap_object_pages(void);
 /* Removes vmap from its context and frees it without touching mappings. */
 void vmap_forget(vmap_t *vmap);
 /* Undoes vmap_split(first, n) that returned second (nothing else changed

@@ -54,6 +54,7 @@ int mm_init(const mm_boot_info_t *info)
     pt_reset();
     shm_reset();
     cow_reset();
+    slab_reset();
     int err = pmm_init(info->regions, info->nregions);
     if (err)
         return err;
@@ -138,6 +139,14 @@ void mm_get_stats(mm_stats_t *out)
         .table_pages = pt_table_pages_total(),
         .contexts = __atomic_load_n(&live_contexts, __ATOMIC_RELAXED),
         .vmaps = vmap_live_count(),
-        .object_pages = __atomic_load_n(&context_cache.pages, __ATOMIC_RELAXED) + vmap_object_pages(),
+        .object_pages = slab_pages_total() + shm_node_pages_total(),
     };
+    /* Tables, slab pages and nodes each hold one reference (taken before
+     * they are counted, dropped after), as does the zero page: the other
+     * referenced frames are user memory. Read last, so that in flight it
+     * errs upwards, and never below 0. */
+    pmm_stats_t ps;
+    pmm_get_stats(&ps);
+    size_t others = out->table_pages + out->object_pages + (zero_page != PMM_NO_FRAME);
+    out->user_pages = ps.referenced_frames > others ? ps.referenced_frames - others : 0;
 }

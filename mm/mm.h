@@ -123,11 +123,19 @@ size_t mm_vmap_count(mm_context_t *mmctx);
 vmap_t *mm_vmap_first_from(mm_context_t *mmctx, ptr_t vaddr);
 vmap_t *mm_vmap_next(vmap_t *vmap);
 
-/* Global counters, for tests and statistics. */
+/* Global counters, for tests and statistics. Every frame with a reference
+ * is in exactly one of table_pages, object_pages, user_pages, or is the zero
+ * page; the frames allocated and not referenced (free-standing frames a
+ * caller owns, the invariant checker's scratch) are in none. Exact when
+ * quiescent; read while other threads work, each counter is a recent value
+ * (user_pages, derived from the others, may be off by the frames in flight). */
 typedef struct mm_stats {
     size_t table_pages;   /* every page-table page in use, kernel half and roots included */
     size_t contexts;      /* live contexts, the kernel's included */
     size_t vmaps;         /* live vmaps */
-    size_t object_pages;  /* frames holding vmap/context objects */
+    size_t object_pages;  /* frames holding objects: every slab cache's pages (contexts, vmaps, shared
+                             objects, and any cache of the embedding kernel) and shared objects' index nodes */
+    size_t user_pages;    /* frames of user memory: referenced by user mappings, by shared objects, or by a
+                             caller holding a reference (the zero page excluded) */
 } mm_stats_t;
 void mm_get_stats(mm_stats_t *out);

@@ -34,6 +34,7 @@ static struct {
     pfn_t base_pfn, end_pfn;
     uint32_t free_head[PMM_MAX_ORDER + 1];
     size_t free_frames, managed_frames, reserved_frames, array_frames;
+    size_t referenced_frames; /* frames whose count is not 0 (atomic: pmm_ref/unref change it without the lock) */
     size_t fail_countdown; /* fault injection: fail when it reaches 1 */
 } pmm;
 
@@ -133,7 +134,7 @@ int pmm_init(const mm_region_t *regions, size_t n)
     pmm.frames = mm_phys_to_virt(at);
     pmm.base_pfn = base;
     pmm.end_pfn = end;
-    pmm.free_frames = pmm.managed_frames = pmm.reserved_frames = 0;
+    pmm.free_frames = pmm.managed_frames = pmm.reserved_frames = pmm.referenced_frames = 0;
     pmm.array_frames = array_bytes >> PAGE_SHIFT;
     pmm.fail_countdown = 0;
     for (unsigned o = 0; o <= PMM_MAX_ORDER; o++)
@@ -235,6 +236,8 @@ uint32_t pmm_ref(pfn_t pfn)
     check_allocated(__func__, pfn);
     uint32_t old = atomic_fetch_add_explicit(&frame_of(pfn)->refcount, 1, memory_order_relaxed);
     MM_ASSERT(old != UINT32_MAX, "refcount overflow on frame %#llx", (unsigned long long)pfn);
+    if (old == 0)
+        __atomic_fetch_add(&pmm.referenced_frames, 1, __ATOMIC_RELAXED);
     return old + 1;
 }
 
@@ -244,6 +247,7 @@ uint32_t pmm_unref(pfn_t pfn)
     uint32_t old = atomic_fetch_sub_explicit(&frame_of(pfn)->refcount, 1, memory_order_acq_rel);
     MM_ASSERT(old != 0, "frame %#llx has no reference to drop", (unsigned long long)pfn);
     if (old == 1) {
+        __atomic_fetch_sub(&pmm.referenced_frames, 1, __ATOMIC_RELAXED);
         spinlock_acquire(&pmm.lock);
         free_block_locked(pfn, 0);
         spinlock_release(&pmm.lock);
@@ -257,6 +261,7 @@ uint32_t pmm_unref_gather(pfn_t pfn, pmm_gather_t *g)
     uint32_t old = atomic_fetch_sub_explicit(&frame_of(pfn)->refcount, 1, memory_order_acq_rel);
     MM_ASSERT(old != 0, "frame %#llx has no reference to drop", (unsigned long long)pfn);
     if (old == 1) {
+        __atomic_fetch_sub(&pmm.referenced_frames, 1, __ATOMIC_RELAXED);
         frame_of(pfn)->next = g->head == PMM_NO_FRAME ? NO_INDEX : (uint32_t)(g->head - pmm.base_pfn);
         g->head = pfn;
         g->count++;
@@ -310,6 +315,7 @@ void pmm_get_stats(pmm_stats_t *out)
         .free_frames = pmm.free_frames,
         .reserved_frames = pmm.reserved_frames,
         .array_frames = pmm.array_frames,
+        .referenced_frames = __atomic_load_n(&pmm.referenced_frames, __ATOMIC_RELAXED),
     };
     spinlock_release(&pmm.lock);
 }

@@ -65,6 +65,7 @@ typedef struct pmm_stats {
     size_t free_frames;
     size_t reserved_frames;  /* frames in the span that are not usable */
     size_t array_frames;     /* frames holding the frame array itself */
+    size_t referenced_frames; /* allocated frames whose reference count is not 0 */
 } pmm_stats_t;
 void pmm_get_stats(pmm_stats_t *out);
 size_t pmm_free_frames(void);

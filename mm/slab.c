@@ -13,6 +13,12 @@ struct slab_page {
 
 #define SLAB_HEADER ALIGN_UP(sizeof(slab_page_t), 16)
 
+static size_t pages_total; /* every cache's pages (atomic: statistics read it without a lock) */
+
+size_t slab_pages_total(void) { return __atomic_load_n(&pages_total, __ATOMIC_RELAXED); }
+
+void slab_reset(void) { __atomic_store_n(&pages_total, 0, __ATOMIC_RELAXED); }
+
 static void partial_remove(slab_cache_t *c, slab_page_t *p)
 {
     if (p->prev)
@@ -49,6 +55,7 @@ static slab_page_t *slab_grow(slab_cache_t *c)
         p->free = obj;
     }
     __atomic_fetch_add(&c->pages, 1, __ATOMIC_RELAXED); /* read without the lock (statistics) */
+    __atomic_fetch_add(&pages_total, 1, __ATOMIC_RELAXED);
     partial_push(c, p);
     return p;
 }
@@ -86,6 +93,7 @@ void slab_free(slab_cache_t *c, void *obj)
     if (p->inuse == 0) {
         partial_remove(c, p);
         __atomic_fetch_sub(&c->pages, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_sub(&pages_total, 1, __ATOMIC_RELAXED);
         pmm_unref(p->pfn);
     }
     spinlock_release(&c->lock);

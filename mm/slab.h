@@ -22,3 +22,7 @@ typedef struct slab_cache {
 void *slab_alloc(slab_cache_t *c);
 /* Gives obj back; a page left empty returns to the frame allocator. */
 void slab_free(slab_cache_t *c, void *obj);
+/* Frames held by every cache together (each page holds one reference). */
+size_t slab_pages_total(void);
+/* Forgets the count (mm_init: every cache of the generic layer starts afresh). */
+void slab_reset(void);

@@ -11,7 +11,6 @@ static slab_cache_t vmap_cache = SLAB_CACHE_INIT("vmap", vmap_t);
 void vmap_reset(void) { vmap_cache = (slab_cache_t)SLAB_CACHE_INIT("vmap", vmap_t); }
 
 size_t vmap_live_count(void) { return __atomic_load_n(&vmap_cache.live, __ATOMIC_RELAXED); }
-size_t vmap_object_pages(void) { return __atomic_load_n(&vmap_cache.pages, __ATOMIC_RELAXED); }
 
 static inline vmap_t *vmap_of(vm_tree_node_t *n) { return (vmap_t *)n; } /* node is the first member */
 

@@ -103,6 +103,23 @@ const hal_geometry_t *kmm_host_geometry(void) { return host.geometry; }
 uint64_t kmm_host_phys_base(void) { return host.base; }
 uint64_t kmm_host_phys_size(void) { return host.size; }
 
+void kmm_host_fini(void)
+{
+    if (host.ram)
+        munmap(host.ram, host.size);
+    pthread_mutex_lock(&log_lock);
+    free(host.log);
+    host.log = NULL;
+    host.nlog = host.cap = 0;
+    pthread_mutex_unlock(&log_lock);
+    host.ram = NULL;
+    host.base = host.size = 0;
+    host.geometry = NULL;
+    host.active_root = 0;
+    softmmu_reset();
+    mm_geometry = NULL;
+}
+
 int kmm_host_init(size_t mib, const char *geometry)
 {
     if (!geometry)
@@ -110,24 +127,24 @@ int kmm_host_init(size_t mib, const char *geometry)
     const hal_geometry_t *g = geometry && *geometry ? hal_geometry_find(geometry) : &hal_arch_geometries[0];
     if (!g || mib < 4 || mib > (1u << 20))
         return -EINVAL;
-    if (host.ram)
-        munmap(host.ram, host.size);
+    kmm_host_fini();
     host.size = (uint64_t)mib << 20;
     host.ram = mmap(NULL, host.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (host.ram == MAP_FAILED) {
         host.ram = NULL;
+        host.size = 0;
         return -ENOMEM;
     }
     bool riscv = strcmp(HAL_ARCH_NAME, "riscv64") == 0;
     host.base = riscv ? 0x80000000ull : 0;
     host.geometry = g;
-    host.active_root = 0;
-    host.nlog = 0;
-    softmmu_reset();
     mm_region_t regions[] = {
         { .base = host.base, .size = host.size, .usable = true },
         { .base = host.base, .size = riscv ? 2u << 20 : 1u << 20, .usable = false },
     };
     mm_boot_info_t info = { .geometry = g, .regions = regions, .nregions = 2 };
-    return mm_init(&info);
+    int err = mm_init(&info);
+    if (err)
+        kmm_host_fini();
+    return err;
 }

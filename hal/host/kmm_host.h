@@ -14,9 +14,19 @@
  * geometry (NULL: $KMM_GEOMETRY, else the arch's first). Physical memory
  * starts at 0 on x86_64 (first MiB reserved) and at 0x80000000 on riscv64
  * (first 2 MiB reserved, as OpenSBI and the kernel image would be). May be
- * called again: the previous instance is dropped. 0 or -EINVAL / -ENOMEM. */
+ * called again: the previous instance is dropped first (kmm_host_fini).
+ * 0, or -EINVAL (bad geometry name, mib outside [4, 2^20]: nothing changed)
+ * / -ENOMEM (the previous instance is gone, nothing is up). */
 int kmm_host_init(size_t mib, const char *geometry);
-/* The geometry in force and the simulated RAM's physical range. */
+/* Drops the instance kmm_host_init brought up: unmaps the simulated RAM
+ * (every context, vmap and frame with it: pointers into them are invalid
+ * afterwards), frees the TLB log, empties the model TLB; the host library
+ * then holds no memory. No thread may be using the memory manager, and
+ * nothing may call it until the next kmm_host_init. Harmless when nothing is
+ * up. */
+void kmm_host_fini(void);
+/* The geometry in force and the simulated RAM's physical range (NULL and 0
+ * when nothing is up). */
 const hal_geometry_t *kmm_host_geometry(void);
 uint64_t kmm_host_phys_base(void);
 uint64_t kmm_host_phys_size(void);

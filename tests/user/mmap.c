@@ -1,6 +1,6 @@
 /* tests/user/mmap.c - the mapping calls: mmap at a hint or an exact
- * address, munmap of part of a mapping, mprotect both ways, and the
- * argument checks. */
+ * address, munmap of part of a mapping, mprotect both ways, the argument
+ * checks, and a shared mapping far larger than the machine's RAM. */
 #include "ulib.h"
 
 static volatile uint8_t sink;
@@ -9,7 +9,7 @@ static void write_byte(void *p) { *(volatile uint8_t *)p = 1; }
 
 int main(void)
 {
-    t_plan(12);
+    t_plan(15);
     long a = sys_mmap(0, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE);
     t_check(a >= (long)USER_MMAP_BASE && (a & (PAGE - 1)) == 0, "mmap without a hint maps at %lx", (unsigned long)a);
     volatile uint8_t *p = (uint8_t *)a;
@@ -46,5 +46,31 @@ int main(void)
     t_check(bad == 0, "munmap and mprotect refuse unaligned, empty and write-only requests (%d wrong)", bad);
     t_check(sys_munmap((uintptr_t)a, 3 * PAGE) == 0 && sys_munmap(fixed, PAGE) == 0 && sys_munmap((uintptr_t)h, PAGE) == 0,
             "everything unmaps");
+
+    /* A shared mapping 128 times the machine's RAM (128 MiB) costs only the
+     * pages touched (issue 11, item 5): the object's index grows with them. */
+    struct kmm_meminfo m0, m1, m2;
+    sys_meminfo(&m0);
+    const size_t big = (size_t)16 << 30;
+    long s = sys_mmap(0, big, PROT_READ | PROT_WRITE, MAP_SHARED);
+    sys_meminfo(&m1);
+    t_check(s > 0 && m0.free_frames - m1.free_frames <= 2,
+            "a 16 GiB MAP_SHARED mapping maps (%lx) and takes %ld frames (slab pages at most)", (unsigned long)s,
+            (long)(m0.free_frames - m1.free_frames));
+    if (s > 0) {
+        volatile uint64_t *first = (uint64_t *)s, *mid = (uint64_t *)(s + big / 2), *last = (uint64_t *)(s + big - 8);
+        *first = 1, *mid = 2, *last = 3;
+        sys_meminfo(&m2);
+        t_check(*first == 1 && *mid == 2 && *last == 3 && m1.free_frames - m2.free_frames < 32,
+                "three pages of it touched: %ld frames more (pages, index nodes, tables)",
+                (long)(m1.free_frames - m2.free_frames));
+        long err = sys_munmap((uintptr_t)s, big);
+        sys_meminfo(&m2);
+        t_check(err == 0 && m2.free_frames == m0.free_frames, "unmapped (%ld), every frame is back (%ld missing)", err,
+                (long)(m0.free_frames - m2.free_frames));
+    } else {
+        t_check(0, "no mapping to touch");
+        t_check(0, "no mapping to unmap");
+    }
     return t_done();
 }
