@@ -6,6 +6,7 @@
 #include "early_paging.h"
 #include "hart.h"
 #include "kernel/cmdline.h"
+#include "kernel/process.h"
 #include "kernel/smp.h"
 #include "riscv.h"
 #include "tests/boot/boot_test.h"
@@ -184,4 +185,19 @@ KTEST(riscv_smp_each_hart_gets_its_own_timer_ticks)
         KT_EXPECT(t, atomic_load(&rv_hart(i)->ticks) == stopped, "cpu %u ticked %lu times after its timer stopped", i,
                   (unsigned long)(atomic_load(&rv_hart(i)->ticks) - stopped));
     }
+}
+
+/* User code owns tp (tests/user/riscv64/tp_kept.c): traps from U-mode keep
+ * the kernel's per-hart area out of its reach and give its value back. */
+KTEST(userprog_riscv_user_tp_is_kept_across_traps)
+{
+    int status = -1;
+    proc_output_prefix = "    ";
+    printk("    # Subtest: tp_kept\n");
+    int err = proc_run("tp_kept", &status);
+    proc_output_prefix = "";
+    KT_ASSERT(t, err == 0, "proc_run(tp_kept) failed with %d", err);
+    KT_EXPECT(t, status == 0, "tp_kept ended with wait status %#x", (unsigned)status);
+    KT_EXPECT(t, arch_cpu_id() == 0 && rv_this_hart() == rv_hart(0), "the kernel's tp changed: %p",
+              (void *)rv_this_hart());
 }
