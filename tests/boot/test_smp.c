@@ -90,6 +90,23 @@ KTEST(smp_cpus_calling_each_other_at_once_both_finish)
               atomic_load(&smp_cpu(1)->calls) - served1);
 }
 
+/* A call that waits on another CPU polls while it runs: the poll must not
+ * run the same call again. */
+static void poll_inside(void *arg)
+{
+    (*(unsigned *)arg)++;
+    smp_poll();
+}
+
+KTEST(smp_call_that_polls_while_it_runs_runs_once)
+{
+    if (smp_cpu_count() < 2)
+        KT_SKIP(t, "one CPU");
+    unsigned runs = 0;
+    smp_call_on(1, poll_inside, &runs);
+    KT_EXPECT(t, runs == 1, "the call ran %u times", runs);
+}
+
 static void nothing(void *arg) { (void)arg; }
 
 /* An idle CPU sleeps until an IPI wakes it: a call sends exactly one, which
