@@ -187,11 +187,23 @@ KTEST(riscv_smp_each_hart_gets_its_own_timer_ticks)
     }
 }
 
+static void ipi_cpu0(void *arg)
+{
+    (void)arg;
+    arch_ipi_send(0);
+}
+
 /* User code owns tp (tests/user/riscv64/tp_kept.c): traps from U-mode keep
- * the kernel's per-hart area out of its reach and give its value back. */
+ * the kernel's per-hart area out of its reach and give its value back. With
+ * a second hart, an IPI sent to CPU 0 while it runs the kernel waits there
+ * (interrupts masked) and is taken once the program runs in U-mode. */
 KTEST(userprog_riscv_user_tp_is_kept_across_traps)
 {
     int status = -1;
+    unsigned long ipis = atomic_load(&smp_cpu(0)->ipis);
+    bool ipi = smp_cpu_count() >= 2;
+    if (ipi)
+        smp_call_on(1, ipi_cpu0, NULL);
     proc_output_prefix = "    ";
     printk("    # Subtest: tp_kept\n");
     int err = proc_run("tp_kept", &status);
@@ -200,4 +212,6 @@ KTEST(userprog_riscv_user_tp_is_kept_across_traps)
     KT_EXPECT(t, status == 0, "tp_kept ended with wait status %#x", (unsigned)status);
     KT_EXPECT(t, arch_cpu_id() == 0 && rv_this_hart() == rv_hart(0), "the kernel's tp changed: %p",
               (void *)rv_this_hart());
+    KT_EXPECT(t, atomic_load(&smp_cpu(0)->ipis) - ipis == (ipi ? 1u : 0u), "cpu 0 took %lu IPIs from U-mode (%u sent)",
+              atomic_load(&smp_cpu(0)->ipis) - ipis, ipi ? 1u : 0u);
 }
