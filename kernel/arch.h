@@ -81,7 +81,7 @@ ptr_t arch_kstack_init_call(ptr_t kstack_top, void (*fn)(void));
  * made by arch_kstack_init). Returns when something switches back. */
 void arch_switch_stack(ptr_t *save_sp, ptr_t new_sp);
 /* Where user-mode traps of the process about to run land (x86 TSS.RSP0;
- * riscv keeps it in sscratch on the way out, so does nothing here). */
+ * riscv records it in the hart's area on the way out, so does nothing here). */
 void arch_set_kernel_stack(ptr_t top);
 
 /* The preemption timer: a periodic interrupt every 1/hz s (riscv: a slice
@@ -104,7 +104,8 @@ uint64_t arch_cycle_hz(void);
 /* Stops the CPU for good (interrupts off). */
 _Noreturn void arch_halt(void);
 
-/* ---- Several CPUs (kernel/smp.h has the generic part) ----
+/* ---- Several CPUs (kernel/smp.h has the generic part; an arch that
+ * leaves these out gets one CPU: weak defaults in kernel/smp.c) ----
  * Starts up to max - 1 CPUs besides the boot CPU (id 0), as the firmware
  * lists them (ACPI MADT, device tree). For each it sets smp_cpu(id)->hwid,
  * gives it a stack of its own, its per-CPU state (arch_cpu_id), trap

@@ -2,6 +2,7 @@
 #include "kernel/cmdline.h"
 
 #include "kernel/lib/string.h"
+#include "mm/types.h"
 
 /* Calls back for each token: [start, start + len). */
 static const char *next_token(const char *p, size_t *len)
@@ -41,4 +42,19 @@ bool cmdline_get(const char *cmdline, const char *key, char *buf, size_t size)
         }
     }
     return false;
+}
+
+int cmdline_get_uint(const char *cmdline, const char *key, unsigned *out)
+{
+    char buf[16];
+    if (!cmdline_get(cmdline, key, buf, sizeof buf))
+        return -ENOENT;
+    unsigned long long v = 0;
+    size_t n = 0;
+    for (; buf[n] >= '0' && buf[n] <= '9' && n < 10; n++)
+        v = v * 10 + (unsigned)(buf[n] - '0');
+    if (n == 0 || buf[n] || v > 0xffffffffull)
+        return -EINVAL;
+    *out = (unsigned)v;
+    return 0;
 }

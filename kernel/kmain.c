@@ -1,6 +1,6 @@
 /* kernel/kmain.c - bring-up of the generic kernel: traps, the memory
  * manager over the boot regions, the kernel context (direct map of all RAM,
- * the image W^X), then the boot tests or the demo. */
+ * the image W^X), the other CPUs, then the boot tests or the demo. */
 #include "kernel/arch.h"
 #include "kernel/boot.h"
 #include "kernel/cmdline.h"
@@ -11,6 +11,7 @@
 #include "kernel/lib/string.h"
 #include "kernel/panic.h"
 #include "kernel/printk.h"
+#include "kernel/smp.h"
 #include "mm/paging.h"
 
 const boot_info_t *kernel_boot_info;
@@ -137,6 +138,13 @@ _Noreturn void kmain(boot_info_t *bi)
     kernel_switch_context(k);
     printk("kmm: kernel context active (root frame %llx)\n", (unsigned long long)k->pgd);
     kernel_print_counts("after boot");
+
+    /* The other CPUs, on the kernel context: `smp=N` caps the count (0 or
+     * absent: all the firmware reports). */
+    unsigned ncpus = 0;
+    if (cmdline_get_uint(bi->cmdline, "smp", &ncpus) == -EINVAL)
+        panic("smp= wants a number of CPUs, command line '%s'", bi->cmdline);
+    smp_init(ncpus);
 
     char crash[32];
     if (cmdline_get(bi->cmdline, "ktest.crash", crash, sizeof(crash)))

@@ -24,8 +24,11 @@ void smp_poll(void)
 {
     cpu_t *me = &cpus[arch_cpu_id()];
     unsigned seq = atomic_load_explicit(&me->seq, memory_order_acquire);
-    if (seq == atomic_load_explicit(&me->done, memory_order_relaxed))
+    /* Nothing pending, or the call this CPU is running already (it waits
+     * for another CPU, so it polls too): never run a call twice. */
+    if (seq == atomic_load_explicit(&me->done, memory_order_relaxed) || seq == me->running)
         return;
+    me->running = seq;
     me->fn(me->arg);
     atomic_fetch_add_explicit(&me->calls, 1, memory_order_relaxed);
     atomic_store_explicit(&me->done, seq, memory_order_release);
@@ -87,3 +90,14 @@ void smp_init(unsigned max_cpus)
         ;
     printk("kmm: %u CPU%s online\n", started, started == 1 ? "" : "s");
 }
+
+/* One CPU where the arch starts no others (kernel/arch.h): weak, so that the
+ * arch's own definitions replace them. */
+__attribute__((weak)) unsigned arch_smp_start(unsigned max, void (*entry)(unsigned id))
+{
+    (void)max, (void)entry;
+    return 1;
+}
+__attribute__((weak)) unsigned arch_cpu_id(void) { return 0; }
+__attribute__((weak)) void arch_ipi_send(unsigned id) { panic("IPI to cpu %u on an arch with one CPU", id); }
+__attribute__((weak)) void arch_wait_for_interrupt(void) { panic("idle on an arch with one CPU"); }

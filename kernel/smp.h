@@ -28,6 +28,7 @@ typedef struct cpu {
     _Atomic unsigned done;
     smp_call_fn_t fn;
     void *arg;
+    unsigned running;            /* seq of the call this CPU started (written by it alone) */
     _Atomic unsigned long ipis;  /* IPIs this CPU handled (tests, statistics) */
     _Atomic unsigned long calls; /* cross-CPU calls this CPU ran */
 } cpu_t;
@@ -47,7 +48,8 @@ void smp_init(unsigned max_cpus);
 /* Runs fn(arg) on CPU `cpu` and returns once it has run there (on the
  * calling CPU itself: runs it directly). While waiting, serves the calls
  * aimed at the calling CPU. fn runs with interrupts masked and must not
- * block. */
+ * block; it may itself call smp_call_on (it waits polling, as every
+ * caller does). */
 void smp_call_on(unsigned cpu, smp_call_fn_t fn, void *arg);
 /* Serves a call pending for the calling CPU, if any. Every loop that waits
  * on another CPU in kernel mode calls it. */

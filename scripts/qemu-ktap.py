@@ -16,6 +16,7 @@ diagnostics; --expect-line REGEX also requires a console line to match, and
 
   qemu-ktap.py --arch x86_64 --image build/x86_64/kernel/kmm.iso --append "ktest paging=4"
   qemu-ktap.py --arch riscv64 --image kmm.elf --append "ktest paging=sv48"
+  qemu-ktap.py --arch riscv64 --image kmm.elf --smp 4 --append "ktest ktest.filter=smp_ smp.expect=4"
 """
 import argparse
 import os
@@ -53,6 +54,16 @@ def fw_cfg_string(text):
     return text.replace(",", ",,")
 
 
+def with_smp(args, cmd):
+    """--smp N: N CPUs, each a host thread of its own (MTTCG, replacing a plain -accel tcg)."""
+    if not args.smp:
+        return cmd
+    if "-accel" in cmd:
+        at = cmd.index("-accel")
+        cmd = cmd[:at] + cmd[at + 2:]
+    return cmd + ["-smp", str(args.smp), "-accel", "tcg,thread=multi"]
+
+
 PANIC = re.compile(r"\bPANIC\b|kmm panic")
 PLAN = re.compile(r"^1\.\.(\d+)\s*$")
 RESULT = re.compile(r"^(not )?ok (\d+)\b")
@@ -60,6 +71,7 @@ RESULT = re.compile(r"^(not )?ok (\d+)\b")
 
 def run(args):
     cmd, success = qemu_command(args)
+    cmd = with_smp(args, cmd)
     if args.gdb:
         cmd += ["-s", "-S"]
     if args.verbose:
@@ -105,6 +117,7 @@ def main():
     ap.add_argument("--image", required=True)
     ap.add_argument("--append", default="")
     ap.add_argument("--memory", default="3G")
+    ap.add_argument("--smp", type=int, default=0, help="CPUs (-smp N -accel tcg,thread=multi); 0: QEMU's default")
     ap.add_argument("--timeout", type=float, default=240)
     ap.add_argument("--expect-paging", default="", help="fail unless the kernel reports this paging mode")
     ap.add_argument("--log", default="", help="write the whole console output here")

@@ -3,6 +3,7 @@
  * have nowhere better to live (exit, cpu features, trap init). */
 #include "boot_regions.h"
 #include "early_paging.h"
+#include "hart.h"
 #include "kernel/arch.h"
 #include "kernel/boot.h"
 #include "kernel/cmdline.h"
@@ -44,6 +45,7 @@ _Noreturn void rv_boot(uint64_t hartid, uint64_t dtb_pa)
         panic("device tree at %lx: %s", (unsigned long)dtb_pa, fdt_strerror(err));
 
     rv_timebase_hz = rv_dt.timebase_hz;
+    rv_smp_boot_init(hartid, &rv_dt);
     /* User code may read the time CSR (the bench program's cycle counter);
      * firmware decides for M-mode (mcounteren.TM), this for U-mode. */
     csr_set(scounteren, RV_SCOUNTEREN_TM);

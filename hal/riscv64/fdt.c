@@ -19,12 +19,16 @@ enum {
  * children sit at depth 3, counting the root as 1). */
 #define TRACKED_DEPTH 3
 
-enum node_kind { NODE_OTHER, NODE_ROOT, NODE_MEMORY, NODE_RESV_PARENT, NODE_RESV_CHILD, NODE_CHOSEN, NODE_CPUS };
+enum node_kind { NODE_OTHER, NODE_ROOT, NODE_MEMORY, NODE_RESV_PARENT, NODE_RESV_CHILD, NODE_CHOSEN, NODE_CPUS,
+                 NODE_CPUS_CHILD };
 
 typedef struct node_state {
     enum node_kind kind;
     uint32_t addr_cells, size_cells; /* for this node's children */
     bool is_memory_type;             /* device_type = "memory" */
+    bool is_cpu_type;                /* device_type = "cpu" */
+    bool okay;                       /* status absent, "okay" or "ok" */
+    int mmu;                         /* mmu-type as fdt_hart_t.mmu */
     uint32_t reg_off, reg_len;       /* the reg property, if any (reg_off 0: none) */
 } node_state_t;
 
@@ -115,6 +119,40 @@ static int take_reg(parser_t *p, const node_state_t *node, const node_state_t *p
     return 0;
 }
 
+/* A cpu node closes: its reg is one hart id of its parent's #address-cells
+ * (1 or 2) with #size-cells 0. */
+static int take_hart(parser_t *p, const node_state_t *node, const node_state_t *parent)
+{
+    uint32_t ac = parent->addr_cells;
+    if (ac < 1 || ac > 2)
+        return FDT_ERR_CELLS;
+    if (parent->size_cells != 0 || node->reg_off == 0 || node->reg_len != 4 * ac)
+        return FDT_ERR_CPU;
+    if (p->info.nharts == FDT_MAX_HARTS) {
+        p->info.harts_dropped++;
+        return 0;
+    }
+    const uint8_t *r = p->b + node->reg_off;
+    p->info.harts[p->info.nharts++] = (fdt_hart_t){ .hartid = ac == 2 ? be64(r) : be32(r), .okay = node->okay,
+                                                    .mmu = node->mmu };
+    return 0;
+}
+
+/* True if the value (len bytes) is a NUL-terminated string. */
+static bool is_string(const uint8_t *v, uint32_t len) { return len > 0 && v[len - 1] == 0; }
+
+/* mmu-type as fdt_hart_t.mmu. */
+static int mmu_bits(const char *v)
+{
+    static const struct { const char *name; int bits; } types[] = {
+        { "riscv,none", 0 }, { "riscv,sv39", 39 }, { "riscv,sv48", 48 }, { "riscv,sv57", 57 },
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (str_eq(v, types[i].name))
+            return types[i].bits;
+    return -1;
+}
+
 /* A property of `node` (value at val_off, len bytes): remember what matters. */
 static int take_prop(parser_t *p, node_state_t *node, const char *name, uint32_t val_off, uint32_t len)
 {
@@ -131,8 +169,16 @@ static int take_prop(parser_t *p, node_state_t *node, const char *name, uint32_t
         node->reg_len = len;
     } else if (str_eq(name, "device_type")) {
         node->is_memory_type = len == 7 && str_eq((const char *)v, "memory");
+        node->is_cpu_type = len == 4 && str_eq((const char *)v, "cpu");
+    } else if (node->kind == NODE_CPUS_CHILD && (str_eq(name, "status") || str_eq(name, "mmu-type"))) {
+        if (!is_string(v, len))
+            return FDT_ERR_PROP;
+        if (name[0] == 's')
+            node->okay = str_eq((const char *)v, "okay") || str_eq((const char *)v, "ok");
+        else
+            node->mmu = mmu_bits((const char *)v);
     } else if (node->kind == NODE_CHOSEN && str_eq(name, "bootargs")) {
-        if (len == 0 || v[len - 1] != 0)
+        if (!is_string(v, len))
             return FDT_ERR_PROP;
         p->info.bootargs = (const char *)v;
     } else if (node->kind == NODE_CPUS && str_eq(name, "timebase-frequency")) {
@@ -159,10 +205,12 @@ static enum node_kind node_kind(int depth, const char *name, enum node_kind pare
             return NODE_CPUS;
         return NODE_OTHER;
     }
-    return depth == 3 && parent == NODE_RESV_PARENT ? NODE_RESV_CHILD : NODE_OTHER;
+    if (depth == 3 && parent == NODE_RESV_PARENT)
+        return NODE_RESV_CHILD;
+    return depth == 3 && parent == NODE_CPUS ? NODE_CPUS_CHILD : NODE_OTHER;
 }
 
-/* A node at `depth` closes: record its reg where it is memory or reserved. */
+/* A node at `depth` closes: record its reg where it is memory, reserved or a hart. */
 static int end_node(parser_t *p, node_state_t *st, int depth)
 {
     if (depth < 2 || depth > TRACKED_DEPTH)
@@ -172,6 +220,8 @@ static int end_node(parser_t *p, node_state_t *st, int depth)
         return take_reg(p, node, parent, p->info.memory, &p->info.nmemory);
     if (node->kind == NODE_RESV_CHILD)
         return take_reg(p, node, parent, p->info.reserved, &p->info.nreserved);
+    if (node->kind == NODE_CPUS_CHILD && node->is_cpu_type)
+        return take_hart(p, node, parent);
     return 0;
 }
 
@@ -196,7 +246,7 @@ static int walk_struct(parser_t *p, uint32_t pos)
             depth++;
             if (depth <= TRACKED_DEPTH) {
                 node_state_t *n = &st[depth];
-                *n = (node_state_t){ .addr_cells = 2, .size_cells = 1 };
+                *n = (node_state_t){ .addr_cells = 2, .size_cells = 1, .okay = true, .mmu = -1 };
                 n->kind = node_kind(depth, name, st[depth - 1].kind);
             }
             break;
@@ -301,10 +351,11 @@ const char *fdt_strerror(int err)
     case FDT_ERR_STRING: return "property name outside the strings block";
     case FDT_ERR_CELLS: return "bad #address-cells or #size-cells";
     case FDT_ERR_REG: return "reg is not a whole number of (address, size) pairs";
-    case FDT_ERR_PROP: return "bootargs is not a NUL-terminated string";
+    case FDT_ERR_PROP: return "bootargs, status or mmu-type is not a string, or timebase-frequency not 4 or 8 bytes";
     case FDT_ERR_TOO_MANY: return "too many memory or reserved regions";
     case FDT_ERR_NO_MEMORY: return "no /memory node with a non-empty reg";
     case FDT_ERR_RSVMAP: return "memory reservation block runs off the blob";
+    case FDT_ERR_CPU: return "a cpu node's reg is not one hart id (or /cpus #size-cells is not 0)";
     default: return "unknown error";
     }
 }

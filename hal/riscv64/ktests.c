@@ -1,9 +1,13 @@
 /* hal/riscv64/ktests.c - boot tests of what only riscv64 has: the paging
  * mode probed at boot and its command-line cap, sstatus.SUM outside the copy
- * helpers, and the regions taken from the device tree. They run with the
+ * helpers, the regions taken from the device tree, and the state of every
+ * hart (its area, trap vector, satp, timer). They run with the
  * arch-neutral suite of tests/boot (same runner, same KTAP). */
 #include "early_paging.h"
+#include "hart.h"
 #include "kernel/cmdline.h"
+#include "kernel/process.h"
+#include "kernel/smp.h"
 #include "riscv.h"
 #include "tests/boot/boot_test.h"
 
@@ -96,4 +100,118 @@ KTEST(riscv_boot_regions_reserve_firmware_device_tree_and_image)
     KT_EXPECT(t, dtb, "no reserved region holds the device tree");
     KT_EXPECT(t, bi->kernel_phys_start == 0x80200000ull, "the image starts at %llx",
               (unsigned long long)bi->kernel_phys_start);
+}
+
+/* ---- several harts (hal/riscv64/smp.c) ---- */
+
+typedef struct hart_view {
+    uint64_t hartid, satp, stvec, sscratch, sie, sstatus, tp;
+    unsigned cpu_id;
+} hart_view_t;
+
+static void look_at_hart(void *arg)
+{
+    hart_view_t *v = arg;
+    rv_hart_t *h = rv_this_hart();
+    *v = (hart_view_t){ .hartid = h->hartid, .satp = csr_read(satp), .stvec = csr_read(stvec),
+                        .sscratch = csr_read(sscratch), .sie = csr_read(sie), .sstatus = csr_read(sstatus),
+                        .tp = (uint64_t)(uintptr_t)h, .cpu_id = h->cpu_id };
+}
+
+/* Each CPU is a hart of the device tree (the boot hart is CPU 0) running
+ * with its own area in tp, the trap vector, the kernel context, IPIs
+ * enabled, SUM and SIE clear. */
+KTEST(riscv_smp_each_hart_runs_on_the_kernel_context_with_its_own_area)
+{
+    extern char rv_trap_entry[];
+    uint64_t kernel_satp = rv_mmu_mode() << SATP_MODE_SHIFT | mm_kernel_context()->pgd;
+    for (unsigned i = 0; i < smp_cpu_count(); i++) {
+        hart_view_t v = { 0 };
+        smp_call_on(i, look_at_hart, &v);
+        KT_EXPECT(t, v.cpu_id == i && v.tp == (uint64_t)(uintptr_t)rv_hart(i), "cpu %u: tp %lx (id %u), expected %p",
+                  i, (unsigned long)v.tp, v.cpu_id, (void *)rv_hart(i));
+        KT_EXPECT(t, v.hartid == smp_cpu(i)->hwid, "cpu %u: hart %lu, table says %lu", i, (unsigned long)v.hartid,
+                  smp_cpu(i)->hwid);
+        KT_EXPECT(t, v.satp == kernel_satp, "cpu %u: satp %lx, the kernel context's is %lx", i,
+                  (unsigned long)v.satp, (unsigned long)kernel_satp);
+        KT_EXPECT(t, v.stvec == (uint64_t)(uintptr_t)rv_trap_entry && v.sscratch == 0, "cpu %u: stvec %lx sscratch %lx",
+                  i, (unsigned long)v.stvec, (unsigned long)v.sscratch);
+        KT_EXPECT(t, (v.sie & RV_SIE_SSIE) && !(v.sstatus & (SSTATUS_SUM | SSTATUS_SIE)), "cpu %u: sie %lx sstatus %lx",
+                  i, (unsigned long)v.sie, (unsigned long)v.sstatus);
+    }
+}
+
+static void timer_on(void *arg) { arch_timer_start(*(unsigned *)arg); }
+static void timer_off(void *arg)
+{
+    (void)arg;
+    arch_timer_stop();
+}
+
+/* Waits until hart h has taken `want` ticks in all; false after 5 s. */
+static bool wait_ticks(rv_hart_t *h, uint64_t want)
+{
+    uint64_t t0 = arch_cycles();
+    while (atomic_load(&h->ticks) < want) {
+        smp_poll();
+        if (arch_cycles() - t0 > 5 * arch_cycle_hz())
+            return false;
+    }
+    return true;
+}
+
+/* A hart that starts its timer gets ticks while it idles, and no other
+ * hart does; stopped, they end. */
+KTEST(riscv_smp_each_hart_gets_its_own_timer_ticks)
+{
+    if (smp_cpu_count() < 2)
+        KT_SKIP(t, "one CPU");
+    unsigned hz = 1000;
+    for (unsigned i = 1; i < smp_cpu_count(); i++) {
+        uint64_t mine[SMP_MAX_CPUS];
+        for (unsigned j = 0; j < smp_cpu_count(); j++)
+            mine[j] = atomic_load(&rv_hart(j)->ticks);
+        smp_call_on(i, timer_on, &hz);
+        bool ticked = wait_ticks(rv_hart(i), mine[i] + 3);
+        smp_call_on(i, timer_off, NULL);
+        KT_EXPECT(t, ticked, "cpu %u took %lu ticks in 5 s at %u Hz", i,
+                  (unsigned long)(atomic_load(&rv_hart(i)->ticks) - mine[i]), hz);
+        for (unsigned j = 0; j < smp_cpu_count(); j++)
+            KT_EXPECT(t, j == i || atomic_load(&rv_hart(j)->ticks) == mine[j], "cpu %u ticked for cpu %u's timer",
+                      j, i);
+        uint64_t stopped = atomic_load(&rv_hart(i)->ticks), t0 = arch_cycles();
+        while (arch_cycles() - t0 < arch_cycle_hz() / 50) /* 20 ms: 20 slices */
+            smp_poll();
+        KT_EXPECT(t, atomic_load(&rv_hart(i)->ticks) == stopped, "cpu %u ticked %lu times after its timer stopped", i,
+                  (unsigned long)(atomic_load(&rv_hart(i)->ticks) - stopped));
+    }
+}
+
+static void ipi_cpu0(void *arg)
+{
+    (void)arg;
+    arch_ipi_send(0);
+}
+
+/* User code owns tp (tests/user/riscv64/tp_kept.c): traps from U-mode keep
+ * the kernel's per-hart area out of its reach and give its value back. With
+ * a second hart, an IPI sent to CPU 0 while it runs the kernel waits there
+ * (interrupts masked) and is taken once the program runs in U-mode. */
+KTEST(userprog_riscv_user_tp_is_kept_across_traps)
+{
+    int status = -1;
+    unsigned long ipis = atomic_load(&smp_cpu(0)->ipis);
+    bool ipi = smp_cpu_count() >= 2;
+    if (ipi)
+        smp_call_on(1, ipi_cpu0, NULL);
+    proc_output_prefix = "    ";
+    printk("    # Subtest: tp_kept\n");
+    int err = proc_run("tp_kept", &status);
+    proc_output_prefix = "";
+    KT_ASSERT(t, err == 0, "proc_run(tp_kept) failed with %d", err);
+    KT_EXPECT(t, status == 0, "tp_kept ended with wait status %#x", (unsigned)status);
+    KT_EXPECT(t, arch_cpu_id() == 0 && rv_this_hart() == rv_hart(0), "the kernel's tp changed: %p",
+              (void *)rv_this_hart());
+    KT_EXPECT(t, atomic_load(&smp_cpu(0)->ipis) - ipis == (ipi ? 1u : 0u), "cpu 0 took %lu IPIs from U-mode (%u sent)",
+              atomic_load(&smp_cpu(0)->ipis) - ipis, ipi ? 1u : 0u);
 }

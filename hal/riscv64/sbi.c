@@ -14,13 +14,15 @@ sbiret_t sbi_call(long ext, long fid, long a0, long a1, long a2)
     return (sbiret_t){ .error = r_a0, .value = r_a1 };
 }
 
+bool sbi_has(long ext)
+{
+    sbiret_t r = sbi_call(SBI_EXT_BASE, SBI_BASE_PROBE_EXTENSION, ext, 0, 0);
+    return r.error == 0 && r.value != 0;
+}
+
 static bool console_dbcn;
 
-void rv_console_init(void)
-{
-    sbiret_t r = sbi_call(SBI_EXT_BASE, SBI_BASE_PROBE_EXTENSION, SBI_EXT_DBCN, 0, 0);
-    console_dbcn = r.error == 0 && r.value != 0;
-}
+void rv_console_init(void) { console_dbcn = sbi_has(SBI_EXT_DBCN); }
 
 const char *rv_console_kind(void) { return console_dbcn ? "dbcn" : "legacy"; }
 

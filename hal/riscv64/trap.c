@@ -9,12 +9,15 @@
  * data access with sstatus.SUM clear (outside the copy helpers). Access
  * faults (PMP, bus errors) and everything else go to kernel_trap_refused:
  * the exception table or a report. From U-mode the same paths kill the
- * process (kernel/fault.c), and an ecall is a system call. A kernel trap
+ * process (kernel/fault.c), and an ecall is a system call. The timer and
+ * the supervisor software interrupt (an IPI, smp.c) come from U-mode or
+ * from arch_wait_for_interrupt; the kernel masks them elsewhere. A kernel trap
  * resumed at a fixup returns with sstatus.SUM clear (fault_decode.h). */
 #include "trap.h"
 
 #include "fault_decode.h"
 #include "hal/hal.h"
+#include "hart.h"
 #include "kernel/arch.h"
 #include "kernel/fault.h"
 #include "kernel/printk.h"
@@ -101,6 +104,8 @@ void rv_trap(rv_regs_t *r)
     uint64_t sepc = r->sepc;
     if (r->scause == (SCAUSE_INTERRUPT | IRQ_S_TIMER))
         rv_timer_interrupt(r);
+    else if (r->scause == (SCAUSE_INTERRUPT | RV_IRQ_S_SOFT))
+        rv_ipi_interrupt();
     else if (rv_is_page_fault(r->scause))
         page_fault(r);
     else if (r->scause == EXC_ECALL_U) {

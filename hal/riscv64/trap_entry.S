@@ -1,10 +1,11 @@
 /* hal/riscv64/trap_entry.S - the stvec target (direct mode).
  *
- * sscratch tells where a trap came from: in U-mode it holds the top of the
- * process's kernel stack, in S-mode it is 0. The entry swaps sp with it: a
- * non-zero result means a user trap, so the frame goes at the top of the
- * kernel stack and the user sp (left in sscratch) is saved; otherwise the
- * swap is undone and the frame goes on the current kernel stack.
+ * sscratch tells where a trap came from: in U-mode it holds the hart's
+ * rv_hart_t (hart.h), in S-mode it is 0. The entry swaps tp with it: a
+ * non-zero result means a user trap, so tp is the kernel's again (user code
+ * may have put anything in tp), the frame goes at the kernel stack top the
+ * hart's area names, and the user sp and tp are saved; otherwise the swap
+ * is undone and the frame goes on the current kernel stack.
  *
  * Saves every register into an rv_regs_t (trap.h), clears sstatus.SUM so
  * the handler never touches user memory by accident, calls rv_trap(frame),
@@ -12,13 +13,17 @@
  * may have changed (an exception-table fixup rewrites sepc; restoring
  * sstatus gives SUM back to a copy helper that was interrupted by a fault the
  * generic layer resolved; rv_trap drops SUM from the frame when it resumes
- * at a fixup instead, so that no SUM change happens for nothing). Returning to U-mode (SPP clear) puts the kernel
- * stack top back in sscratch; sret.
+ * at a fixup instead, so that no SUM change happens for nothing). Returning
+ * to U-mode (SPP clear) records the kernel stack top in the hart's area,
+ * puts the area in sscratch and the user's tp back; returning to S-mode
+ * leaves tp alone. sret.
  *
  * A kernel trap whose frame would reach into the guard page below the boot
- * kernel stack, or into the guard of a process's kernel stack (an
- * overflow), runs on rv_trap_stack instead, so that it can be reported;
- * sscratch (0 in S-mode) holds t0 for those first instructions. */
+ * kernel stack, or into the guard of a kernel stack in the window of
+ * kernel/kstack.h (a process's, or a started hart's), runs on the hart's
+ * trap stack instead, so that it can be reported; sscratch (0 in S-mode)
+ * holds t0 for those first instructions. */
+#include "hart.h"
 #include "riscv.h"
 
 #define REG(n) ((n) * 8)
@@ -43,9 +48,9 @@
     .balign 4
     .globl rv_trap_entry
 rv_trap_entry:
-    csrrw   sp, sscratch, sp
-    bnez    sp, 1f
-    csrrw   sp, sscratch, sp            /* from S-mode: sp back, sscratch 0 again */
+    csrrw   tp, sscratch, tp
+    bnez    tp, 1f                      /* from U-mode: tp is the hart's area, sscratch the user tp */
+    csrrw   tp, sscratch, tp            /* from S-mode: tp back, sscratch 0 again */
     csrw    sscratch, t0
     mv      t0, sp                      /* sp at the trap; sp is scratch until the frame is set up */
     la      sp, rv_boot_stack + FRAME_SIZE
@@ -65,7 +70,7 @@ rv_trap_entry:
     slli    sp, sp, 63 - (KSTACK_SLOT_SHIFT - 1)
     srli    sp, sp, 63                  /* 1: in the stack half of its slot, 0: in the guard */
     bnez    sp, 4f
-6:  la      sp, rv_trap_stack_top       /* stack overflow: report it on the trap stack */
+6:  ld      sp, RV_HART_TRAP_STACK(tp)  /* stack overflow: report it on the hart's trap stack */
     j       5f
 4:  mv      sp, t0
 5:  addi    sp, sp, -FRAME_SIZE
@@ -73,10 +78,14 @@ rv_trap_entry:
     csrrw   t0, sscratch, zero          /* t0 back; sscratch 0 again */
     SAVE_GPRS
     j       2f
-1:  addi    sp, sp, -FRAME_SIZE         /* from U-mode: on the kernel stack */
-    SAVE_GPRS
-    csrrw   t0, sscratch, zero          /* the user sp; sscratch 0 while in the kernel */
+1:  sd      sp, RV_HART_USER_SP(tp)
+    ld      sp, RV_HART_KSTACK_TOP(tp)
+    addi    sp, sp, -FRAME_SIZE         /* from U-mode: on the kernel stack */
+    SAVE_GPRS                           /* tp's slot is replaced below */
+    ld      t0, RV_HART_USER_SP(tp)
     sd      t0, REG(2)(sp)
+    csrrw   t0, sscratch, zero          /* the user tp; sscratch 0 while in the kernel */
+    sd      t0, REG(4)(sp)
 2:  sd      zero, REG(0)(sp)
     csrr    t0, sepc
     sd      t0, F_SEPC(sp)
@@ -101,9 +110,11 @@ rv_trap_return:                         /* sp: a saved frame */
     andi    t0, t0, SSTATUS_SPP
     bnez    t0, 3f
     addi    t0, sp, FRAME_SIZE          /* back to U-mode: its next trap lands here */
-    csrw    sscratch, t0
+    sd      t0, RV_HART_KSTACK_TOP(tp)
+    csrw    sscratch, tp
+    ld      tp, REG(4)(sp)              /* the user's tp */
 3:  ld      x1, REG(1)(sp)
-    .irp n, 3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    .irp n, 3,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     ld      x\n, REG(\n)(sp)
     .endr
     ld      sp, REG(2)(sp)

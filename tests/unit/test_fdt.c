@@ -2,8 +2,9 @@
  *
  * Inputs: tests/unit/data/virt.dtb (dumped from QEMU:
  *   qemu-system-riscv64 -machine virt,dumpdtb=tests/unit/data/virt.dtb -m 256M
- * then cut to the header's totalsize), tests/unit/data/resv.dtb (from
- * resv.dts with dtc), and truncated or corrupted variants made here.
+ * then cut to the header's totalsize), virt-smp4.dtb (the same with -smp 4),
+ * tests/unit/data/resv.dtb and cpus.dtb (from resv.dts and cpus.dts with
+ * dtc), and truncated or corrupted variants made here.
  *
  * Every parse runs on a copy placed so that its last byte sits just before
  * an inaccessible guard page: a read past the bytes the reader was given
@@ -445,7 +446,7 @@ Test(fdt, single_byte_corruptions_never_read_outside_the_blob)
     for (size_t i = from; i < b.size; i++) {
         b.data[i] ^= 0xff;
         int r = parse_guarded(b.data, b.size, NULL);
-        cr_assert(r == 0 || (r <= FDT_ERR_TRUNCATED && r >= FDT_ERR_RSVMAP), "byte %zu: result %d", i, r);
+        cr_assert(r == 0 || (r <= FDT_ERR_TRUNCATED && r >= FDT_ERR_CPU), "byte %zu: result %d", i, r);
         failed += r != 0;
         b.data[i] ^= 0xff;
     }
@@ -456,12 +457,144 @@ Test(fdt, single_byte_corruptions_never_read_outside_the_blob)
 
 Test(fdt, every_error_has_its_own_message)
 {
-    for (int e = FDT_ERR_TRUNCATED; e >= FDT_ERR_RSVMAP; e--) {
+    for (int e = FDT_ERR_TRUNCATED; e >= FDT_ERR_CPU; e--) {
         cr_assert_str_neq(fdt_strerror(e), "unknown error", "code %d", e);
         for (int f = e + 1; f <= FDT_ERR_TRUNCATED; f++)
             cr_assert_str_neq(fdt_strerror(e), fdt_strerror(f));
     }
     cr_assert_str_eq(fdt_strerror(-99), "unknown error");
+}
+
+/* ---- harts (/cpus) ---- */
+
+static void expect_hart(const fdt_info_t *info, size_t i, uint64_t hartid, bool okay, int mmu)
+{
+    cr_assert_lt(i, info->nharts);
+    const fdt_hart_t *h = &info->harts[i];
+    cr_assert(h->hartid == hartid && h->okay == okay && h->mmu == mmu, "hart %zu: id %llx okay %d mmu %d, expected %llx %d %d",
+              i, (unsigned long long)h->hartid, h->okay, h->mmu, (unsigned long long)hartid, okay, mmu);
+}
+
+Test(fdt, virt_dtbs_list_their_harts)
+{
+    blob_t b = load("virt.dtb");
+    fdt_info_t info;
+    cr_assert_eq(parse_guarded(b.data, b.size, &info), 0);
+    cr_assert_eq(info.nharts, 1u);
+    cr_assert_eq(info.harts_dropped, 0u);
+    expect_hart(&info, 0, 0, true, 48); /* QEMU 7.2 says sv48 even where the hart takes sv57 */
+    free(b.data);
+    b = load("virt-smp4.dtb");
+    cr_assert_eq(parse_guarded(b.data, b.size, &info), 0);
+    cr_assert_eq(info.nharts, 4u, "four cpu nodes; cpu-map and the interrupt controllers are no harts");
+    for (size_t i = 0; i < 4; i++)
+        expect_hart(&info, i, i, true, 48);
+    cr_assert_eq(info.nmemory, 1u);
+    cr_assert_eq(info.timebase_hz, 10000000u);
+    free(b.data);
+}
+
+Test(fdt, harts_keep_their_ids_status_and_mmu_type)
+{
+    blob_t b = load("cpus.dtb");
+    fdt_info_t info;
+    cr_assert_eq(parse_guarded(b.data, b.size, &info), 0);
+    cr_assert_eq(info.nharts, 6u, "cpu-map and not-a-cpu@5 are no harts");
+    expect_hart(&info, 0, 4, true, 57);
+    expect_hart(&info, 1, 0, true, 39);           /* no status: okay */
+    expect_hart(&info, 2, 0x100000002ull, true, 48); /* 2-cell reg; status "ok" */
+    expect_hart(&info, 3, 7, false, 48);          /* disabled */
+    expect_hart(&info, 4, 8, true, 0);            /* riscv,none */
+    expect_hart(&info, 5, 9, true, -1);           /* an mmu-type nobody knows */
+    const bool usable[] = { true, true, true, false, false, true };
+    for (size_t i = 0; i < 6; i++)
+        cr_assert_eq(fdt_hart_usable(&info.harts[i]), usable[i], "hart %zu", i);
+    cr_assert_eq(info.timebase_hz, 1000000u);
+    free(b.data);
+}
+
+Test(fdt, bad_cpu_nodes_are_refused)
+{
+    blob_t b = load("virt-smp4.dtb");
+    size_t ac = find_prop(&b, "cpus", "#address-cells"), sc = find_prop(&b, "cpus", "#size-cells");
+    cr_assert_eq(get32(b.data + ac), 1u);
+    put32(b.data + ac, 2); /* each reg is 4 bytes: not one 2-cell hart id */
+    expect_error(&b, FDT_ERR_CPU);
+    put32(b.data + ac, 3);
+    expect_error(&b, FDT_ERR_CELLS);
+    put32(b.data + ac, 1);
+    put32(b.data + sc, 1); /* cpu nodes have no size */
+    expect_error(&b, FDT_ERR_CPU);
+    put32(b.data + sc, 0);
+
+    size_t st = find_prop(&b, "cpu@2", "status"), mmu = find_prop(&b, "cpu@2", "mmu-type");
+    uint32_t st_len = get32(b.data + st - 8), mmu_len = get32(b.data + mmu - 8);
+    cr_assert_str_eq((const char *)b.data + st, "okay");
+    b.data[st + st_len - 1] = 'y'; /* no NUL */
+    expect_error(&b, FDT_ERR_PROP);
+    b.data[st + st_len - 1] = 0;
+    b.data[mmu + mmu_len - 1] = '8';
+    expect_error(&b, FDT_ERR_PROP);
+    b.data[mmu + mmu_len - 1] = 0;
+
+    b.data[st + 3] = 'x'; /* status "okax": not available */
+    cr_assert_eq(mmu_len, sizeof "riscv,none");
+    memcpy(b.data + mmu, "riscv,none", mmu_len); /* no MMU */
+    fdt_info_t info;
+    cr_assert_eq(parse_guarded(b.data, b.size, &info), 0);
+    cr_assert_eq(info.nharts, 4u);
+    expect_hart(&info, 2, 2, false, 0);
+    cr_assert_not(fdt_hart_usable(&info.harts[2]));
+    expect_hart(&info, 3, 3, true, 48);
+    free(b.data);
+}
+
+/* virt-smp4.dtb with cpu@3 copied `extra` more times right after itself. */
+static blob_t with_more_harts(const blob_t *src, unsigned extra)
+{
+    uint32_t off_struct = get32(src->data + H_OFF_STRUCT), size_struct = get32(src->data + H_SIZE_STRUCT);
+    uint32_t off_strings = get32(src->data + H_OFF_STRINGS), size_strings = get32(src->data + H_SIZE_STRINGS);
+    uint8_t *node = memmem(src->data + off_struct, size_struct, "cpu@3", 6);
+    cr_assert_not_null(node);
+    uint32_t start = (uint32_t)(node - src->data) - 4, pos = start + 4 + 8; /* after "cpu@3\0" padded */
+    for (int depth = 1; depth; pos += 4) { /* walk to the END_NODE that closes it */
+        uint32_t tok = get32(src->data + pos);
+        if (tok == 1) {
+            depth++;
+            pos += (uint32_t)(strlen((const char *)src->data + pos + 4) + 4) & ~3u;
+        } else if (tok == 2) {
+            depth--;
+        } else if (tok == 3) {
+            pos += 8 + ((get32(src->data + pos + 4) + 3) & ~3u);
+        }
+    }
+    uint32_t len = pos - start, grow = extra * len;
+    blob_t b = { calloc(1, src->size + grow), src->size + grow };
+    memcpy(b.data, src->data, pos);
+    for (unsigned i = 0; i < extra; i++)
+        memcpy(b.data + pos + i * len, src->data + start, len);
+    memcpy(b.data + pos + grow, src->data + pos, src->size - pos);
+    cr_assert_eq(off_strings, off_struct + size_struct, "struct, then strings");
+    (void)size_strings;
+    put32(b.data + H_TOTAL, (uint32_t)b.size);
+    put32(b.data + H_SIZE_STRUCT, size_struct + grow);
+    put32(b.data + H_OFF_STRINGS, off_strings + grow);
+    return b;
+}
+
+Test(fdt, harts_past_the_table_are_counted_not_kept)
+{
+    blob_t v = load("virt-smp4.dtb");
+    blob_t full = with_more_harts(&v, FDT_MAX_HARTS - 4), over = with_more_harts(&v, FDT_MAX_HARTS - 4 + 3);
+    fdt_info_t info;
+    cr_assert_eq(parse_guarded(full.data, full.size, &info), 0);
+    cr_assert_eq(info.nharts, (size_t)FDT_MAX_HARTS);
+    cr_assert_eq(info.harts_dropped, 0u);
+    expect_hart(&info, FDT_MAX_HARTS - 1, 3, true, 48);
+    cr_assert_eq(parse_guarded(over.data, over.size, &info), 0);
+    cr_assert_eq(info.nharts, (size_t)FDT_MAX_HARTS);
+    cr_assert_eq(info.harts_dropped, 3u);
+    free(full.data), free(over.data), free(v.data);
 }
 
 /* ---- regions for boot_info_t ---- */
