@@ -94,4 +94,6 @@ typedef struct hal_fault {
     hal_access_t access; /* what was attempted */
     bool user_mode;      /* the access came from user mode */
     int8_t present;      /* 1: a translation existed, 0: none, -1: the hardware does not say (riscv) */
+    bool user_access;    /* kernel mode with access to user pages open (x86 RFLAGS.AC or no SMAP,
+                            riscv sstatus.SUM): inside a copy helper */
 } hal_fault_t;

@@ -64,10 +64,13 @@ static int handle_locked(mm_context_t *ctx, const hal_fault_t *f)
     bool present = mm_do_translate(ctx, addr, &pa, &cur) == 0;
 
     if (present && entry_allows(cur, f->access, f->user_mode)) {
-        /* The tables already allow it: a kernel touching user memory outside
-         * the copy helpers (SMAP / SUM) is refused; otherwise the TLB held a
-         * stale entry (riscv may cache invalid ones). */
-        if (!f->user_mode && hal_is_user_addr(mm_geometry, addr))
+        /* The tables already allow it, so the TLB held a stale entry (riscv
+         * may cache invalid ones, and a fresh mapping makes no TLB call):
+         * drop it and retry. A kernel access to a user page counts only
+         * from inside a copy helper (user access open): outside, SMAP / SUM
+         * refused it, and a kernel fetch from a user page is never allowed. */
+        if (!f->user_mode && hal_is_user_addr(mm_geometry, addr) &&
+            (!f->user_access || (f->access & HAL_ACCESS_EXEC)))
             return -EFAULT;
         hal_tlb_invalidate(ctx->pgd, addr, addr + PAGE_SIZE);
         return 0;

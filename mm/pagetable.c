@@ -105,6 +105,27 @@ static int split_leaf(walk_t *w, pte_t *slot, unsigned level, ptr_t va)
     return 0;
 }
 
+/* A table where a kernel-half map puts a huge leaf: its subtree (a
+ * level-`level` table and the tables below it; kernel leaves hold no frame
+ * references) is gathered for freeing, and the caller then replaces the
+ * entry by the leaf in one store. The subtree is only read, never emptied:
+ * until the invalidation of everything in pt_finish, a CPU may still walk it
+ * (cached upper-level entries), and the kernel may be reading the very
+ * pages it maps (a remap of the direct map over the tables and the frame
+ * array). Its tables are freed after that invalidation. */
+static void gather_subtree(mm_context_t *ctx, pfn_t table, unsigned level, bool user, pt_gather_t *g)
+{
+    MM_ASSERT(!user, "a huge leaf replaces table %#llx in the user half", (unsigned long long)table);
+    if (level > 1) {
+        const pte_t *t = pfn_va(table);
+        for (unsigned i = 0; i < HAL_ENTRIES_PER_TABLE; i++)
+            if (hal_pte_present(t[i]) && !hal_pte_is_leaf(level, t[i]))
+                gather_subtree(ctx, hal_pte_pfn(level, t[i]), level - 1, user, g);
+    }
+    pt_free_table(ctx, table, user, &g->frames);
+    g->tables_freed = true;
+}
+
 /* A kernel-half map may use a leaf at this level for the whole entry; never
  * in the root, whose kernel-half entries are the tables every context shares
  * (Sv39 and Sv48 allow root leaves). */
@@ -215,17 +236,14 @@ static int walk_entry(walk_t *w, pte_t *slot, pte_t *dslot, unsigned level, ptr_
 
     case PT_MAP:
         if (can_map_huge(w, level, va, whole)) {
-            if (hal_pte_present(e) && !hal_pte_is_leaf(level, e)) {
-                /* A table where the huge leaf goes: empty it, then drop it. */
-                walk_t un = { .kind = PT_UNMAP, .ctx = w->ctx, .user = w->user, .g = w->g };
-                walk(&un, hal_pte_pfn(level, e), 0, level - 1, va, last);
-                pt_free_table(w->ctx, hal_pte_pfn(level, e), user, &w->g->frames);
-                w->g->tables_freed = true;
-            } else if (hal_pte_present(e)) {
-                gather_flush(w->g, va, last);
-            }
-            err = hal_pte_make_leaf(level, w->pfn0 + ((va - w->va0) >> PAGE_SHIFT), w->flags, slot);
+            pte_t leaf;
+            err = hal_pte_make_leaf(level, w->pfn0 + ((va - w->va0) >> PAGE_SHIFT), w->flags, &leaf);
             MM_ASSERT(err == 0, "flags %#x not encodable at level %u", w->flags, level);
+            if (hal_pte_present(e) && !hal_pte_is_leaf(level, e))
+                gather_subtree(w->ctx, hal_pte_pfn(level, e), level - 1, user, w->g);
+            else if (hal_pte_present(e))
+                gather_flush(w->g, va, last);
+            *slot = leaf; /* one store: the old subtree is detached whole */
             return 0;
         }
         MM_ASSERT(hal_pte_present(e) && !hal_pte_is_leaf(level, e), "no table prepared at level %u for %#lx (entry %#llx)",

@@ -136,5 +136,7 @@ int mm_unmap_user_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
  * ctx can be satisfied (spurious faults, zero-on-demand, copy-on-write ...)
  * and applies the answer. Takes ctx->mm_lock. Returns 0 when the access
  * may be retried, -EFAULT when it must be refused (nothing allocated),
- * -ENOMEM when memory ran out. */
+ * -ENOMEM when memory ran out. A fault on an entry that already allows the
+ * access is spurious (its page is invalidated, 0), except a kernel-mode one
+ * on a user page without f->user_access (SMAP / SUM: -EFAULT). */
 int mm_handle_fault(mm_context_t *ctx, const hal_fault_t *f);

@@ -31,6 +31,7 @@ typedef struct frame {
 static struct {
     spinlock_t lock;
     frame_t *frames;
+    uint64_t frames_paddr; /* where the array lives */
     pfn_t base_pfn, end_pfn;
     uint32_t free_head[PMM_MAX_ORDER + 1];
     size_t free_frames, managed_frames, reserved_frames, array_frames;
@@ -132,6 +133,7 @@ int pmm_init(const mm_region_t *regions, size_t n)
 
     pmm.lock = (spinlock_t)SPINLOCK_INIT;
     pmm.frames = mm_phys_to_virt(at);
+    pmm.frames_paddr = at;
     pmm.base_pfn = base;
     pmm.end_pfn = end;
     pmm.free_frames = pmm.managed_frames = pmm.reserved_frames = pmm.referenced_frames = 0;
@@ -301,6 +303,13 @@ bool pmm_is_managed(pfn_t pfn)
 bool pmm_is_allocated(pfn_t pfn)
 {
     return pfn >= pmm.base_pfn && pfn < pmm.end_pfn && frame_of(pfn)->state == FRAME_ALLOCATED;
+}
+
+uint64_t pmm_frame_record_paddr(pfn_t pfn)
+{
+    if (pfn < pmm.base_pfn || pfn >= pmm.end_pfn)
+        return 0;
+    return pmm.frames_paddr + (pfn - pmm.base_pfn) * sizeof(frame_t);
 }
 
 /* ---- statistics and fault injection ---- */

@@ -58,6 +58,10 @@ void pmm_gather_release(pmm_gather_t *g);
 bool pmm_is_managed(pfn_t pfn);
 /* True if the managed frame pfn is currently allocated. */
 bool pmm_is_allocated(pfn_t pfn);
+/* The physical address of pfn's record in the frame array (the array lives
+ * in RAM, behind the direct map: tests that remap the direct map put it in
+ * the range they change), or 0 for a pfn outside the array's span. */
+uint64_t pmm_frame_record_paddr(pfn_t pfn);
 
 typedef struct pmm_stats {
     pfn_t base_pfn, end_pfn; /* span covered by the frame array */

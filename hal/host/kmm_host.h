@@ -59,6 +59,20 @@ softmmu_result_t softmmu_access(mm_context_t *ctx, ptr_t va, hal_access_t access
 size_t softmmu_stale_entries(void);
 /* Allow kernel-mode access to user pages (STAC / SUM), as copy helpers do. */
 void softmmu_set_user_access(bool on);
+/* Cache not-present lookups too (RISC-V may, without Svvptc): until an
+ * invalidation drops it, such an entry makes the access fault again even
+ * after a mapping appeared, which the fault handler must take as spurious.
+ * softmmu_stale_entries does not count these entries. Off after init. */
+void softmmu_set_cache_not_present(bool on);
+/* Check at each invalidation (hal_tlb_invalidate, hal_tlb_invalidate_all)
+ * the walks a CPU could still make through the table each dropped present
+ * entry came from (upper-level entries are cached too): each must give the
+ * cached translation or the current one, never a third (a hole the kernel
+ * made in a translation it kept, say), and must not read a freed table.
+ * Off after init. Returns the number of violations since init and the first
+ * one's address. */
+void softmmu_set_check_cached_walks(bool on);
+size_t softmmu_cached_walk_violations(ptr_t *first);
 
 /* Reads or writes len bytes at va through softmmu_access, from user or
  * kernel mode; a fault goes to mm_handle_fault and the access is retried.

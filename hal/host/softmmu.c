@@ -1,7 +1,10 @@
 /* hal/host/softmmu.c - a software MMU over the real tables: walks them with
  * the arch codec and applies the arch's access rules, and a small TLB model
  * that only the generic layer's invalidations empty, so tests can catch a
- * missing invalidation. */
+ * missing invalidation. Two options make the model stricter: it may cache
+ * not-present lookups (as RISC-V allows without Svvptc), and it may check,
+ * at each invalidation, the walks a CPU could still make through the tables
+ * its cached translations came from (a paging-structure cache). */
 #include <pthread.h>
 #include <string.h>
 
@@ -13,11 +16,24 @@
 
 typedef struct tlb_entry {
     bool valid, global;
+    bool present;     /* false: a cached not-present lookup (cache_not_present) */
     pfn_t root;
     ptr_t vpage;      /* va >> PAGE_SHIFT */
     uint64_t ppage;   /* physical address of the 4 KiB page */
     vm_flags flags;   /* effective rights along the walk */
+    pfn_t table;      /* the table that held the leaf, at table_level */
+    unsigned table_level;
+    unsigned mask;    /* x86: what the levels above `table` allow */
 } tlb_entry_t;
+
+/* One walk's outcome: the translation and where the leaf was found. */
+typedef struct walk_out {
+    vm_flags flags;
+    uint64_t ppage;
+    bool global;
+    pfn_t table;
+    unsigned table_level, mask;
+} walk_out_t;
 
 /* One model TLB for the process (like one CPU's), so that threads may share
  * it, behind a mutex (host-only code: tests run it under ThreadSanitizer).
@@ -27,7 +43,11 @@ static struct {
     tlb_entry_t tlb[TLB_ENTRIES];
     unsigned next;
     bool user_access; /* STAC / SUM */
+    bool cache_not_present;
+    bool check_cached_walks;
     size_t faults;
+    size_t walk_violations;
+    ptr_t first_violation;
 } mmu = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 void softmmu_reset(void)
@@ -36,8 +56,36 @@ void softmmu_reset(void)
     memset(mmu.tlb, 0, sizeof(mmu.tlb));
     mmu.next = 0;
     mmu.user_access = false;
+    mmu.cache_not_present = false;
+    mmu.check_cached_walks = false;
     mmu.faults = 0;
+    mmu.walk_violations = 0;
+    mmu.first_violation = 0;
     pthread_mutex_unlock(&mmu.lock);
+}
+
+void softmmu_set_cache_not_present(bool on)
+{
+    pthread_mutex_lock(&mmu.lock);
+    mmu.cache_not_present = on;
+    pthread_mutex_unlock(&mmu.lock);
+}
+
+void softmmu_set_check_cached_walks(bool on)
+{
+    pthread_mutex_lock(&mmu.lock);
+    mmu.check_cached_walks = on;
+    pthread_mutex_unlock(&mmu.lock);
+}
+
+size_t softmmu_cached_walk_violations(ptr_t *first)
+{
+    pthread_mutex_lock(&mmu.lock);
+    size_t n = mmu.walk_violations;
+    if (first)
+        *first = mmu.first_violation;
+    pthread_mutex_unlock(&mmu.lock);
+    return n;
 }
 
 void softmmu_set_user_access(bool on)
@@ -55,23 +103,25 @@ size_t softmmu_fault_count(void)
     return n;
 }
 
-/* Walks the tables: 0 and the effective flags and page, or -1 if not present. */
-static int walk(pfn_t root, ptr_t va, vm_flags *flags, uint64_t *ppage, bool *global)
+/* Walks va from `table` at `level` (restrict_mask: what the levels above
+ * allow). 0 with *out, -1 if not present; with only_allocated, -2 when the
+ * walk meets a table page the allocator holds free. */
+static int walk_from(pfn_t table, unsigned level, unsigned restrict_mask, ptr_t va, bool only_allocated, walk_out_t *out)
 {
-    const hal_geometry_t *g = mm_geometry;
-    if (!hal_is_canonical(g, va))
-        return -1;
-    pfn_t table = root;
-    unsigned restrict_mask = VM_ALL_FLAGS; /* what upper levels allow (x86) */
-    for (unsigned level = g->levels; level >= 1; level--) {
+    for (; level >= 1; level--) {
+        if (only_allocated && !pmm_is_allocated(table))
+            return -2;
         pte_t e = ((const pte_t *)pfn_va(table))[hal_level_index(level, va)];
         if (!hal_pte_present(e))
             return -1;
         if (hal_pte_is_leaf(level, e)) {
             vm_flags f = hal_pte_flags(level, e);
-            *flags = (vm_flags)(f & (restrict_mask | VM_GLOBAL | VM_WRITE_THROUGH | VM_CACHE_DISABLED));
-            *global = f & VM_GLOBAL;
-            *ppage = ((uint64_t)hal_pte_pfn(level, e) << PAGE_SHIFT) + (va & (hal_level_span(level) - 1) & ~PAGE_MASK);
+            out->flags = (vm_flags)(f & (restrict_mask | VM_GLOBAL | VM_WRITE_THROUGH | VM_CACHE_DISABLED));
+            out->global = f & VM_GLOBAL;
+            out->ppage = ((uint64_t)hal_pte_pfn(level, e) << PAGE_SHIFT) + (va & (hal_level_span(level) - 1) & ~PAGE_MASK);
+            out->table = table;
+            out->table_level = level;
+            out->mask = restrict_mask;
             return 0;
         }
         if (level == 1)
@@ -88,6 +138,14 @@ static int walk(pfn_t root, ptr_t va, vm_flags *flags, uint64_t *ppage, bool *gl
         table = hal_pte_pfn(level, e);
     }
     return -1;
+}
+
+/* Walks the tables from root: 0 and the effective flags and page, or -1 if not present. */
+static int walk(pfn_t root, ptr_t va, walk_out_t *out)
+{
+    if (!hal_is_canonical(mm_geometry, va))
+        return -1;
+    return walk_from(root, mm_geometry->levels, VM_ALL_FLAGS, va, false, out);
 }
 
 static softmmu_result_t check(vm_flags f, hal_access_t access, bool user)
@@ -111,16 +169,14 @@ static softmmu_result_t check(vm_flags f, hal_access_t access, bool user)
 
 softmmu_result_t softmmu_walk(mm_context_t *ctx, ptr_t va, hal_access_t access, bool user, uint64_t *pa)
 {
-    vm_flags f;
-    uint64_t page;
-    bool global;
-    if (walk(ctx->pgd, va, &f, &page, &global) != 0)
+    walk_out_t w;
+    if (walk(ctx->pgd, va, &w) != 0)
         return SOFTMMU_NOT_PRESENT;
     pthread_mutex_lock(&mmu.lock);
-    softmmu_result_t r = check(f, access, user);
+    softmmu_result_t r = check(w.flags, access, user);
     pthread_mutex_unlock(&mmu.lock);
     if (r == SOFTMMU_OK && pa)
-        *pa = page + (va & PAGE_MASK);
+        *pa = w.ppage + (va & PAGE_MASK);
     return r;
 }
 
@@ -139,16 +195,24 @@ softmmu_result_t softmmu_access(mm_context_t *ctx, ptr_t va, hal_access_t access
     pthread_mutex_lock(&mmu.lock);
     tlb_entry_t *t = tlb_find(ctx->pgd, va >> PAGE_SHIFT);
     if (!t) {
-        vm_flags f;
-        uint64_t page;
-        bool global;
-        if (walk(ctx->pgd, va, &f, &page, &global) != 0) {
+        walk_out_t w;
+        if (walk(ctx->pgd, va, &w) != 0) {
+            /* Not-present lookups are cached only when asked: RISC-V
+             * allows it (without Svvptc), x86 does not. */
+            if (mmu.cache_not_present)
+                mmu.tlb[mmu.next++ % TLB_ENTRIES] =
+                    (tlb_entry_t){ .valid = true, .present = false, .root = ctx->pgd, .vpage = va >> PAGE_SHIFT };
             pthread_mutex_unlock(&mmu.lock);
-            return SOFTMMU_NOT_PRESENT; /* not-present entries are not cached */
+            return SOFTMMU_NOT_PRESENT;
         }
         t = &mmu.tlb[mmu.next++ % TLB_ENTRIES];
-        *t = (tlb_entry_t){ .valid = true, .global = global, .root = ctx->pgd, .vpage = va >> PAGE_SHIFT,
-                            .ppage = page, .flags = f };
+        *t = (tlb_entry_t){ .valid = true, .present = true, .global = w.global, .root = ctx->pgd,
+                            .vpage = va >> PAGE_SHIFT, .ppage = w.ppage, .flags = w.flags, .table = w.table,
+                            .table_level = w.table_level, .mask = w.mask };
+    }
+    if (!t->present) {
+        pthread_mutex_unlock(&mmu.lock);
+        return SOFTMMU_NOT_PRESENT;
     }
     softmmu_result_t r = check(t->flags, access, user);
     if (r == SOFTMMU_OK && pa)
@@ -163,16 +227,38 @@ size_t softmmu_stale_entries(void)
     pthread_mutex_lock(&mmu.lock);
     for (unsigned i = 0; i < TLB_ENTRIES; i++) {
         tlb_entry_t *t = &mmu.tlb[i];
-        if (!t->valid)
-            continue;
-        vm_flags f;
-        uint64_t page;
-        bool global;
-        if (walk(t->root, t->vpage << PAGE_SHIFT, &f, &page, &global) != 0 || page != t->ppage || f != t->flags)
+        if (!t->valid || !t->present)
+            continue; /* a cached not-present lookup is allowed to outlive a new mapping */
+        walk_out_t w;
+        if (walk(t->root, t->vpage << PAGE_SHIFT, &w) != 0 || w.ppage != t->ppage || w.flags != t->flags)
             stale++;
     }
     pthread_mutex_unlock(&mmu.lock);
     return stale;
+}
+
+/* check_cached_walks: until the invalidation that drops t, a CPU may still
+ * walk from the table t's translation came from (upper-level entries are
+ * cached too). That walk must give the translation t holds or the one the
+ * tables give now (root's; the kernel half is every root's), never a third
+ * one such as a hole, and must not read a table that was already freed.
+ * Called with the lock held, for each present entry an invalidation drops. */
+static void check_cached_walk(const tlb_entry_t *t, pfn_t root)
+{
+    ptr_t va = t->vpage << PAGE_SHIFT;
+    walk_out_t cached, now;
+    int rc = walk_from(t->table, t->table_level, t->mask, va, true, &cached);
+    bool ok;
+    if (rc == -2)
+        ok = false; /* a table on the cached path is free already */
+    else if (rc == 0 && cached.ppage == t->ppage && cached.flags == t->flags)
+        ok = true;
+    else {
+        int now_rc = walk(root, va, &now);
+        ok = now_rc == rc && (rc != 0 || (now.ppage == cached.ppage && now.flags == cached.flags));
+    }
+    if (!ok && !mmu.walk_violations++)
+        mmu.first_violation = va;
 }
 
 void softmmu_tlb_drop_range(pfn_t root, ptr_t start, ptr_t end)
@@ -182,8 +268,11 @@ void softmmu_tlb_drop_range(pfn_t root, ptr_t start, ptr_t end)
     for (unsigned i = 0; i < TLB_ENTRIES; i++) {
         tlb_entry_t *t = &mmu.tlb[i];
         ptr_t va = t->vpage << PAGE_SHIFT;
-        if (t->valid && va >= start && va < end && (kernel || t->root == root))
+        if (t->valid && va >= start && va < end && (kernel || t->root == root)) {
+            if (mmu.check_cached_walks && t->present)
+                check_cached_walk(t, root);
             t->valid = false;
+        }
     }
     pthread_mutex_unlock(&mmu.lock);
 }
@@ -193,8 +282,11 @@ void softmmu_tlb_drop_all(pfn_t root, bool with_global)
     pthread_mutex_lock(&mmu.lock);
     for (unsigned i = 0; i < TLB_ENTRIES; i++) {
         tlb_entry_t *t = &mmu.tlb[i];
-        if (t->valid && (t->global ? with_global : (t->root == root || !with_global)))
+        if (t->valid && (t->global ? with_global : (t->root == root || !with_global))) {
+            if (mmu.check_cached_walks && with_global && t->present)
+                check_cached_walk(t, root);
             t->valid = false;
+        }
     }
     pthread_mutex_unlock(&mmu.lock);
 }
@@ -212,6 +304,7 @@ static int transfer(mm_context_t *ctx, ptr_t va, void *buf, size_t len, bool use
             hal_fault_t f = { .addr = va, .access = access, .user_mode = user, .present = r == SOFTMMU_DENIED };
             pthread_mutex_lock(&mmu.lock);
             mmu.faults++;
+            f.user_access = !user && mmu.user_access; /* as the arch trap code reports STAC / SUM */
             pthread_mutex_unlock(&mmu.lock);
             int err = mm_handle_fault(ctx, &f);
             if (err)

@@ -13,7 +13,8 @@ static inline bool rv_is_page_fault(uint64_t scause)
 
 /* The generic record of a page fault. RISC-V does not say whether a
  * translation existed, so present is -1; sstatus.SPP tells the mode the
- * access came from (set: supervisor). */
+ * access came from (set: supervisor), and sstatus.SUM whether a supervisor
+ * access had user pages open (a copy helper). */
 static inline hal_fault_t rv_decode_page_fault(uint64_t scause, uint64_t stval, uint64_t sepc, uint64_t sstatus)
 {
     hal_fault_t f = {
@@ -24,6 +25,7 @@ static inline hal_fault_t rv_decode_page_fault(uint64_t scause, uint64_t stval, 
                                                    : HAL_ACCESS_READ,
         .user_mode = !(sstatus & SSTATUS_SPP),
         .present = -1,
+        .user_access = (sstatus & SSTATUS_SPP) && (sstatus & SSTATUS_SUM),
     };
     return f;
 }

@@ -95,8 +95,10 @@ void arch_dump_regs(const void *regs)
            (unsigned long)r->r15, (unsigned long)read_cr0(), (unsigned long)read_cr4());
 }
 
-/* Decodes a #PF error code and CR2 into the generic record. Pure. */
-static hal_fault_t decode_page_fault(uint64_t error, uint64_t cr2, uint64_t rip)
+/* Decodes a #PF error code, CR2 and the interrupted RFLAGS into the generic
+ * record. A kernel access has user pages open when SMAP is off or RFLAGS.AC
+ * is set (STAC: a copy helper). Pure. */
+static hal_fault_t decode_page_fault(uint64_t error, uint64_t cr2, uint64_t rip, uint64_t rflags, bool smap)
 {
     hal_fault_t f = {
         .addr = cr2,
@@ -104,13 +106,14 @@ static hal_fault_t decode_page_fault(uint64_t error, uint64_t cr2, uint64_t rip)
         .access = (error & X86_PF_I) ? HAL_ACCESS_EXEC : (error & X86_PF_W) ? HAL_ACCESS_WRITE : HAL_ACCESS_READ,
         .user_mode = error & X86_PF_U,
         .present = (error & X86_PF_P) ? 1 : 0,
+        .user_access = !(error & X86_PF_U) && (!smap || (rflags & X86_RFLAGS_AC)),
     };
     return f;
 }
 
 static void page_fault(x86_regs_t *r)
 {
-    hal_fault_t f = decode_page_fault(r->error, read_cr2(), r->rip);
+    hal_fault_t f = decode_page_fault(r->error, read_cr2(), r->rip, r->rflags, x86_features.smap);
     bool user_page = hal_is_user_addr(kernel_geometry, f.addr);
 
     if (r->error & X86_PF_RSVD) {

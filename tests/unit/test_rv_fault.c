@@ -46,3 +46,15 @@ Test(rv_fault, a_kernel_trap_resumed_at_a_fixup_returns_without_sum)
     cr_assert_eq(rv_sstatus_on_return(user, 0x1000, 0x1004), user, "user trap (ecall): sstatus as saved");
     cr_assert_eq(rv_sstatus_on_return(SSTATUS_SPP, 0x1000, 0x2000), SSTATUS_SPP, "SUM already clear");
 }
+
+Test(rv_fault, sum_in_a_supervisor_fault_says_user_access_was_open)
+{
+    /* Issue 11 item 6: the generic handler takes a kernel fault on an allowed
+     * user page as spurious only inside a copy helper (SUM set). */
+    hal_fault_t f = rv_decode_page_fault(EXC_STORE_PAGE_FAULT, 0x1000, 0x2000, SSTATUS_SPP | SSTATUS_SUM);
+    cr_assert(f.user_access, "S-mode with SUM: a copy helper");
+    f = rv_decode_page_fault(EXC_STORE_PAGE_FAULT, 0x1000, 0x2000, SSTATUS_SPP);
+    cr_assert_not(f.user_access, "S-mode without SUM: user pages closed");
+    f = rv_decode_page_fault(EXC_STORE_PAGE_FAULT, 0x1000, 0x2000, SSTATUS_SUM);
+    cr_assert_not(f.user_access, "U-mode: not a kernel access at all");
+}
