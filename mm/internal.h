@@ -11,6 +11,11 @@ void pt_reset(void);
 void shm_reset(void);
 void cow_reset(void);
 
+/* mm.c: invalidates [start, end) of ctx, or all of it, on every CPU that may
+ * cache it (the calling one through the HAL, the others through
+ * mm_tlb_shootdown), returning when all have done it. */
+void mm_tlb_flush(mm_context_t *ctx, bool all, ptr_t start, ptr_t end);
+
 /* mm.c: the live contexts but the kernel's, linked by next (quiescent use only). */
 mm_context_t *mm_context_list(void);
 

@@ -69,6 +69,10 @@ struct mm_context {
     pfn_t pgd;               /* root table */
     vm_tree_t vmaps;
     size_t table_pages;      /* user-half table pages owned by this context */
+    /* CPUs that may cache this context's user-half translations: set by
+     * mm_switch_context before the CPU loads the root, cleared when the CPU
+     * switches away (activation drops the old context's translations). */
+    _Atomic mm_cpumask_t cpus;
 };
 
 typedef struct mm_boot_info {
@@ -96,8 +100,11 @@ mm_context_t *mm_create_context(void);
  * user-half tables, the root and the context. The context must not be active
  * nor locked, and must not be the kernel context. */
 void mm_destroy_context(mm_context_t *ctx);
-/* Makes ctx the active address space. */
+/* Makes ctx the active address space of the calling CPU and records it in
+ * ctx->cpus (the previous context of this CPU loses the CPU's bit). */
 void mm_switch_context(mm_context_t *ctx);
+/* The context active on the calling CPU (NULL before the first switch). */
+mm_context_t *mm_active_context(void);
 
 /* ---- vmaps (all need ctx->mm_lock held; every function asserts it) ---- */
 
@@ -129,5 +136,6 @@ typedef struct mm_stats {
     size_t contexts;      /* live contexts, the kernel's included */
     size_t vmaps;         /* live vmaps */
     size_t object_pages;  /* frames holding vmap/context objects */
+    size_t shootdowns;    /* invalidation requests sent to other CPUs (one per operation) */
 } mm_stats_t;
 void mm_get_stats(mm_stats_t *out);
