@@ -14,6 +14,11 @@ void cow_reset(void);
 /* shm.c: node pages of every shared object's index. */
 size_t shm_node_pages_total(void);
 
+/* mm.c: invalidates [start, end) of ctx, or all of it, on every CPU that may
+ * cache it (the calling one through the HAL, the others through
+ * mm_tlb_shootdown), returning when all have done it. */
+void mm_tlb_flush(mm_context_t *ctx, bool all, ptr_t start, ptr_t end);
+
 /* mm.c: the live contexts but the kernel's, linked by next (quiescent use only). */
 mm_context_t *mm_context_list(void);
 

@@ -14,6 +14,8 @@ static slab_cache_t context_cache = SLAB_CACHE_INIT("mm_context", mm_context_t);
 static size_t live_contexts;
 static spinlock_t contexts_lock = SPINLOCK_INIT;
 static mm_context_t *contexts; /* every live context but the kernel's */
+static mm_context_t *_Atomic active_ctx[MM_MAX_CPUS]; /* what each CPU runs (mm_switch_context) */
+static size_t shootdowns;
 
 mm_context_t *mm_context_list(void) { return contexts; }
 
@@ -32,6 +34,7 @@ static mm_context_t *context_alloc(void)
     }
     ctx->mm_lock = (spinlock_t)SPINLOCK_INIT;
     ctx->vmaps = (vm_tree_t)VM_TREE_INIT;
+    atomic_store_explicit(&ctx->cpus, 0, memory_order_relaxed);
     __atomic_fetch_add(&live_contexts, 1, __ATOMIC_RELAXED);
     return ctx;
 }
@@ -49,6 +52,9 @@ int mm_init(const mm_boot_info_t *info)
     contexts = NULL;
     contexts_lock = (spinlock_t)SPINLOCK_INIT;
     kernel_ctx = NULL;
+    for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++)
+        atomic_store_explicit(&active_ctx[cpu], NULL, memory_order_relaxed);
+    __atomic_store_n(&shootdowns, 0, __ATOMIC_RELAXED);
     zero_page = PMM_NO_FRAME;
     vmap_reset();
     pt_reset();
@@ -105,8 +111,9 @@ mm_context_t *mm_create_context(void)
 void mm_destroy_context(mm_context_t *ctx)
 {
     MM_ASSERT(ctx && ctx != kernel_ctx, "cannot destroy context %p (kernel context %p)", (void *)ctx, (void *)kernel_ctx);
-    MM_ASSERT(hal_mmu_active_root() != ctx->pgd, "context %p (root %#llx) is active", (void *)ctx,
-              (unsigned long long)ctx->pgd);
+    for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++)
+        MM_ASSERT(atomic_load_explicit(&active_ctx[cpu], memory_order_relaxed) != ctx,
+                  "context %p (root %#llx) is active on CPU %u", (void *)ctx, (unsigned long long)ctx->pgd, cpu);
     spinlock_acquire(&ctx->mm_lock);
     vm_tree_node_t *n;
     while ((n = ctx->vmaps.root) != NULL)
@@ -131,7 +138,23 @@ void mm_destroy_context(mm_context_t *ctx)
     slab_free(&context_cache, ctx);
 }
 
-void mm_switch_context(mm_context_t *ctx) { hal_mmu_activate(ctx->pgd); }
+void mm_switch_context(mm_context_t *ctx)
+{
+    unsigned cpu = mm_cpu_id();
+    MM_ASSERT(cpu < MM_MAX_CPUS, "CPU id %u out of range", cpu);
+    mm_context_t *old = atomic_load_explicit(&active_ctx[cpu], memory_order_relaxed);
+    /* The bit is visible before this CPU can walk ctx's tables: an operation
+     * that changes them and then reads ctx->cpus either sees the bit (and
+     * shoots this CPU down) or finished its stores before our walks begin
+     * (both sides order with seq_cst; mm/tlb.c). */
+    atomic_fetch_or(&ctx->cpus, MM_CPU_BIT(cpu));
+    hal_mmu_activate(ctx->pgd);
+    atomic_store_explicit(&active_ctx[cpu], ctx, memory_order_relaxed);
+    if (old && old != ctx)
+        atomic_fetch_and(&old->cpus, ~MM_CPU_BIT(cpu)); /* activation dropped old's translations here */
+}
+
+mm_context_t *mm_active_context(void) { return atomic_load_explicit(&active_ctx[mm_cpu_id()], memory_order_relaxed); }
 
 void mm_get_stats(mm_stats_t *out)
 {
@@ -140,6 +163,7 @@ void mm_get_stats(mm_stats_t *out)
         .contexts = __atomic_load_n(&live_contexts, __ATOMIC_RELAXED),
         .vmaps = vmap_live_count(),
         .object_pages = slab_pages_total() + shm_node_pages_total(),
+        .shootdowns = __atomic_load_n(&shootdowns, __ATOMIC_RELAXED),
     };
     /* Tables, slab pages and nodes each hold one reference (taken before
      * they are counted, dropped after), as does the zero page: the other
@@ -149,4 +173,29 @@ void mm_get_stats(mm_stats_t *out)
     pmm_get_stats(&ps);
     size_t others = out->table_pages + out->object_pages + (zero_page != PMM_NO_FRAME);
     out->user_pages = ps.referenced_frames > others ? ps.referenced_frames - others : 0;
+}
+
+/* ---- TLB invalidation on every CPU that may cache a translation ---- */
+
+/* Invalidates [start, end) of ctx, or everything of ctx (all), on the
+ * calling CPU and on every other CPU that may cache it: all online CPUs for
+ * the kernel half (every context shares it), ctx->cpus for the user half.
+ * Returns when every CPU has done it. The caller has finished its entry
+ * stores; the fence orders them before the read of ctx->cpus, against
+ * mm_switch_context's fetch_or before a CPU loads the root. */
+void mm_tlb_flush(mm_context_t *ctx, bool all, ptr_t start, ptr_t end)
+{
+    bool kernel = ctx == kernel_ctx || !hal_is_user_addr(mm_geometry, start);
+    if (all)
+        hal_tlb_invalidate_all(ctx->pgd);
+    else
+        hal_tlb_invalidate(ctx->pgd, start, end);
+    atomic_thread_fence(memory_order_seq_cst);
+    mm_cpumask_t targets = kernel ? mm_cpus_online() : atomic_load_explicit(&ctx->cpus, memory_order_relaxed);
+    targets &= ~MM_CPU_BIT(mm_cpu_id());
+    if (!targets)
+        return;
+    mm_shootdown_t req = { .root = ctx->pgd, .start = all ? 0 : start, .end = all ? 0 : end, .all = all };
+    __atomic_fetch_add(&shootdowns, 1, __ATOMIC_RELAXED);
+    mm_tlb_shootdown(targets, &req);
 }

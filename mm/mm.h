@@ -69,6 +69,10 @@ struct mm_context {
     pfn_t pgd;               /* root table */
     vm_tree_t vmaps;
     size_t table_pages;      /* user-half table pages owned by this context */
+    /* CPUs that may cache this context's user-half translations: set by
+     * mm_switch_context before the CPU loads the root, cleared when the CPU
+     * switches away (activation drops the old context's translations). */
+    _Atomic mm_cpumask_t cpus;
 };
 
 typedef struct mm_boot_info {
@@ -96,8 +100,11 @@ mm_context_t *mm_create_context(void);
  * user-half tables, the root and the context. The context must not be active
  * nor locked, and must not be the kernel context. */
 void mm_destroy_context(mm_context_t *ctx);
-/* Makes ctx the active address space. */
+/* Makes ctx the active address space of the calling CPU and records it in
+ * ctx->cpus (the previous context of this CPU loses the CPU's bit). */
 void mm_switch_context(mm_context_t *ctx);
+/* The context active on the calling CPU (NULL before the first switch). */
+mm_context_t *mm_active_context(void);
 
 /* ---- vmaps (all need ctx->mm_lock held; every function asserts it) ---- */
 
@@ -137,5 +144,6 @@ typedef struct mm_stats {
                              objects, and any cache of the embedding kernel) and shared objects' index nodes */
     size_t user_pages;    /* frames of user memory: referenced by user mappings, by shared objects, or by a
                              caller holding a reference (the zero page excluded) */
+    size_t shootdowns;    /* invalidation requests sent to other CPUs (one per operation) */
 } mm_stats_t;
 void mm_get_stats(mm_stats_t *out);

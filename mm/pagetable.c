@@ -61,6 +61,18 @@ void pt_free_table(mm_context_t *ctx, pfn_t table, bool user_half, pmm_gather_t 
         pmm_unref(table);
 }
 
+/* Hands the reference of a user frame whose mapping went to the gather: it
+ * is dropped after the invalidation (mm/pmm.h). A full gather is finished
+ * early: invalidated and released, then gathering goes on. */
+static void gather_unref(mm_context_t *ctx, pt_gather_t *g, pfn_t pfn)
+{
+    if (pmm_gather_defer_unref(&g->frames, pfn))
+        return;
+    pt_finish(ctx, g);
+    bool kept = pmm_gather_defer_unref(&g->frames, pfn);
+    MM_ASSERT(kept, "an empty gather refused frame %#llx", (unsigned long long)pfn);
+}
+
 static inline void gather_flush(pt_gather_t *g, ptr_t lo, ptr_t hi)
 {
     if (lo < g->flush_lo)
@@ -155,9 +167,9 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
                 pmm_ref(pfn);
             t[i] = e;
             if (hal_pte_present(old)) {
-                if (w->user)
-                    pmm_unref_gather(hal_pte_pfn(1, old), &g->frames);
                 gather_flush(g, va, va + PAGE_MASK);
+                if (w->user)
+                    gather_unref(w->ctx, g, hal_pte_pfn(1, old));
             }
         }
         break;
@@ -168,9 +180,9 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
             if (!hal_pte_present(old))
                 continue;
             t[i] = 0;
-            if (w->user)
-                pmm_unref_gather(hal_pte_pfn(1, old), &g->frames);
             gather_flush(g, va, va + PAGE_MASK);
+            if (w->user)
+                gather_unref(w->ctx, g, hal_pte_pfn(1, old));
         }
         break;
     case PT_PROTECT:
@@ -424,8 +436,8 @@ int pt_map_page(mm_context_t *ctx, ptr_t va, pfn_t pfn, vm_flags flags, pt_gathe
     old = t[i];
     t[i] = e;
     if (hal_pte_present(old)) {
-        pmm_unref_gather(hal_pte_pfn(1, old), &g->frames);
         gather_flush(g, va, va + PAGE_MASK);
+        gather_unref(ctx, g, hal_pte_pfn(1, old));
     }
     return 0;
 }
@@ -498,9 +510,9 @@ int pt_lookup(mm_context_t *ctx, ptr_t va, pte_t *entry, unsigned *level)
 void pt_finish(mm_context_t *ctx, pt_gather_t *g)
 {
     if (g->tables_freed)
-        hal_tlb_invalidate_all(ctx->pgd);
+        mm_tlb_flush(ctx, true, 0, 0);
     else if (g->flush_lo <= g->flush_hi)
-        hal_tlb_invalidate(ctx->pgd, g->flush_lo, g->flush_hi + 1);
+        mm_tlb_flush(ctx, false, g->flush_lo, g->flush_hi + 1);
     pmm_gather_release(&g->frames);
     *g = (pt_gather_t)PT_GATHER_INIT;
 }

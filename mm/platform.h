@@ -21,4 +21,42 @@ _Noreturn void mm_panic_at(const char *func, const char *fmt, ...) __attribute__
             mm_panic_at(__func__, "assertion '%s' failed: " fmt, #cond, ##__VA_ARGS__);                                \
     } while (0)
 
+/* ---- Several CPUs ----
+ * The generic layer tracks which CPUs may cache each context's translations
+ * (mm_switch_context on each CPU keeps it up to date) and, when an operation
+ * removes or weakens translations, invalidates them on the calling CPU (the
+ * HAL's hal_tlb_* operations) and asks the platform to do the same on the
+ * others, waiting for all of them before any frame or table it released can
+ * be allocated again. A single-CPU platform returns 0, 1 and never sees a
+ * shootdown. */
+#define MM_MAX_CPUS 64
+typedef uint64_t mm_cpumask_t;
+#define MM_CPU_BIT(cpu) ((mm_cpumask_t)1 << (cpu))
+
+/* The calling CPU's index, below MM_MAX_CPUS (0 on a single CPU). */
+unsigned mm_cpu_id(void);
+/* Every CPU that is running (bit i: CPU i): they all cache the kernel half. */
+mm_cpumask_t mm_cpus_online(void);
+
+/* One invalidation request: [start, end) of the address space whose root is
+ * `root` (kernel-half ranges: whatever address space each CPU runs), or
+ * everything of it (all: as hal_tlb_invalidate_all, for freed tables). */
+typedef struct mm_shootdown {
+    pfn_t root;
+    ptr_t start, end;
+    bool all;
+} mm_shootdown_t;
+/* Has every CPU in `cpus` (never the calling one) carry out req with its
+ * local hal_tlb_invalidate / hal_tlb_invalidate_all, and returns when each
+ * has acknowledged. Called with context locks held and, in a kernel,
+ * interrupts masked: while it waits it must keep serving requests aimed at
+ * the calling CPU, or two CPUs shooting down at each other deadlock. */
+void mm_tlb_shootdown(mm_cpumask_t cpus, const mm_shootdown_t *req);
+
+/* Optional: called (with the allocator's lock held) for every block of
+ * 2^order frames going back to the allocator. The generic layer's default
+ * does nothing; the host platform checks that no CPU's model TLB still
+ * translates to it (a frame freed before its shootdown completed). */
+void mm_platform_frame_freed(pfn_t pfn, unsigned order);
+
 static inline void *pfn_va(pfn_t pfn) { return mm_phys_to_virt((uint64_t)pfn << PAGE_SHIFT); }

@@ -64,9 +64,16 @@ static void list_remove(unsigned order, uint32_t idx)
         pmm.frames[f->next].prev = f->prev;
 }
 
+__attribute__((weak)) void mm_platform_frame_freed(pfn_t pfn, unsigned order)
+{
+    (void)pfn;
+    (void)order;
+}
+
 /* Frees a block with the lock held, merging with free buddies. */
 static void free_block_locked(pfn_t pfn, unsigned order)
 {
+    mm_platform_frame_freed(pfn, order);
     pmm.free_frames += (size_t)1 << order;
     while (order < PMM_MAX_ORDER) {
         pfn_t buddy = pfn ^ ((pfn_t)1 << order);
@@ -168,11 +175,11 @@ int pmm_init(const mm_region_t *regions, size_t n)
 
 /* ---- allocation ---- */
 
-pfn_t pmm_alloc_order(unsigned order)
+static pfn_t alloc_order(unsigned order, bool inject)
 {
     if (order > PMM_MAX_ORDER)
         return PMM_NO_FRAME;
-    if (pmm_injected_failure())
+    if (inject && pmm_injected_failure())
         return PMM_NO_FRAME;
     spinlock_acquire(&pmm.lock);
     unsigned o = order;
@@ -197,6 +204,8 @@ pfn_t pmm_alloc_order(unsigned order)
     spinlock_release(&pmm.lock);
     return pmm.base_pfn + idx;
 }
+
+pfn_t pmm_alloc_order(unsigned order) { return alloc_order(order, true); }
 
 pfn_t pmm_alloc(void) { return pmm_alloc_order(0); }
 
@@ -271,17 +280,61 @@ uint32_t pmm_unref_gather(pfn_t pfn, pmm_gather_t *g)
     return old - 1;
 }
 
+#define BATCH_SLOTS (PAGE_SIZE / sizeof(pfn_t) - 1)
+
+bool pmm_gather_defer_unref(pmm_gather_t *g, pfn_t pfn)
+{
+    check_allocated(__func__, pfn);
+    if (g->nrefs < PMM_GATHER_INLINE) {
+        g->refs[g->nrefs++] = pfn;
+        return true;
+    }
+    size_t slot = (g->nrefs - PMM_GATHER_INLINE) % BATCH_SLOTS;
+    if (slot == 0) {
+        if (g->batch_pages == PMM_GATHER_MAX_PAGES)
+            return false;
+        pfn_t page = alloc_order(0, false);
+        if (page == PMM_NO_FRAME)
+            return false;
+        ((pfn_t *)pfn_va(page))[0] = PMM_NO_FRAME;
+        if (g->batch_tail == PMM_NO_FRAME)
+            g->batch_head = page;
+        else
+            ((pfn_t *)pfn_va(g->batch_tail))[0] = page;
+        g->batch_tail = page;
+        g->batch_pages++;
+    }
+    ((pfn_t *)pfn_va(g->batch_tail))[1 + slot] = pfn;
+    g->nrefs++;
+    return true;
+}
+
 void pmm_gather_release(pmm_gather_t *g)
 {
-    if (g->head == PMM_NO_FRAME)
-        return;
-    spinlock_acquire(&pmm.lock);
-    for (pfn_t p = g->head; p != PMM_NO_FRAME;) {
-        uint32_t next = frame_of(p)->next;
-        free_block_locked(p, 0);
-        p = next == NO_INDEX ? PMM_NO_FRAME : pmm.base_pfn + next;
+    size_t n = g->nrefs < PMM_GATHER_INLINE ? g->nrefs : PMM_GATHER_INLINE;
+    for (size_t i = 0; i < n; i++)
+        pmm_unref_gather(g->refs[i], g);
+    size_t left = g->nrefs - n;
+    for (pfn_t page = g->batch_head; page != PMM_NO_FRAME;) {
+        const pfn_t *b = pfn_va(page);
+        size_t k = left < BATCH_SLOTS ? left : BATCH_SLOTS;
+        for (size_t i = 0; i < k; i++)
+            pmm_unref_gather(b[1 + i], g);
+        left -= k;
+        pfn_t next = b[0];
+        frame_of(page)->next = g->head == PMM_NO_FRAME ? NO_INDEX : (uint32_t)(g->head - pmm.base_pfn);
+        g->head = page; /* count 0 already: the batch page goes with the rest */
+        page = next;
     }
-    spinlock_release(&pmm.lock);
+    if (g->head != PMM_NO_FRAME) {
+        spinlock_acquire(&pmm.lock);
+        for (pfn_t p = g->head; p != PMM_NO_FRAME;) {
+            uint32_t next = frame_of(p)->next;
+            free_block_locked(p, 0);
+            p = next == NO_INDEX ? PMM_NO_FRAME : pmm.base_pfn + next;
+        }
+        spinlock_release(&pmm.lock);
+    }
     *g = (pmm_gather_t)PMM_GATHER_INIT;
 }
 

@@ -41,18 +41,39 @@ uint32_t pmm_ref(pfn_t pfn);
 uint32_t pmm_unref(pfn_t pfn);
 uint32_t pmm_refcount(pfn_t pfn);
 
-/* Deferred freeing: frames whose last reference goes while their old
- * translations may still be cached are gathered, and freed together after
- * the TLB invalidation that covers them. */
+/* Deferred freeing. An operation that removes translations must not let a
+ * frame go (nor let its count drop, which another holder would read as
+ * "last holder, reuse in place") while any CPU may still cache one of those
+ * translations. It gathers what it releases and lets it go after the TLB
+ * invalidation that covers it (Linux's mmu_gather does the same):
+ * - tables and frames whose last reference it dropped itself join a list
+ *   linked through the frame array (pmm_unref_gather), which needs no memory;
+ * - references to frames others may hold too (a user page) are kept until
+ *   pmm_gather_release (pmm_gather_defer_unref), in an inline array and then
+ *   in batch pages taken from the allocator (never from fault injection). */
+#define PMM_GATHER_INLINE 32
+#define PMM_GATHER_MAX_PAGES 256 /* batch pages: 511 references each */
 typedef struct pmm_gather {
-    pfn_t head;   /* linked through the frame array; PMM_NO_FRAME when empty */
+    pfn_t head;   /* frames at count 0, linked through the frame array; PMM_NO_FRAME when empty */
     size_t count;
+    size_t nrefs; /* deferred references: refs[] first, then the batch pages */
+    pfn_t refs[PMM_GATHER_INLINE];
+    pfn_t batch_head, batch_tail; /* batch pages: word 0 links the next, words 1..511 hold references */
+    size_t batch_pages;
 } pmm_gather_t;
-#define PMM_GATHER_INIT { PMM_NO_FRAME, 0 }
+#define PMM_GATHER_INIT { .head = PMM_NO_FRAME, .batch_head = PMM_NO_FRAME, .batch_tail = PMM_NO_FRAME }
 /* As pmm_unref, but a frame reaching zero joins g instead of being freed. */
 uint32_t pmm_unref_gather(pfn_t pfn, pmm_gather_t *g);
-/* Frees every gathered frame; g is empty afterwards. */
+/* Keeps the caller's reference on pfn in g, to be dropped by
+ * pmm_gather_release. False, with nothing kept, when g is full (no memory for
+ * another batch page, or PMM_GATHER_MAX_PAGES reached): the caller then
+ * invalidates what it gathered so far, releases g and tries again. */
+bool pmm_gather_defer_unref(pmm_gather_t *g, pfn_t pfn);
+/* Drops every deferred reference and frees every frame that reaches zero,
+ * the gathered ones and the batch pages included; g is empty afterwards. */
 void pmm_gather_release(pmm_gather_t *g);
+/* True if g holds nothing to release. */
+static inline bool pmm_gather_empty(const pmm_gather_t *g) { return g->head == PMM_NO_FRAME && g->nrefs == 0; }
 
 /* True if pfn is a frame this allocator manages (usable RAM, free or not). */
 bool pmm_is_managed(pfn_t pfn);

@@ -1,6 +1,7 @@
 /* hal/host/host.c - the host platform: simulated RAM, the platform services
  * of mm/platform.h, and recorded TLB operations (hal/hal.h). */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@ static struct {
     uint8_t *ram;
     uint64_t base, size;
     const hal_geometry_t *geometry;
-    pfn_t active_root;
+    pfn_t active_root[MM_MAX_CPUS];
     host_tlb_event_t *log;
     size_t nlog, cap;
 } host;
@@ -58,28 +59,89 @@ static void log_event(host_tlb_event_t e)
     pthread_mutex_unlock(&log_lock);
 }
 
+/* ---- Simulated CPUs: a thread is the CPU it chose (CPU 0 until then) ---- */
+
+static _Thread_local unsigned this_cpu_id;
+static _Atomic mm_cpumask_t online_cpus = 1;
+static _Atomic size_t remote_invalidations, frames_freed_cached;
+static void (*_Atomic shootdown_hook)(void *);
+static void *shootdown_hook_arg;
+
+int kmm_host_cpu_set(unsigned cpu)
+{
+    if (cpu >= MM_MAX_CPUS)
+        return -EINVAL;
+    this_cpu_id = cpu;
+    atomic_fetch_or(&online_cpus, MM_CPU_BIT(cpu));
+    return 0;
+}
+
+unsigned mm_cpu_id(void) { return this_cpu_id; }
+
+mm_cpumask_t mm_cpus_online(void) { return atomic_load(&online_cpus); }
+
+void mm_tlb_shootdown(mm_cpumask_t cpus, const mm_shootdown_t *req)
+{
+    MM_ASSERT(!(cpus & MM_CPU_BIT(this_cpu_id)), "CPU %u shoots itself down (mask %#llx)", this_cpu_id,
+              (unsigned long long)cpus);
+    void (*hook)(void *) = atomic_exchange(&shootdown_hook, NULL);
+    if (hook)
+        hook(shootdown_hook_arg);
+    for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++) {
+        if (!(cpus & MM_CPU_BIT(cpu)))
+            continue;
+        if (req->all)
+            softmmu_tlb_drop_all(cpu, req->root, true);
+        else
+            softmmu_tlb_drop_range(cpu, req->root, req->start, req->end);
+        atomic_fetch_add(&remote_invalidations, 1);
+    }
+}
+
+void mm_platform_frame_freed(pfn_t pfn, unsigned order)
+{
+    unsigned cpu;
+    ptr_t va;
+    size_t n = softmmu_cached_frame(pfn, order, &cpu, &va);
+    if (n) {
+        atomic_fetch_add(&frames_freed_cached, n);
+        if (getenv("KMM_HOST_STRICT_FREE"))
+            mm_panic("frame %#llx freed while CPU %u still caches it at %#lx (%zu translations)",
+                     (unsigned long long)pfn, cpu, (unsigned long)va, n);
+    }
+}
+
+size_t host_remote_invalidations(void) { return atomic_load(&remote_invalidations); }
+size_t host_frames_freed_while_cached(void) { return atomic_load(&frames_freed_cached); }
+
+void host_set_shootdown_hook(void (*fn)(void *arg), void *arg)
+{
+    shootdown_hook_arg = arg;
+    atomic_store(&shootdown_hook, fn);
+}
+
 void hal_tlb_invalidate(pfn_t root, ptr_t start, ptr_t end)
 {
     MM_ASSERT(start < end && !(start & PAGE_MASK) && !(end & PAGE_MASK), "bad range [%#lx, %#lx)", (unsigned long)start,
               (unsigned long)end);
     log_event((host_tlb_event_t){ HOST_TLB_RANGE, root, start, end });
-    softmmu_tlb_drop_range(root, start, end);
+    softmmu_tlb_drop_range(this_cpu_id, root, start, end);
 }
 
 void hal_tlb_invalidate_all(pfn_t root)
 {
     log_event((host_tlb_event_t){ HOST_TLB_ALL, root, 0, 0 });
-    softmmu_tlb_drop_all(root, true);
+    softmmu_tlb_drop_all(this_cpu_id, root, true);
 }
 
 void hal_mmu_activate(pfn_t root)
 {
     log_event((host_tlb_event_t){ HOST_TLB_ACTIVATE, root, 0, 0 });
-    host.active_root = root;
-    softmmu_tlb_drop_all(root, false);
+    host.active_root[this_cpu_id] = root;
+    softmmu_tlb_drop_all(this_cpu_id, root, false);
 }
 
-pfn_t hal_mmu_active_root(void) { return host.active_root; }
+pfn_t hal_mmu_active_root(void) { return host.active_root[this_cpu_id]; }
 
 size_t host_tlb_event_count(void)
 {
@@ -115,7 +177,11 @@ void kmm_host_fini(void)
     host.ram = NULL;
     host.base = host.size = 0;
     host.geometry = NULL;
-    host.active_root = 0;
+    memset(host.active_root, 0, sizeof(host.active_root));
+    atomic_store(&online_cpus, MM_CPU_BIT(this_cpu_id) | 1);
+    atomic_store(&remote_invalidations, 0);
+    atomic_store(&frames_freed_cached, 0);
+    atomic_store(&shootdown_hook, NULL);
     softmmu_reset();
     mm_geometry = NULL;
 }

@@ -42,6 +42,24 @@ size_t host_tlb_event_count(void);
 const host_tlb_event_t *host_tlb_event(size_t i);
 void host_tlb_log_clear(void);
 
+/* ---- Simulated CPUs ----
+ * Each thread is a CPU: CPU 0 until it calls kmm_host_cpu_set, which also
+ * counts that CPU online (kernel-half invalidations go to every online CPU).
+ * Every CPU has its own model TLB; mm_tlb_shootdown empties the targets'
+ * model TLBs before it returns, as IPIs with acknowledgements would. */
+/* Makes the calling thread CPU `cpu` (< MM_MAX_CPUS). 0 or -EINVAL. */
+int kmm_host_cpu_set(unsigned cpu);
+/* Per-CPU invalidations carried out for other CPUs since kmm_host_init. */
+size_t host_remote_invalidations(void);
+/* Translations still cached by some CPU's model TLB into frames at the
+ * moment the allocator got them back (0 unless invalidation came too late
+ * or not at all); with $KMM_HOST_STRICT_FREE set, the first one panics. */
+size_t host_frames_freed_while_cached(void);
+/* Runs fn(arg) once, at the start of the next remote shootdown (after the
+ * operation changed the tables and before any CPU invalidated): lets a
+ * test act in the window where other CPUs still hold old translations. */
+void host_set_shootdown_hook(void (*fn)(void *arg), void *arg);
+
 /* ---- The software MMU ---- */
 typedef enum softmmu_result { SOFTMMU_OK = 0, SOFTMMU_NOT_PRESENT, SOFTMMU_DENIED } softmmu_result_t;
 
@@ -50,14 +68,17 @@ typedef enum softmmu_result { SOFTMMU_OK = 0, SOFTMMU_NOT_PRESENT, SOFTMMU_DENIE
  * CR0.WP, SMEP and SMAP on; riscv64: the leaf's R/W/X/U, SUM clear. *pa gets
  * the physical address when OK. */
 softmmu_result_t softmmu_walk(mm_context_t *ctx, ptr_t va, hal_access_t access, bool user, uint64_t *pa);
-/* The same through a model TLB (64 entries, per root, global entries
- * shared), filled on use and emptied only by the generic layer's
- * hal_tlb_invalidate* / hal_mmu_activate calls: a missing invalidation shows
- * as a stale result. */
+/* The same through the calling CPU's model TLB (64 entries, per root, global
+ * entries shared), filled on use and emptied only by the generic layer's
+ * hal_tlb_invalidate* / hal_mmu_activate calls on that CPU and by remote
+ * shootdowns aimed at it: a missing invalidation shows as a stale result.
+ * Filling an entry of ctx marks the CPU in ctx->cpus (it may cache ctx). */
 softmmu_result_t softmmu_access(mm_context_t *ctx, ptr_t va, hal_access_t access, bool user, uint64_t *pa);
-/* Cached translations that no longer match the tables (missed invalidations). */
+/* Cached translations, over every CPU, that no longer match the tables
+ * (missed invalidations). */
 size_t softmmu_stale_entries(void);
-/* Allow kernel-mode access to user pages (STAC / SUM), as copy helpers do. */
+/* Allow kernel-mode access to user pages (STAC / SUM) on the calling CPU, as
+ * copy helpers do. */
 void softmmu_set_user_access(bool on);
 /* Cache not-present lookups too (RISC-V may, without Svvptc): until an
  * invalidation drops it, such an entry makes the access fault again even

@@ -1,11 +1,12 @@
 /* hal/host/softmmu.c - a software MMU over the real tables: walks them with
  * the arch codec and applies the arch's access rules, and a small TLB model
- * that only the generic layer's invalidations empty, so tests can catch a
- * missing invalidation. Two options make the model stricter: it may cache
+ * per simulated CPU that only the generic layer's invalidations empty, so
+ * tests can catch a missing or late invalidation. Two options make the model stricter: it may cache
  * not-present lookups (as RISC-V allows without Svvptc), and it may check,
  * at each invalidation, the walks a CPU could still make through the tables
  * its cached translations came from (a paging-structure cache). */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "hal/host/kmm_host.h"
@@ -35,73 +36,78 @@ typedef struct walk_out {
     unsigned table_level, mask;
 } walk_out_t;
 
-/* One model TLB for the process (like one CPU's), so that threads may share
- * it, behind a mutex (host-only code: tests run it under ThreadSanitizer).
- * The mutex is never held across a call into the generic layer. */
-static struct {
+/* One model TLB per simulated CPU (a thread chooses its CPU with
+ * kmm_host_cpu_set; CPU 0 by default, so unbound threads share one), each
+ * behind a mutex (host-only code: tests run it under ThreadSanitizer). An
+ * access through a CPU's TLB holds that CPU's mutex until the bytes are
+ * moved, so a remote invalidation (which takes it) waits for an access in
+ * flight, as an IPI waits for the instruction boundary. A mutex is never
+ * held across a call into the generic layer. The options and counters are
+ * the whole model's. */
+typedef struct cpu_mmu {
     pthread_mutex_t lock;
     tlb_entry_t tlb[TLB_ENTRIES];
     unsigned next;
     bool user_access; /* STAC / SUM */
-    bool cache_not_present;
-    bool check_cached_walks;
-    size_t faults;
-    size_t walk_violations;
-    ptr_t first_violation;
-} mmu = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} cpu_mmu_t;
+
+static cpu_mmu_t cpus[MM_MAX_CPUS];
+static pthread_once_t cpus_once = PTHREAD_ONCE_INIT;
+static _Atomic bool cache_not_present, check_cached_walks;
+static _Atomic size_t faults, walk_violations;
+static _Atomic ptr_t first_violation;
+
+static void cpus_init(void)
+{
+    for (unsigned i = 0; i < MM_MAX_CPUS; i++)
+        pthread_mutex_init(&cpus[i].lock, NULL);
+}
+
+static cpu_mmu_t *cpu_of(unsigned id)
+{
+    pthread_once(&cpus_once, cpus_init);
+    return &cpus[id];
+}
+
+static cpu_mmu_t *this_cpu(void) { return cpu_of(mm_cpu_id()); }
 
 void softmmu_reset(void)
 {
-    pthread_mutex_lock(&mmu.lock);
-    memset(mmu.tlb, 0, sizeof(mmu.tlb));
-    mmu.next = 0;
-    mmu.user_access = false;
-    mmu.cache_not_present = false;
-    mmu.check_cached_walks = false;
-    mmu.faults = 0;
-    mmu.walk_violations = 0;
-    mmu.first_violation = 0;
-    pthread_mutex_unlock(&mmu.lock);
+    for (unsigned i = 0; i < MM_MAX_CPUS; i++) {
+        cpu_mmu_t *c = cpu_of(i);
+        pthread_mutex_lock(&c->lock);
+        memset(c->tlb, 0, sizeof(c->tlb));
+        c->next = 0;
+        c->user_access = false;
+        pthread_mutex_unlock(&c->lock);
+    }
+    atomic_store(&cache_not_present, false);
+    atomic_store(&check_cached_walks, false);
+    atomic_store(&faults, 0);
+    atomic_store(&walk_violations, 0);
+    atomic_store(&first_violation, 0);
 }
 
-void softmmu_set_cache_not_present(bool on)
-{
-    pthread_mutex_lock(&mmu.lock);
-    mmu.cache_not_present = on;
-    pthread_mutex_unlock(&mmu.lock);
-}
+void softmmu_set_cache_not_present(bool on) { atomic_store(&cache_not_present, on); }
 
-void softmmu_set_check_cached_walks(bool on)
-{
-    pthread_mutex_lock(&mmu.lock);
-    mmu.check_cached_walks = on;
-    pthread_mutex_unlock(&mmu.lock);
-}
+void softmmu_set_check_cached_walks(bool on) { atomic_store(&check_cached_walks, on); }
 
 size_t softmmu_cached_walk_violations(ptr_t *first)
 {
-    pthread_mutex_lock(&mmu.lock);
-    size_t n = mmu.walk_violations;
     if (first)
-        *first = mmu.first_violation;
-    pthread_mutex_unlock(&mmu.lock);
-    return n;
+        *first = atomic_load(&first_violation);
+    return atomic_load(&walk_violations);
 }
 
 void softmmu_set_user_access(bool on)
 {
-    pthread_mutex_lock(&mmu.lock);
-    mmu.user_access = on;
-    pthread_mutex_unlock(&mmu.lock);
+    cpu_mmu_t *c = this_cpu();
+    pthread_mutex_lock(&c->lock);
+    c->user_access = on;
+    pthread_mutex_unlock(&c->lock);
 }
 
-size_t softmmu_fault_count(void)
-{
-    pthread_mutex_lock(&mmu.lock);
-    size_t n = mmu.faults;
-    pthread_mutex_unlock(&mmu.lock);
-    return n;
-}
+size_t softmmu_fault_count(void) { return atomic_load(&faults); }
 
 /* Walks va from `table` at `level` (restrict_mask: what the levels above
  * allow). 0 with *out, -1 if not present; with only_allocated, -2 when the
@@ -148,14 +154,14 @@ static int walk(pfn_t root, ptr_t va, walk_out_t *out)
     return walk_from(root, mm_geometry->levels, VM_ALL_FLAGS, va, false, out);
 }
 
-static softmmu_result_t check(vm_flags f, hal_access_t access, bool user)
+static softmmu_result_t check(const cpu_mmu_t *mmu, vm_flags f, hal_access_t access, bool user)
 {
     if (user && !(f & VM_USER))
         return SOFTMMU_DENIED;
     if (!user && (f & VM_USER)) {
         if (access & HAL_ACCESS_EXEC)
             return SOFTMMU_DENIED; /* SMEP; riscv never lets S-mode execute U pages */
-        if (!mmu.user_access)
+        if (!mmu->user_access)
             return SOFTMMU_DENIED; /* SMAP; riscv SUM clear */
     }
     if ((access & HAL_ACCESS_WRITE) && !(f & VM_WRITE))
@@ -172,69 +178,101 @@ softmmu_result_t softmmu_walk(mm_context_t *ctx, ptr_t va, hal_access_t access, 
     walk_out_t w;
     if (walk(ctx->pgd, va, &w) != 0)
         return SOFTMMU_NOT_PRESENT;
-    pthread_mutex_lock(&mmu.lock);
-    softmmu_result_t r = check(w.flags, access, user);
-    pthread_mutex_unlock(&mmu.lock);
+    cpu_mmu_t *c = this_cpu();
+    pthread_mutex_lock(&c->lock);
+    softmmu_result_t r = check(c, w.flags, access, user);
+    pthread_mutex_unlock(&c->lock);
     if (r == SOFTMMU_OK && pa)
         *pa = w.ppage + (va & PAGE_MASK);
     return r;
 }
 
-static tlb_entry_t *tlb_find(pfn_t root, ptr_t vpage)
+static tlb_entry_t *tlb_find(cpu_mmu_t *c, pfn_t root, ptr_t vpage)
 {
     for (unsigned i = 0; i < TLB_ENTRIES; i++) {
-        tlb_entry_t *t = &mmu.tlb[i];
+        tlb_entry_t *t = &c->tlb[i];
         if (t->valid && t->vpage == vpage && (t->root == root || t->global))
             return t;
     }
     return NULL;
 }
 
-softmmu_result_t softmmu_access(mm_context_t *ctx, ptr_t va, hal_access_t access, bool user, uint64_t *pa)
+/* Translates through CPU c's TLB with its lock held (the caller releases
+ * it). Filling an entry from ctx's tables marks the CPU in ctx->cpus first:
+ * from then on the generic layer must shoot it down. */
+static softmmu_result_t access_locked(cpu_mmu_t *c, mm_context_t *ctx, ptr_t va, hal_access_t access, bool user,
+                                      uint64_t *pa)
 {
-    pthread_mutex_lock(&mmu.lock);
-    tlb_entry_t *t = tlb_find(ctx->pgd, va >> PAGE_SHIFT);
+    tlb_entry_t *t = tlb_find(c, ctx->pgd, va >> PAGE_SHIFT);
     if (!t) {
         walk_out_t w;
+        atomic_fetch_or(&ctx->cpus, MM_CPU_BIT(mm_cpu_id()));
         if (walk(ctx->pgd, va, &w) != 0) {
             /* Not-present lookups are cached only when asked: RISC-V
              * allows it (without Svvptc), x86 does not. */
-            if (mmu.cache_not_present)
-                mmu.tlb[mmu.next++ % TLB_ENTRIES] =
+            if (atomic_load(&cache_not_present))
+                c->tlb[c->next++ % TLB_ENTRIES] =
                     (tlb_entry_t){ .valid = true, .present = false, .root = ctx->pgd, .vpage = va >> PAGE_SHIFT };
-            pthread_mutex_unlock(&mmu.lock);
             return SOFTMMU_NOT_PRESENT;
         }
-        t = &mmu.tlb[mmu.next++ % TLB_ENTRIES];
+        t = &c->tlb[c->next++ % TLB_ENTRIES];
         *t = (tlb_entry_t){ .valid = true, .present = true, .global = w.global, .root = ctx->pgd,
                             .vpage = va >> PAGE_SHIFT, .ppage = w.ppage, .flags = w.flags, .table = w.table,
                             .table_level = w.table_level, .mask = w.mask };
     }
-    if (!t->present) {
-        pthread_mutex_unlock(&mmu.lock);
+    if (!t->present)
         return SOFTMMU_NOT_PRESENT;
-    }
-    softmmu_result_t r = check(t->flags, access, user);
+    softmmu_result_t r = check(c, t->flags, access, user);
     if (r == SOFTMMU_OK && pa)
         *pa = t->ppage + (va & PAGE_MASK);
-    pthread_mutex_unlock(&mmu.lock);
+    return r;
+}
+
+softmmu_result_t softmmu_access(mm_context_t *ctx, ptr_t va, hal_access_t access, bool user, uint64_t *pa)
+{
+    cpu_mmu_t *c = this_cpu();
+    pthread_mutex_lock(&c->lock);
+    softmmu_result_t r = access_locked(c, ctx, va, access, user, pa);
+    pthread_mutex_unlock(&c->lock);
     return r;
 }
 
 size_t softmmu_stale_entries(void)
 {
     size_t stale = 0;
-    pthread_mutex_lock(&mmu.lock);
-    for (unsigned i = 0; i < TLB_ENTRIES; i++) {
-        tlb_entry_t *t = &mmu.tlb[i];
-        if (!t->valid || !t->present)
-            continue; /* a cached not-present lookup is allowed to outlive a new mapping */
-        walk_out_t w;
-        if (walk(t->root, t->vpage << PAGE_SHIFT, &w) != 0 || w.ppage != t->ppage || w.flags != t->flags)
-            stale++;
+    for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++) {
+        cpu_mmu_t *c = cpu_of(cpu);
+        pthread_mutex_lock(&c->lock);
+        for (unsigned i = 0; i < TLB_ENTRIES; i++) {
+            tlb_entry_t *t = &c->tlb[i];
+            if (!t->valid || !t->present)
+                continue; /* a cached not-present lookup is allowed to outlive a new mapping */
+            walk_out_t w;
+            if (walk(t->root, t->vpage << PAGE_SHIFT, &w) != 0 || w.ppage != t->ppage || w.flags != t->flags)
+                stale++;
+        }
+        pthread_mutex_unlock(&c->lock);
     }
-    pthread_mutex_unlock(&mmu.lock);
     return stale;
+}
+
+size_t softmmu_cached_frame(pfn_t pfn, unsigned order, unsigned *cpu_out, ptr_t *va_out)
+{
+    uint64_t lo = (uint64_t)pfn << PAGE_SHIFT, hi = lo + ((uint64_t)PAGE_SIZE << order);
+    size_t hits = 0;
+    for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++) {
+        cpu_mmu_t *c = cpu_of(cpu);
+        pthread_mutex_lock(&c->lock);
+        for (unsigned i = 0; i < TLB_ENTRIES; i++) {
+            const tlb_entry_t *t = &c->tlb[i];
+            if (t->valid && t->present && t->ppage >= lo && t->ppage < hi && !hits++) {
+                *cpu_out = cpu;
+                *va_out = t->vpage << PAGE_SHIFT;
+            }
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
+    return hits;
 }
 
 /* check_cached_walks: until the invalidation that drops t, a CPU may still
@@ -257,38 +295,42 @@ static void check_cached_walk(const tlb_entry_t *t, pfn_t root)
         int now_rc = walk(root, va, &now);
         ok = now_rc == rc && (rc != 0 || (now.ppage == cached.ppage && now.flags == cached.flags));
     }
-    if (!ok && !mmu.walk_violations++)
-        mmu.first_violation = va;
+    if (!ok && atomic_fetch_add(&walk_violations, 1) == 0)
+        atomic_store(&first_violation, va);
 }
 
-void softmmu_tlb_drop_range(pfn_t root, ptr_t start, ptr_t end)
+void softmmu_tlb_drop_range(unsigned cpu, pfn_t root, ptr_t start, ptr_t end)
 {
     bool kernel = !hal_is_user_addr(mm_geometry, start);
-    pthread_mutex_lock(&mmu.lock);
+    bool check_walks = atomic_load(&check_cached_walks);
+    cpu_mmu_t *c = cpu_of(cpu);
+    pthread_mutex_lock(&c->lock);
     for (unsigned i = 0; i < TLB_ENTRIES; i++) {
-        tlb_entry_t *t = &mmu.tlb[i];
+        tlb_entry_t *t = &c->tlb[i];
         ptr_t va = t->vpage << PAGE_SHIFT;
         if (t->valid && va >= start && va < end && (kernel || t->root == root)) {
-            if (mmu.check_cached_walks && t->present)
+            if (check_walks && t->present)
                 check_cached_walk(t, root);
             t->valid = false;
         }
     }
-    pthread_mutex_unlock(&mmu.lock);
+    pthread_mutex_unlock(&c->lock);
 }
 
-void softmmu_tlb_drop_all(pfn_t root, bool with_global)
+void softmmu_tlb_drop_all(unsigned cpu, pfn_t root, bool with_global)
 {
-    pthread_mutex_lock(&mmu.lock);
+    bool check_walks = atomic_load(&check_cached_walks);
+    cpu_mmu_t *c = cpu_of(cpu);
+    pthread_mutex_lock(&c->lock);
     for (unsigned i = 0; i < TLB_ENTRIES; i++) {
-        tlb_entry_t *t = &mmu.tlb[i];
+        tlb_entry_t *t = &c->tlb[i];
         if (t->valid && (t->global ? with_global : (t->root == root || !with_global))) {
-            if (mmu.check_cached_walks && with_global && t->present)
+            if (check_walks && with_global && t->present)
                 check_cached_walk(t, root);
             t->valid = false;
         }
     }
-    pthread_mutex_unlock(&mmu.lock);
+    pthread_mutex_unlock(&c->lock);
 }
 
 static int transfer(mm_context_t *ctx, ptr_t va, void *buf, size_t len, bool user, bool write)
@@ -298,23 +340,29 @@ static int transfer(mm_context_t *ctx, ptr_t va, void *buf, size_t len, bool use
     while (len) {
         size_t chunk = MIN(len, PAGE_SIZE - (va & PAGE_MASK));
         uint64_t pa;
-        softmmu_result_t r;
         int tries = 0;
-        while ((r = softmmu_access(ctx, va, access, user, &pa)) != SOFTMMU_OK) {
+        for (;;) {
+            cpu_mmu_t *c = this_cpu();
+            pthread_mutex_lock(&c->lock);
+            softmmu_result_t r = access_locked(c, ctx, va, access, user, &pa);
+            if (r == SOFTMMU_OK) {
+                /* The bytes move with the translation held, as one instruction. */
+                if (write)
+                    memcpy(mm_phys_to_virt(pa), b, chunk);
+                else
+                    memcpy(b, mm_phys_to_virt(pa), chunk);
+                pthread_mutex_unlock(&c->lock);
+                break;
+            }
             hal_fault_t f = { .addr = va, .access = access, .user_mode = user, .present = r == SOFTMMU_DENIED };
-            pthread_mutex_lock(&mmu.lock);
-            mmu.faults++;
-            f.user_access = !user && mmu.user_access; /* as the arch trap code reports STAC / SUM */
-            pthread_mutex_unlock(&mmu.lock);
+            f.user_access = !user && c->user_access; /* as the arch trap code reports STAC / SUM */
+            pthread_mutex_unlock(&c->lock);
+            atomic_fetch_add(&faults, 1);
             int err = mm_handle_fault(ctx, &f);
             if (err)
                 return err;
             MM_ASSERT(++tries < 4, "fault at %#lx resolved %d times but the access still fails", (unsigned long)va, tries);
         }
-        if (write)
-            memcpy(mm_phys_to_virt(pa), b, chunk);
-        else
-            memcpy(b, mm_phys_to_virt(pa), chunk);
         va += chunk;
         b += chunk;
         len -= chunk;
