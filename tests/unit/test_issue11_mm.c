@@ -3,6 +3,7 @@
  * `_locked` clones under mm_lock_ctx_pair (MOS's fork sequence), and the one
  * way a caller drops a frame it owns. Every geometry, like the other suites. */
 #include <pthread.h>
+#include <signal.h>
 
 #include "fixture.h"
 #include "mm/check.h"
@@ -358,4 +359,265 @@ Test(issue11, exact_placement_below_mm_user_min_is_einval)
     cr_assert_eq(w->vaddr, MM_USER_MIN + PAGE_SIZE);
     spinlock_release(&ctx->mm_lock);
     mm_destroy_context(ctx);
+}
+
+/* ---- Item 7: `_locked` means the caller holds every context lock ---- */
+
+#define SHVA ((ptr_t)0x20000000)
+#define FILEVA ((ptr_t)0x30000000)
+
+/* MOS's fork, ported as it is written there: both contexts locked with
+ * mm_lock_ctx_pair, every vmap cloned with mm_clone_vmap_locked (shared) or
+ * cow_clone_vmap_locked (private), then mm_unlock_ctx_pair. The clones used
+ * to take the destination's lock themselves, so this panicked ("lock already
+ * held by this thread"). */
+Test(issue11, mos_fork_sequence_under_the_pair_lock_clones_every_vmap)
+{
+    size_t free0 = pmm_free_frames();
+    mm_context_t *parent = new_ctx();
+    spinlock_acquire(&parent->mm_lock);
+    vmap_t *priv = mm_map_anonymous_locked(parent, 4, VA, VALLOC_EXACT, VM_RW, VMAP_TYPE_PRIVATE);
+    vmap_t *sh = mm_map_anonymous_locked(parent, 2, SHVA, VALLOC_EXACT, VM_RW, VMAP_TYPE_SHARED);
+    spinlock_release(&parent->mm_lock);
+    cr_assert(!IS_ERR(priv) && !IS_ERR(sh));
+    pfn_t f = alloc_run(2);
+    vmap_t *file = mm_map_user_pages(parent, FILEVA, f, 2, VM_READ, VALLOC_EXACT, VMAP_TYPE_SHARED, VMAP_FILE);
+    cr_assert(!IS_ERR(file));
+    vmap_t *stack, *guard = make_stack(parent, &stack);
+    for (size_t i = 0; i < 4; i++)
+        put64(parent, VA + i * PAGE_SIZE, 100 + i);
+    put64(parent, SHVA, 7);
+    put64(parent, STACK_TOP - 8, 8);
+    pfn_t priv0 = (pfn_t)(mm_get_phys_addr(parent, VA) >> PAGE_SHIFT);
+
+    mm_context_t *child = new_ctx();
+    mm_lock_ctx_pair(parent, child);
+    size_t cloned = 0;
+    for (vmap_t *v = mm_vmap_first_from(parent, 0); v; v = mm_vmap_next(v)) {
+        vmap_t *cv = v->type == VMAP_TYPE_SHARED ? mm_clone_vmap_locked(v, child) : cow_clone_vmap_locked(child, v);
+        cr_assert(!IS_ERR(cv), "clone of the vmap at %#lx: %ld", (unsigned long)v->vaddr, PTR_ERR(cv));
+        cv->content = v->content;
+        cloned++;
+    }
+    mm_unlock_ctx_pair(parent, child);
+    cr_assert(!spinlock_is_locked(&parent->mm_lock) && !spinlock_is_locked(&child->mm_lock));
+    cr_assert_eq(cloned, 5);
+    cr_assert_eq(mm_vmap_count(child), 5);
+    check_invariants();
+
+    /* private memory is copy-on-write: shared until a side writes */
+    cr_assert_eq(pmm_refcount(priv0), 2);
+    cr_assert_eq(get64(child, VA), 100);
+    put64(child, VA, 200);
+    cr_assert_eq(get64(parent, VA), 100, "the child's write reached the parent");
+    cr_assert_eq(pmm_refcount(priv0), 1);
+    put64(parent, VA + PAGE_SIZE, 300);
+    cr_assert_eq(get64(child, VA + PAGE_SIZE), 101);
+    cr_assert_eq(get64(child, STACK_TOP - 8), 8);
+    /* shared memory stays shared, file pages are the same frames */
+    put64(child, SHVA, 9);
+    cr_assert_eq(get64(parent, SHVA), 9);
+    cr_assert_eq(mm_get_phys_addr(child, FILEVA) >> PAGE_SHIFT, f);
+    cr_assert_eq(pmm_refcount(f), 2);
+    /* the guard is a guard on both sides */
+    spinlock_acquire(&child->mm_lock);
+    vmap_t *cg = vmap_obtain(child, GUARD, NULL);
+    spinlock_release(&child->mm_lock);
+    cr_assert(!IS_ERR(cg));
+    assert_guard_refuses(parent, guard);
+    assert_guard_refuses(child, cg);
+    check_invariants();
+    mm_destroy_context(child);
+    mm_destroy_context(parent);
+    cr_assert_eq(pmm_free_frames(), free0, "frames: %zu, before %zu", pmm_free_frames(), free0);
+}
+
+/* The clones assert the destination's lock as well as the source's. */
+Test(issue11, raw_clone_without_the_destination_lock_panics, .signal = SIGABRT)
+{
+    mm_context_t *a = new_ctx(), *b = new_ctx();
+    vmap_t *v = mm_map_user_pages(a, VA, alloc_run(1), 1, VM_RW, VALLOC_EXACT, VMAP_TYPE_SHARED, VMAP_MMAP);
+    cr_assert(!IS_ERR(v));
+    spinlock_acquire(&a->mm_lock);
+    mm_clone_vmap_locked(v, b);
+}
+
+Test(issue11, cow_clone_without_the_destination_lock_panics, .signal = SIGABRT)
+{
+    mm_context_t *a = new_ctx(), *b = new_ctx();
+    vmap_t *v = mm_map_user_pages(a, VA, alloc_run(1), 1, VM_RW, VALLOC_EXACT, VMAP_TYPE_PRIVATE, VMAP_MMAP);
+    cr_assert(!IS_ERR(v));
+    spinlock_acquire(&a->mm_lock);
+    cow_clone_vmap_locked(b, v);
+}
+
+Test(issue11, cow_clone_without_the_source_lock_panics, .signal = SIGABRT)
+{
+    mm_context_t *a = new_ctx(), *b = new_ctx();
+    vmap_t *v = mm_map_user_pages(a, VA, alloc_run(1), 1, VM_RW, VALLOC_EXACT, VMAP_TYPE_PRIVATE, VMAP_MMAP);
+    cr_assert(!IS_ERR(v));
+    spinlock_acquire(&b->mm_lock);
+    cow_clone_vmap_locked(b, v);
+}
+
+/* mm_lock_ctx_pair(ctx, NULL) and (ctx, ctx) lock just ctx; a pair is locked
+ * and unlocked whole, in either argument order. */
+Test(issue11, lock_ctx_pair_locks_one_or_two_contexts)
+{
+    mm_context_t *a = new_ctx(), *b = new_ctx();
+    mm_lock_ctx_pair(a, NULL);
+    cr_assert(spinlock_is_locked(&a->mm_lock) && !spinlock_is_locked(&b->mm_lock));
+    mm_unlock_ctx_pair(a, NULL);
+    mm_lock_ctx_pair(b, b);
+    cr_assert(spinlock_is_locked(&b->mm_lock) && !spinlock_is_locked(&a->mm_lock));
+    mm_unlock_ctx_pair(b, b);
+    cr_assert(!spinlock_is_locked(&b->mm_lock));
+    mm_lock_ctx_pair(b, a);
+    cr_assert(spinlock_is_locked(&a->mm_lock) && spinlock_is_locked(&b->mm_lock));
+    mm_unlock_ctx_pair(b, a);
+    cr_assert(!spinlock_is_locked(&a->mm_lock) && !spinlock_is_locked(&b->mm_lock));
+    /* mmap's use: mm_get_free_vaddr_locked under the pair lock of one context */
+    mm_lock_ctx_pair(a, NULL);
+    vmap_t *v = mm_get_free_vaddr_locked(a, 1, 0, VALLOC_DEFAULT);
+    mm_unlock_ctx_pair(a, NULL);
+    cr_assert(!IS_ERR(v));
+    cr_assert_eq(v->vaddr, MM_USER_MIN);
+    mm_destroy_context(a);
+    mm_destroy_context(b);
+}
+
+/* Two threads clone A -> B and B -> A at once, each under
+ * mm_lock_ctx_pair(source, destination): the address order makes both
+ * finish (with the destination locked inside the clone, or the pair locked
+ * in argument order, the two deadlock within a few rounds). */
+typedef struct clone_race {
+    mm_context_t *src, *dst;
+    ptr_t va;
+    bool cow;
+    int rounds, errors;
+} clone_race_t;
+
+#define RACE_ROUNDS 3000
+
+static void *clone_back_and_forth(void *arg)
+{
+    clone_race_t *c = arg;
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        mm_lock_ctx_pair(c->src, c->dst);
+        vmap_t *v = vmap_obtain(c->src, c->va, NULL);
+        vmap_t *cl = IS_ERR(v) ? v : c->cow ? cow_clone_vmap_locked(c->dst, v) : mm_clone_vmap_locked(v, c->dst);
+        mm_unlock_ctx_pair(c->src, c->dst);
+        if (IS_ERR(cl)) {
+            c->errors++;
+            continue;
+        }
+        mm_lock_ctx_pair(c->dst, NULL);
+        vmap_destroy(cl);
+        mm_unlock_ctx_pair(c->dst, NULL);
+        c->rounds++;
+    }
+    return NULL;
+}
+
+Test(issue11, clones_a_to_b_and_b_to_a_at_once_both_finish, .timeout = 60)
+{
+    mm_context_t *a = new_ctx(), *b = new_ctx();
+    spinlock_acquire(&a->mm_lock);
+    vmap_t *va = mm_map_anonymous_locked(a, 2, VA, VALLOC_EXACT, VM_RW, VMAP_TYPE_PRIVATE);
+    spinlock_release(&a->mm_lock);
+    pfn_t f = alloc_run(2);
+    vmap_t *vb = mm_map_user_pages(b, SHVA, f, 2, VM_RW, VALLOC_EXACT, VMAP_TYPE_SHARED, VMAP_MMAP);
+    cr_assert(!IS_ERR(va) && !IS_ERR(vb));
+    put64(a, VA, 1);
+    put64(a, VA + PAGE_SIZE, 2);
+    size_t free0 = pmm_free_frames();
+    mm_stats_t s0, s1;
+    mm_get_stats(&s0);
+    clone_race_t ab = { a, b, VA, true, 0, 0 }, ba = { b, a, SHVA, false, 0, 0 };
+    pthread_t t1, t2;
+    cr_assert_eq(pthread_create(&t1, NULL, clone_back_and_forth, &ab), 0);
+    cr_assert_eq(pthread_create(&t2, NULL, clone_back_and_forth, &ba), 0);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    cr_assert_eq(ab.errors + ba.errors, 0, "clones failed: %d %d", ab.errors, ba.errors);
+    cr_assert_eq(ab.rounds, RACE_ROUNDS);
+    cr_assert_eq(ba.rounds, RACE_ROUNDS);
+    cr_assert_eq(mm_vmap_count(a), 1);
+    cr_assert_eq(mm_vmap_count(b), 1);
+    cr_assert_eq(pmm_refcount(f), 1);
+    cr_assert_eq(pmm_refcount((pfn_t)(mm_get_phys_addr(a, VA) >> PAGE_SHIFT)), 1);
+    mm_get_stats(&s1);
+    cr_assert_eq(s1.vmaps, s0.vmaps);
+    cr_assert_eq(pmm_free_frames(), free0, "frames: %zu, before %zu", pmm_free_frames(), free0);
+    check_invariants();
+    mm_destroy_context(a);
+    mm_destroy_context(b);
+}
+
+/* ---- Item 8: pmm_release drops what the caller owns ---- */
+
+/* A frame nothing ever referenced (count 0) goes back to the allocator. */
+Test(issue11, release_of_an_unreferenced_allocation_frees_it)
+{
+    size_t free0 = pmm_free_frames();
+    pfn_t f = pmm_alloc();
+    cr_assert_neq(f, PMM_NO_FRAME);
+    cr_assert_eq(pmm_free_frames(), free0 - 1);
+    cr_assert_eq(pmm_release(f), 0);
+    cr_assert(!pmm_is_allocated(f));
+    cr_assert_eq(pmm_free_frames(), free0);
+}
+
+/* A map call that failed leaves the frame the caller's: released, it is free. */
+Test(issue11, release_after_a_failed_map_frees_the_frame)
+{
+    mm_context_t *ctx = new_ctx();
+    size_t free0 = pmm_free_frames();
+    pfn_t f = pmm_alloc();
+    cr_assert_eq(mm_map_user_pages(ctx, 0, f, 1, VM_RW, VALLOC_EXACT, VMAP_TYPE_PRIVATE, VMAP_MMAP), ERR_PTR(-EINVAL));
+    cr_assert_eq(pmm_release(f), 0);
+    cr_assert_eq(pmm_free_frames(), free0);
+    mm_destroy_context(ctx);
+}
+
+/* A caller that keeps a reference drops just that: the mapping keeps the
+ * frame until it goes, and whichever goes last frees it. */
+Test(issue11, release_of_a_kept_reference_leaves_the_mappings_frame)
+{
+    size_t free0 = pmm_free_frames();
+    mm_context_t *ctx = new_ctx();
+    pfn_t f = pmm_alloc();
+    pmm_ref(f);
+    vmap_t *v = mm_map_user_pages(ctx, VA, f, 1, VM_RW, VALLOC_EXACT, VMAP_TYPE_PRIVATE, VMAP_MMAP);
+    cr_assert(!IS_ERR(v));
+    put64(ctx, VA, 0x5151);
+    cr_assert_eq(pmm_release(f), 1, "the caller's reference was not the one dropped");
+    cr_assert(pmm_is_allocated(f));
+    cr_assert_eq(get64(ctx, VA), 0x5151);
+    mm_destroy_context(ctx);
+    cr_assert(!pmm_is_allocated(f), "the last mapping going did not free the frame");
+    cr_assert_eq(pmm_free_frames(), free0);
+}
+
+Test(issue11, release_after_the_mapping_went_frees_the_frame)
+{
+    size_t free0 = pmm_free_frames();
+    mm_context_t *ctx = new_ctx();
+    pfn_t f = pmm_alloc();
+    pmm_ref(f);
+    vmap_t *v = mm_map_user_pages(ctx, VA, f, 1, VM_RW, VALLOC_EXACT, VMAP_TYPE_PRIVATE, VMAP_MMAP);
+    cr_assert(!IS_ERR(v));
+    mm_destroy_context(ctx);
+    cr_assert_eq(pmm_refcount(f), 1);
+    cr_assert_eq(pmm_release(f), 0);
+    cr_assert(!pmm_is_allocated(f));
+    cr_assert_eq(pmm_free_frames(), free0);
+}
+
+/* Releasing a frame that is not allocated (already given back) stops. */
+Test(issue11, release_of_a_free_frame_panics, .signal = SIGABRT)
+{
+    pfn_t f = pmm_alloc();
+    pmm_free(f);
+    pmm_release(f);
 }
