@@ -4,6 +4,8 @@
  * way a caller drops a frame it owns. Every geometry, like the other suites. */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
 
 #include "fixture.h"
 #include "mm/check.h"
@@ -495,14 +497,22 @@ typedef struct clone_race {
     ptr_t va;
     bool cow;
     int rounds, errors;
+    pthread_barrier_t *start;
 } clone_race_t;
 
-#define RACE_ROUNDS 3000
+#define RACE_ROUNDS 5000
 
 static void *clone_back_and_forth(void *arg)
 {
     clone_race_t *c = arg;
+    pthread_barrier_wait(c->start); /* both threads race from the first round */
     for (int i = 0; i < RACE_ROUNDS; i++) {
+        /* the pair taken and dropped at once: the two threads keep meeting
+         * between their first and second lock, where a bad order deadlocks */
+        for (int k = 0; k < 32; k++) {
+            mm_lock_ctx_pair(c->src, c->dst);
+            mm_unlock_ctx_pair(c->src, c->dst);
+        }
         mm_lock_ctx_pair(c->src, c->dst);
         vmap_t *v = vmap_obtain(c->src, c->va, NULL);
         vmap_t *cl = IS_ERR(v) ? v : c->cow ? cow_clone_vmap_locked(c->dst, v) : mm_clone_vmap_locked(v, c->dst);
@@ -519,7 +529,7 @@ static void *clone_back_and_forth(void *arg)
     return NULL;
 }
 
-Test(issue11, clones_a_to_b_and_b_to_a_at_once_both_finish, .timeout = 60)
+Test(issue11, clones_a_to_b_and_b_to_a_at_once_both_finish, .timeout = 30)
 {
     mm_context_t *a = new_ctx(), *b = new_ctx();
     spinlock_acquire(&a->mm_lock);
@@ -533,12 +543,15 @@ Test(issue11, clones_a_to_b_and_b_to_a_at_once_both_finish, .timeout = 60)
     size_t free0 = pmm_free_frames();
     mm_stats_t s0, s1;
     mm_get_stats(&s0);
-    clone_race_t ab = { a, b, VA, true, 0, 0 }, ba = { b, a, SHVA, false, 0, 0 };
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, 2);
+    clone_race_t ab = { a, b, VA, true, 0, 0, &start }, ba = { b, a, SHVA, false, 0, 0, &start };
     pthread_t t1, t2;
     cr_assert_eq(pthread_create(&t1, NULL, clone_back_and_forth, &ab), 0);
     cr_assert_eq(pthread_create(&t2, NULL, clone_back_and_forth, &ba), 0);
     pthread_join(t1, NULL);
     pthread_join(t2, NULL);
+    pthread_barrier_destroy(&start);
     cr_assert_eq(ab.errors + ba.errors, 0, "clones failed: %d %d", ab.errors, ba.errors);
     cr_assert_eq(ab.rounds, RACE_ROUNDS);
     cr_assert_eq(ba.rounds, RACE_ROUNDS);
@@ -550,6 +563,51 @@ Test(issue11, clones_a_to_b_and_b_to_a_at_once_both_finish, .timeout = 60)
     cr_assert_eq(s1.vmaps, s0.vmaps);
     cr_assert_eq(pmm_free_frames(), free0, "frames: %zu, before %zu", pmm_free_frames(), free0);
     check_invariants();
+    mm_destroy_context(a);
+    mm_destroy_context(b);
+}
+
+/* The order is by address, whatever the argument order: with the lower
+ * context's lock held elsewhere, mm_lock_ctx_pair waits for it without
+ * taking the higher one first. */
+typedef struct pair_locker {
+    mm_context_t *ctx1, *ctx2;
+    atomic_bool started, done;
+} pair_locker_t;
+
+static void *lock_pair_once(void *arg)
+{
+    pair_locker_t *p = arg;
+    atomic_store(&p->started, true);
+    mm_lock_ctx_pair(p->ctx1, p->ctx2);
+    mm_unlock_ctx_pair(p->ctx1, p->ctx2);
+    atomic_store(&p->done, true);
+    return NULL;
+}
+
+static bool held_by_anyone(mm_context_t *c) { return atomic_load(&c->mm_lock.owner) != 0; }
+
+Test(issue11, lock_ctx_pair_takes_the_lower_address_first_in_either_argument_order)
+{
+    mm_context_t *a = new_ctx(), *b = new_ctx();
+    mm_context_t *lo = (uintptr_t)a < (uintptr_t)b ? a : b, *hi = lo == a ? b : a;
+    for (int order = 0; order < 2; order++) {
+        pair_locker_t p = { order ? lo : hi, order ? hi : lo, false, false };
+        spinlock_acquire(&lo->mm_lock);
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, lock_pair_once, &p), 0);
+        while (!atomic_load(&p.started))
+            ;
+        struct timespec pause = { 0, 50 * 1000 * 1000 };
+        nanosleep(&pause, NULL); /* time to reach the first lock and spin there */
+        cr_assert(!atomic_load(&p.done));
+        cr_assert(!held_by_anyone(hi), "mm_lock_ctx_pair(%s) took the higher context first",
+                  order ? "lower, higher" : "higher, lower");
+        spinlock_release(&lo->mm_lock);
+        pthread_join(t, NULL);
+        cr_assert(atomic_load(&p.done));
+        cr_assert(!held_by_anyone(lo) && !held_by_anyone(hi));
+    }
     mm_destroy_context(a);
     mm_destroy_context(b);
 }
