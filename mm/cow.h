@@ -35,9 +35,9 @@ vmap_t *cow_clone_vmap_locked(mm_context_t *target_mmctx, vmap_t *source_vmap);
 /* Fork: a new context with every vmap of parent cloned, private ones
  * copy-on-write, shared ones sharing frames writable on both sides, guards
  * as guards. Takes the parent's and the child's locks (mm_lock_ctx_pair), so
- * the caller must hold neither. Every table the child needs is made before the parent is
- * touched, so on ERR_PTR(-ENOMEM) the child is gone and the parent is as it
- * was. */
+ * the caller must hold neither. Every table the child needs is made before
+ * the parent is touched, so on ERR_PTR(-ENOMEM) the child is gone and the
+ * parent is as it was. */
 mm_context_t *mm_clone_context(mm_context_t *parent);
 
 /* Changes what [vaddr, +npages) allows, like mprotect: vmaps covered in part
