@@ -85,7 +85,7 @@ static void touch_free_memory(void)
     }
     while (head != PMM_NO_FRAME) {
         pfn_t next = *(pfn_t *)pfn_va(head);
-        pmm_free(head);
+        pmm_release(head);
         head = next;
     }
     printk("kmmbench: info touched=%zu MiB\n", n >> 8);

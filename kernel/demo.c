@@ -88,9 +88,9 @@ static void demo_walk(void)
     mm_context_t *b = mm_create_context();
     if (IS_ERR(b))
         panic("mm_create_context: %ld", PTR_ERR(b));
-    spinlock_acquire(&a->mm_lock);
+    mm_lock_ctx_pair(a, b);
     vmap_t *vb = mm_clone_vmap_locked(v, b);
-    spinlock_release(&a->mm_lock);
+    mm_unlock_ctx_pair(a, b);
     if (IS_ERR(vb))
         panic("mm_clone_vmap_locked: %ld", PTR_ERR(vb));
     printk("  cloned into B: refcount of the first frame now %u; B's user half:\n", pmm_refcount(pfn));

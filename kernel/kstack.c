@@ -58,7 +58,7 @@ int kstack_alloc(kstack_t *ks)
         }
         err = mm_do_map_kernel(k, base + i * PAGE_SIZE, f, 1, VM_RW | VM_GLOBAL);
         if (err) {
-            pmm_free(f);
+            pmm_release(f);
             break;
         }
         ks->frames[i] = f;
@@ -67,7 +67,7 @@ int kstack_alloc(kstack_t *ks)
         if (i)
             mm_unmap_kernel_pages(k, base, i);
         while (i--)
-            pmm_free(ks->frames[i]);
+            pmm_release(ks->frames[i]);
         slot_give((size_t)slot);
         return err;
     }
@@ -80,7 +80,7 @@ void kstack_free(kstack_t *ks)
     size_t slot = (ks->base - KSTACK_GUARD_SIZE - window()) / SLOT_SIZE;
     mm_unmap_kernel_pages(mm_kernel_context(), ks->base, KSTACK_PAGES);
     for (size_t i = 0; i < KSTACK_PAGES; i++)
-        pmm_free(ks->frames[i]);
+        pmm_release(ks->frames[i]);
     slot_give(slot);
     ks->base = 0;
 }

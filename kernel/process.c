@@ -155,8 +155,9 @@ static int proc_create(const user_program_t *prog, process_t **out)
     int err = elf_load(mm, prog->start, (size_t)(prog->end - prog->start), &entry);
     kernel_switch_context(was);
     if (!err) {
-        /* The stack, and an empty vmap under it that nothing else may take:
-         * a fault there finds no handler and is refused. */
+        /* The stack, and an empty vmap under it: a guard (mm/mm.h,
+         * vmap_is_guard) that nothing may take and no call makes memory;
+         * a touch there is refused. */
         ptr_t base = USER_STACK_TOP - USER_STACK_PAGES * PAGE_SIZE;
         spinlock_acquire(&mm->mm_lock);
         vmap_t *stack = mm_map_anonymous_locked(mm, USER_STACK_PAGES, base, VALLOC_EXACT, VM_RW, VMAP_TYPE_PRIVATE);

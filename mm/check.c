@@ -78,9 +78,9 @@ static void check_leaf(checker_t *c, mm_context_t *ctx, ptr_t va, pte_t e)
     if (IS_ERR(v))
         return;
     CHECK_ONCE(c, (f & VM_USER) && !(f & ~(v->vmflags | VM_READ)), "page allows more than its vmap: va, flags", va, f);
-    if (v->type != VMAP_TYPE_SHARED && (f & VM_WRITE))
-        CHECK_ONCE(c, pfn != mm_zero_page() && pmm_refcount(pfn) == 1, "writable private page is shared: va, refcount", va,
-              pmm_refcount(pfn));
+    if (vmap_is_cow(v) && (f & VM_WRITE))
+        CHECK_ONCE(c, pfn != mm_zero_page() && pmm_refcount(pfn) == 1, "writable copy-on-write page is shared: va, refcount",
+              va, pmm_refcount(pfn));
     if (v->object) {
         size_t idx = v->object_pgoff + ((va - v->vaddr) >> PAGE_SHIFT);
         CHECK_ONCE(c, shm_lookup(v->object, idx) == pfn, "shared page is not the object's frame: va, pfn", va, pfn);

@@ -2,8 +2,9 @@
  * real tables of every live context on its own (independently of the
  * walker it checks) and verifies:
  *  - every present user entry is a 4 KiB leaf of an allocated frame, inside a
- *    vmap whose flags allow what the entry allows; a writable page of a
- *    private vmap holds its frame alone (refcount 1, never the zero page);
+ *    vmap whose flags allow what the entry allows; a writable page of
+ *    copy-on-write memory holds its frame alone (refcount 1, never the zero
+ *    page);
  *    a page of a shared-object vmap maps the object's frame;
  *  - every mapped frame's refcount equals its user mappings plus its other
  *    known holders (the zero page's permanent reference, shared objects);

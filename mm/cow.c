@@ -51,6 +51,8 @@ vmfault_result_t cow_fault_handler(vmap_t *vmap, ptr_t fault_addr, vmfault_info_
     return VMFAULT_COPY_BACKING_PAGE;
 }
 
+bool vmap_is_cow(const vmap_t *v) { return v->type == VMAP_TYPE_PRIVATE && v->on_fault == cow_fault_handler; }
+
 /* Shared anonymous pages: every context maps the object's frame. A frame
  * the fault adds to the object is mapped here, so that when the mapping
  * fails (no memory for a table) it can be taken out again: a failed fault
@@ -129,12 +131,22 @@ vmap_t *mm_map_anonymous_locked(mm_context_t *mmctx, size_t npages, ptr_t vaddr,
 
 static ptr_t vmap_last(const vmap_t *v) { return v->vaddr + v->npages * PAGE_SIZE - 1; }
 
+/* The frames a copy-on-write clone shares are read-only on both sides: a
+ * vmap without a handler gets the copy-on-write one, so that the next write
+ * copies. A guard stays a guard (it has nothing to copy, and allows nothing). */
+static void make_cow(vmap_t *a, vmap_t *b)
+{
+    if (!a->on_fault && !vmap_is_guard(a))
+        a->on_fault = b->on_fault = cow_fault_handler;
+}
+
 vmap_t *cow_clone_vmap_locked(mm_context_t *target_mmctx, vmap_t *source_vmap)
 {
     ASSERT_LOCKED(source_vmap->mmctx);
+    ASSERT_LOCKED(target_mmctx);
     vmap_t *v = vmap_clone_into(source_vmap, target_mmctx, true);
-    if (!IS_ERR(v) && !source_vmap->on_fault)
-        source_vmap->on_fault = v->on_fault = cow_fault_handler;
+    if (!IS_ERR(v))
+        make_cow(source_vmap, v);
     return v;
 }
 
@@ -143,8 +155,7 @@ mm_context_t *mm_clone_context(mm_context_t *parent)
     mm_context_t *child = mm_create_context();
     if (IS_ERR(child))
         return child;
-    spinlock_acquire(&parent->mm_lock);
-    spinlock_acquire(&child->mm_lock);
+    mm_lock_ctx_pair(parent, child);
     int err = 0;
     /* 1. every vmap and every table of the child; the parent is not touched */
     for (vmap_t *v = mm_vmap_first_from(parent, 0); v && !err; v = mm_vmap_next(v)) {
@@ -157,8 +168,7 @@ mm_context_t *mm_clone_context(mm_context_t *parent)
         err = pt_copy_prepare(parent, child, v->vaddr, vmap_last(v));
     }
     if (err) {
-        spinlock_release(&child->mm_lock);
-        spinlock_release(&parent->mm_lock);
+        mm_unlock_ctx_pair(parent, child);
         mm_destroy_context(child);
         return ERR_PTR(err);
     }
@@ -168,12 +178,11 @@ mm_context_t *mm_clone_context(mm_context_t *parent)
          v = mm_vmap_next(v), c = mm_vmap_next(c)) {
         bool cow = v->type != VMAP_TYPE_SHARED;
         pt_copy_apply(parent, child, v->vaddr, vmap_last(v), cow, &g);
-        if (cow && !v->on_fault)
-            v->on_fault = c->on_fault = cow_fault_handler;
+        if (cow)
+            make_cow(v, c);
     }
     pt_finish(parent, &g);
-    spinlock_release(&child->mm_lock);
-    spinlock_release(&parent->mm_lock);
+    mm_unlock_ctx_pair(parent, child);
     return child;
 }
 
@@ -187,10 +196,11 @@ int mm_protect_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags 
     if (err)
         return err;
     flags |= VM_USER;
-    /* the range must be covered by vmaps, without holes */
+    /* the range must be covered by vmaps, without holes; a guard counts as a
+     * hole (it is not memory, and must stay a guard) */
     ptr_t cur = vaddr;
     for (vmap_t *v = mm_vmap_first_from(mmctx, vaddr); cur <= last; v = mm_vmap_next(v)) {
-        if (!v || v->vaddr > cur)
+        if (!v || v->vaddr > cur || vmap_is_guard(v))
             return -ENOMEM;
         if (vmap_last(v) >= last)
             break;
@@ -199,10 +209,9 @@ int mm_protect_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags 
     err = vmap_split_at_edges(mmctx, vaddr, last); /* the only step that can fail */
     if (err)
         return err;
-    for (vmap_t *v = mm_vmap_first_from(mmctx, vaddr); v && v->vaddr <= last; v = mm_vmap_next(v)) {
+    /* The handlers stay as they are: mm_do_flag withholds write only in
+     * copy-on-write memory, where the handler resolves the next write. */
+    for (vmap_t *v = mm_vmap_first_from(mmctx, vaddr); v && v->vaddr <= last; v = mm_vmap_next(v))
         v->vmflags = flags;
-        if (v->type != VMAP_TYPE_SHARED && !v->on_fault)
-            v->on_fault = cow_fault_handler;
-    }
     return mm_do_flag(mmctx, vaddr, npages, flags);
 }

@@ -1,6 +1,7 @@
 /* mm/cow.h - zero-on-demand, copy-on-write, shared anonymous memory, fork
- * and protection changes, over the paging API. All need the context's
- * mm_lock unless said otherwise, and assert it. */
+ * and protection changes, over the paging API. Every *_locked function needs
+ * the lock of each context it touches (mm_lock_ctx_pair for two) and asserts
+ * it; the others say what they take. */
 #pragma once
 
 #include "mm/paging.h"
@@ -20,26 +21,33 @@ vmap_t *cow_allocate_zeroed_pages(mm_context_t *mmctx, size_t npages, ptr_t vadd
 vmap_t *mm_map_anonymous_locked(mm_context_t *mmctx, size_t npages, ptr_t vaddr, valloc_flags allocflags, vm_flags flags,
                                 vmap_type_t type);
 
-/* Clones source_vmap into target_mmctx at the same address, copy-on-write:
- * both sides share every frame read-only (one more reference each), the
- * source's TLB is invalidated, and the next write on either side copies
- * (or, for the last holder, just makes the page writable again). Needs the
- * source's lock; takes the target's. ERR_PTR(-EEXIST / -ENOMEM), target
+/* Clones source_vmap into target_mmctx at the same address, copy-on-write
+ * (MOS's argument order: target first): both sides share every frame
+ * read-only (one more reference each), the source's TLB is invalidated, and
+ * the next write on either side copies (or, for the last holder, just makes
+ * the page writable again); a vmap without a fault handler gets the
+ * copy-on-write one on both sides, a guard stays a guard. Needs both
+ * contexts' locks (mm_lock_ctx_pair(source, target)). ERR_PTR(-EINVAL) if
+ * target is the source's context, ERR_PTR(-EEXIST / -ENOMEM), target
  * unchanged. */
 vmap_t *cow_clone_vmap_locked(mm_context_t *target_mmctx, vmap_t *source_vmap);
 
 /* Fork: a new context with every vmap of parent cloned, private ones
- * copy-on-write, shared ones sharing frames writable on both sides. Takes
- * parent's lock. Every table the child needs is made before the parent is
- * touched, so on ERR_PTR(-ENOMEM) the child is gone and the parent is as it
- * was. */
+ * copy-on-write, shared ones sharing frames writable on both sides, guards
+ * as guards. Takes the parent's and the child's locks (mm_lock_ctx_pair), so
+ * the caller must hold neither. Every table the child needs is made before
+ * the parent is touched, so on ERR_PTR(-ENOMEM) the child is gone and the
+ * parent is as it was. */
 mm_context_t *mm_clone_context(mm_context_t *parent);
 
 /* Changes what [vaddr, +npages) allows, like mprotect: vmaps covered in part
- * are split, each vmap's vmflags set, present pages re-flagged; a frame still
- * shared copy-on-write (or the zero page) stays read-only whatever the new
- * flags, so the next write still copies. 0, -EINVAL (bad range / flags),
- * -ENOMEM (a hole in the range, or no memory for a split; nothing changed). */
+ * are split, each vmap's vmflags set, present pages re-flagged as
+ * mm_flag_pages_locked does (in copy-on-write memory a frame still shared, or
+ * the zero page, stays read-only whatever the new flags, so the next write
+ * still copies; elsewhere pages get the flags asked). Fault handlers are left
+ * as they are. 0, -EINVAL (bad range / flags), -ENOMEM (a hole or a guard in
+ * the range, as over unmapped memory, or no memory for a split; nothing
+ * changed). */
 int mm_protect_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags);
 
 /* The fault handler that zero-on-demand and copy-on-write vmaps use. */

@@ -32,12 +32,20 @@ void vmap_unsplit(vmap_t *first, vmap_t *second);
 /* dst gets src's flags, type, content, handler and object (one more reference). */
 void vmap_copy_attributes(vmap_t *dst, const vmap_t *src);
 /* Splits the vmaps that straddle vaddr or last + 1, so that [vaddr, last] is
- * made of whole vmaps. 0 or -ENOMEM with nothing changed (a failed second
- * split undoes the first with vmap_unsplit). */
+ * made of whole vmaps (guards excepted: they are left whole). 0 or -ENOMEM
+ * with nothing changed (a failed second split undoes the first with
+ * vmap_unsplit). */
 int vmap_split_at_edges(mm_context_t *ctx, ptr_t vaddr, ptr_t last);
 /* paging.c: the clone behind mm_clone_vmap_locked (cow false) and
- * cow_clone_vmap_locked (cow true). */
+ * cow_clone_vmap_locked (cow true). Needs both contexts' locks. */
 vmap_t *vmap_clone_into(vmap_t *src_vmap, mm_context_t *dst_ctx, bool cow);
+
+/* cow.c: true if v is copy-on-write memory: a private vmap whose faults go
+ * to cow_fault_handler. The only memory where a write fault resolves a page
+ * whose frame is shared (by copying it), so the only one where flag changes
+ * withhold write. (A shared vmap keeps sharing its frames writable on fork
+ * and flag changes, whatever its handler.) */
+bool vmap_is_cow(const vmap_t *v);
 
 /* paging.c: checks that [vaddr, +npages) is a valid range of the user half
  * (user) or kernel half; sets *last. 0 or -EINVAL. */

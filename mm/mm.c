@@ -156,6 +156,25 @@ void mm_switch_context(mm_context_t *ctx)
 
 mm_context_t *mm_active_context(void) { return atomic_load_explicit(&active_ctx[mm_cpu_id()], memory_order_relaxed); }
 
+void mm_lock_ctx_pair(mm_context_t *ctx1, mm_context_t *ctx2)
+{
+    if (!ctx2 || ctx2 == ctx1) {
+        spinlock_acquire(&ctx1->mm_lock);
+        return;
+    }
+    /* One global order, whatever the argument order: by address. */
+    bool ctx1_first = (uintptr_t)ctx1 < (uintptr_t)ctx2;
+    spinlock_acquire(ctx1_first ? &ctx1->mm_lock : &ctx2->mm_lock);
+    spinlock_acquire(ctx1_first ? &ctx2->mm_lock : &ctx1->mm_lock);
+}
+
+void mm_unlock_ctx_pair(mm_context_t *ctx1, mm_context_t *ctx2)
+{
+    if (ctx2 && ctx2 != ctx1)
+        spinlock_release(&ctx2->mm_lock);
+    spinlock_release(&ctx1->mm_lock);
+}
+
 void mm_get_stats(mm_stats_t *out)
 {
     *out = (mm_stats_t){

@@ -54,7 +54,8 @@ struct vmap {
     mm_context_t *mmctx;
     ptr_t vaddr;
     size_t npages;
-    vm_flags vmflags;        /* what the area allows; pages may be mapped with fewer rights (COW) */
+    vm_flags vmflags;        /* what the area allows; pages may be mapped with fewer rights (COW);
+                              * VM_NONE: a guard (vmap_is_guard) */
     vmap_type_t type;
     vmap_content_t content;
     vmfault_handler_t on_fault; /* NULL: faults inside the area are refused */
@@ -74,6 +75,19 @@ struct mm_context {
      * switches away (activation drops the old context's translations). */
     _Atomic mm_cpumask_t cpus;
 };
+
+/* A vmap without flags, as mm_get_free_vaddr_locked / vmap_create leave it,
+ * is a guard (the stack's guard page is one): it reserves its range and
+ * allows no access (a touch is refused like an address outside every vmap).
+ * It stays a guard: mm_protect_locked over it fails as over unmapped memory,
+ * mm_unmap_user_pages_locked leaves it, the free-range search never hands its
+ * range out, fork and the clones copy it as a guard (no fault handler).
+ * vmap_destroy (or the context's end) removes it. */
+static inline bool vmap_is_guard(const vmap_t *v) { return v->vmflags == VM_NONE; }
+
+/* Lowest user address a vmap or a user mapping may start at: page 0 and its
+ * neighbours stay unmapped, so that a null pointer (plus an offset) faults. */
+#define MM_USER_MIN ((ptr_t)0x10000)
 
 typedef struct mm_boot_info {
     const hal_geometry_t *geometry;
@@ -106,12 +120,22 @@ void mm_switch_context(mm_context_t *ctx);
 /* The context active on the calling CPU (NULL before the first switch). */
 mm_context_t *mm_active_context(void);
 
+/* Locks ctx1's mm_lock and, unless ctx2 is NULL or ctx1, ctx2's as well
+ * (MOS's mm_lock_ctx_pair): the lower address first, so two threads that
+ * lock the same pair in opposite argument order cannot deadlock. Hold the
+ * pair for every call that touches both contexts (mm_clone_vmap_locked,
+ * cow_clone_vmap_locked). Neither lock may be held by the caller already. */
+void mm_lock_ctx_pair(mm_context_t *ctx1, mm_context_t *ctx2);
+/* Releases what mm_lock_ctx_pair(ctx1, ctx2) took (same arguments). */
+void mm_unlock_ctx_pair(mm_context_t *ctx1, mm_context_t *ctx2);
+
 /* ---- vmaps (all need ctx->mm_lock held; every function asserts it) ---- */
 
-/* Creates an empty vmap covering [vaddr, vaddr + npages pages) in the user
- * half and inserts it. Returns it, or ERR_PTR(-EINVAL) for an unaligned or
- * empty range, one that overflows or leaves the user half, ERR_PTR(-EEXIST)
- * if it overlaps a vmap, ERR_PTR(-ENOMEM). Maps nothing. */
+/* Creates an empty vmap (no flags: a guard until the caller sets them)
+ * covering [vaddr, vaddr + npages pages) in the user half and inserts it.
+ * Returns it, or ERR_PTR(-EINVAL) for an unaligned or empty range, one that
+ * starts below MM_USER_MIN, overflows or leaves the user half,
+ * ERR_PTR(-EEXIST) if it overlaps a vmap, ERR_PTR(-ENOMEM). Maps nothing. */
 vmap_t *vmap_create(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
 /* Unmaps the vmap's pages (dropping one reference per mapped frame,
  * invalidating the TLB, freeing tables left empty), removes it and frees it. */

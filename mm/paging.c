@@ -83,7 +83,8 @@ int mm_do_map(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_fla
     if (err)
         return err;
     bool user = hal_is_user_addr(mm_geometry, vaddr);
-    if (user ? !frames_allocated(pfn, npages) : pfn > hal_max_pfn(mm_geometry) - (npages - 1) || npages - 1 > hal_max_pfn(mm_geometry))
+    if (user ? vaddr < MM_USER_MIN || !frames_allocated(pfn, npages)
+             : pfn > hal_max_pfn(mm_geometry) - (npages - 1) || npages - 1 > hal_max_pfn(mm_geometry))
         return -EINVAL;
     pt_gather_t g = PT_GATHER_INIT;
     if (user && npages == 1)
@@ -119,20 +120,23 @@ int mm_do_flag(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags)
     if (!user) {
         err = pt_protect(ctx, vaddr, last, flags, false, &g);
     } else {
-        /* Frames of shared vmaps may be writable while shared; anywhere else
-         * a shared frame stays read-only (copy-on-write). The user half has
-         * no huge leaves, so nothing here can fail. */
+        /* In copy-on-write memory a page whose frame is still shared (the
+         * zero page, or a count above one) stays read-only: its next write
+         * fault copies. Anywhere else no write fault could make it writable
+         * again (other holders are not copy-on-write sharers), so the flags
+         * are set as asked. The user half has no huge leaves, so nothing
+         * here can fail. */
         for (ptr_t cur = vaddr; cur <= last && !err;) {
             vmap_t *v = mm_vmap_first_from(ctx, cur);
             ptr_t seg_last = last;
-            bool guard = true;
+            bool cow = false;
             if (v && v->vaddr <= cur) {
                 seg_last = MIN(last, v->vaddr + v->npages * PAGE_SIZE - 1);
-                guard = v->type != VMAP_TYPE_SHARED;
+                cow = vmap_is_cow(v);
             } else if (v && v->vaddr <= last) {
                 seg_last = v->vaddr - 1;
             }
-            err = pt_protect(ctx, cur, seg_last, flags, guard, &g);
+            err = pt_protect(ctx, cur, seg_last, flags, cow, &g);
             if (seg_last == last)
                 break;
             cur = seg_last + 1;
@@ -254,7 +258,7 @@ vmap_t *vmap_clone_into(vmap_t *src_vmap, mm_context_t *dst_ctx, bool cow)
     ASSERT_LOCKED(src);
     if (dst_ctx == src)
         return ERR_PTR(-EINVAL);
-    spinlock_acquire(&dst_ctx->mm_lock);
+    ASSERT_LOCKED(dst_ctx);
     vmap_t *v = mm_get_free_vaddr_locked(dst_ctx, src_vmap->npages, src_vmap->vaddr, VALLOC_EXACT);
     if (!IS_ERR(v)) {
         ptr_t last = v->vaddr + v->npages * PAGE_SIZE - 1;
@@ -272,7 +276,6 @@ vmap_t *vmap_clone_into(vmap_t *src_vmap, mm_context_t *dst_ctx, bool cow)
             vmap_copy_attributes(v, src_vmap);
         }
     }
-    spinlock_release(&dst_ctx->mm_lock);
     return v;
 }
 
@@ -319,9 +322,12 @@ int mm_unmap_user_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
     err = vmap_split_at_edges(mmctx, vaddr, last);
     if (err)
         return err;
-    vmap_t *v;
-    while ((v = mm_vmap_first_from(mmctx, vaddr)) != NULL && v->vaddr <= last)
-        vmap_forget(v);
+    /* Guards stay (munmap over one is munmap over unmapped memory). */
+    for (vmap_t *v = mm_vmap_first_from(mmctx, vaddr), *next; v && v->vaddr <= last; v = next) {
+        next = mm_vmap_next(v);
+        if (!vmap_is_guard(v))
+            vmap_forget(v);
+    }
     pt_gather_t g = PT_GATHER_INIT;
     err = pt_unmap(mmctx, vaddr, last, &g);
     MM_ASSERT(err == 0, "user-half unmap cannot need a split, got %d", err);

@@ -6,11 +6,14 @@
  * - Addresses are page-aligned virtual addresses, canonical for the active
  *   geometry; npages > 0; a range never overflows nor crosses the user/kernel
  *   split. Violations are -EINVAL (or ERR_PTR(-EINVAL)), with nothing changed.
- * - *_locked functions need mmctx->mm_lock held and assert it on entry.
+ * - *_locked functions need the lock of every context they touch held (the
+ *   caller takes two with mm_lock_ctx_pair, which orders them) and assert
+ *   each on entry; they never take a context lock themselves.
  * - User mappings (mm_map_user_pages, mm_replace_page_locked,
- *   mm_clone_vmap_locked) live in the user half, are 4 KiB each and hold one
- *   reference on their frame, which must be a frame the allocator manages
- *   (-EINVAL otherwise). Kernel mappings (mm_map_kernel_pages) live in the
+ *   mm_clone_vmap_locked) live in the user half at or above MM_USER_MIN
+ *   (page 0 is never mapped), are 4 KiB each and hold one reference on
+ *   their frame, which must be a frame the allocator manages (-EINVAL
+ *   otherwise). Kernel mappings (mm_map_kernel_pages) live in the
  *   kernel half, take no reference, may name any frame the arch can encode
  *   (device memory included; -EINVAL beyond that) and use 2 MiB / 1 GiB
  *   leaves wherever the virtual and physical addresses are aligned.
@@ -18,7 +21,20 @@
  * - A failed call leaves no partial state: every table and frame reference
  *   it took is given back (-ENOMEM when frames run out).
  * - The seed's void functions stop the kernel (mm_panic) with the function
- *   and the values when their mm_do_* counterpart fails. */
+ *   and the values when their mm_do_* counterpart fails.
+ *
+ * Frames a caller owns (MOS's convention, mm/pmm.h):
+ * - pmm_alloc() gives a frame with count 0 that the caller owns. Mapping it
+ *   (mm_map_user_pages, mm_replace_page_locked) takes a reference per
+ *   mapping; the last reference dropped (unmap, vmap_destroy, the context's
+ *   end) frees the frame. A caller that maps a frame and keeps nothing of it
+ *   has handed it over: it owns nothing any more and never frees it.
+ * - A caller that keeps using a frame it maps (reads it, maps it again
+ *   later) holds it by a reference of its own: pmm_ref() before the mapping
+ *   can go away.
+ * - pmm_release() is the one way to drop what the caller owns: its
+ *   reference (the frame is freed if that was the last), or a frame nothing
+ *   ever referenced (freed), e.g. after a map call failed. */
 #pragma once
 
 #include "mm/mm.h"
@@ -33,18 +49,17 @@ typedef enum valloc_flags {
     VALLOC_EXACT = MMAP_EXACT, /* Allocate pages at the exact address. */
 } valloc_flags;
 
-/* Lowest user address handed out by the free-range search (page 0 stays unmapped). */
-#define MM_USER_MIN ((ptr_t)0x10000)
-
 /* Gets npages unmapped free pages from a page table: creates an empty vmap
- * of n_pages at the lowest free address >= base_vaddr (wrapping to
- * MM_USER_MIN if nothing is free above it), or exactly at base_vaddr with
- * VALLOC_EXACT. Neither allocates frames nor maps pages; the vmap holds only
- * the address and the page count. Needs mmctx->mm_lock.
+ * of n_pages at the lowest free address >= max(base_vaddr, MM_USER_MIN)
+ * (wrapping to MM_USER_MIN if nothing is free above it), or exactly at
+ * base_vaddr with VALLOC_EXACT. Neither allocates frames nor maps pages; the
+ * vmap holds only the address and the page count, and until the caller sets
+ * its flags it is a guard (mm/mm.h, vmap_is_guard). Needs mmctx->mm_lock
+ * (mm_lock_ctx_pair(mmctx, NULL) takes just that one).
  * Returns the vmap, or ERR_PTR: -EINVAL (n_pages 0, base unaligned or not a
- * user address, range overflows the user half), -EEXIST (VALLOC_EXACT over an
- * existing vmap), -ENOMEM (no free range that large, or no memory for the
- * vmap object). */
+ * user address, VALLOC_EXACT below MM_USER_MIN, range overflows the user
+ * half), -EEXIST (VALLOC_EXACT over an existing vmap), -ENOMEM (no free range
+ * that large, or no memory for the vmap object). */
 vmap_t *mm_get_free_vaddr_locked(mm_context_t *mmctx, size_t n_pages, ptr_t base_vaddr, valloc_flags flags);
 
 /* Map a block of virtual memory (kernel half) to a block of physical memory:
@@ -76,10 +91,10 @@ void mm_replace_page_locked(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, vm_flag
  * have no vmap overlapping it), then copies every present mapping of the
  * source range, flags and frames included, taking one reference per copied
  * mapping. The new vmap gets the source's flags, type, content and handler.
- * Needs src_vmap->mmctx->mm_lock held; takes dst_ctx->mm_lock itself (lock
- * order: source, then destination; dst_ctx must differ from the source).
- * Returns the new vmap, or ERR_PTR(-EEXIST / -EINVAL / -ENOMEM) with dst_ctx
- * unchanged. */
+ * Needs both src_vmap->mmctx->mm_lock and dst_ctx->mm_lock held, as MOS's
+ * fork holds them: mm_lock_ctx_pair(src, dst). Returns the new vmap, or
+ * ERR_PTR(-EINVAL) if dst_ctx is the source's context, ERR_PTR(-EEXIST /
+ * -ENOMEM) with dst_ctx unchanged. */
 vmap_t *mm_clone_vmap_locked(vmap_t *src_vmap, mm_context_t *dst_ctx);
 
 /* True if vaddr is mapped (a present leaf covers it). False for
@@ -89,8 +104,13 @@ bool mm_get_is_mapped_locked(mm_context_t *mmctx, ptr_t vaddr);
 /* Update the flags of a block of virtual memory: every present page in
  * [vaddr, +npages) gets flags (holes stay holes, no table is created; huge
  * leaves covered in part are split first); one TLB invalidation for the
- * range. Does not change vmap->vmflags. Needs mm_lock. Panics where
- * mm_do_flag fails. */
+ * range. One exception keeps copy-on-write in force: in copy-on-write memory
+ * (a private vmap whose fault handler is cow_fault_handler) a page whose
+ * frame is still shared (the zero page, or a count above one) gets flags
+ * without VM_WRITE, and its next write fault copies. Everywhere else (vmaps
+ * without a handler, shared vmaps, outside vmaps) the flags are set as
+ * asked, whoever else holds the frame. Does not change vmap->vmflags. Needs
+ * mm_lock. Panics where mm_do_flag fails. */
 void mm_flag_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags);
 
 /* The physical address vaddr translates to (page offset kept, through huge
@@ -101,8 +121,9 @@ ptr_t mm_get_phys_addr(mm_context_t *ctx, ptr_t vaddr);
 /* ---- The layer underneath: 0 or -errno, nothing changed on failure ---- */
 
 /* Maps [vaddr, +npages) to pfn.. with flags, replacing existing mappings.
- * User half: 4 KiB pages, one reference taken per frame (managed frames
- * only), references of replaced pages dropped. Kernel half: no references,
+ * User half: at or above MM_USER_MIN (-EINVAL below), 4 KiB pages, one
+ * reference taken per frame (managed frames only), references of replaced
+ * pages dropped. Kernel half: no references,
  * huge leaves where aligned. Needs the lock of the context owning the range
  * (the kernel context's for the kernel half). */
 int mm_do_map(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags);
@@ -127,7 +148,8 @@ int mm_do_map_kernel(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages,
 void mm_unmap_kernel_pages(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
 /* Unmaps [vaddr, +npages) of the user half like munmap: vmaps wholly inside
  * are destroyed, ones covered in part are split and trimmed, frames'
- * references dropped. Needs mm_lock. 0, -EINVAL, -ENOMEM (nothing changed). */
+ * references dropped; guards (mm/mm.h) are left as they are, as unmapped
+ * memory would be. Needs mm_lock. 0, -EINVAL, -ENOMEM (nothing changed). */
 int mm_unmap_user_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
 
 /* ---- Faults ---- */

@@ -266,6 +266,19 @@ uint32_t pmm_unref(pfn_t pfn)
     return old - 1;
 }
 
+uint32_t pmm_release(pfn_t pfn)
+{
+    check_allocated(__func__, pfn);
+    /* The caller owns a count-0 frame alone (nobody else can take a
+     * reference to it meanwhile), and a reference it holds keeps the count
+     * above 0 until it drops it: the load decides without a race. */
+    if (atomic_load_explicit(&frame_of(pfn)->refcount, memory_order_acquire) == 0) {
+        pmm_free(pfn);
+        return 0;
+    }
+    return pmm_unref(pfn);
+}
+
 uint32_t pmm_unref_gather(pfn_t pfn, pmm_gather_t *g)
 {
     check_allocated(__func__, pfn);

@@ -4,7 +4,9 @@
  * Reference counts follow MOS: pmm_alloc() hands out a frame with count 0
  * that the caller owns; every mapping or holder takes a reference
  * (pmm_ref); pmm_unref() frees the frame when the count drops to zero. An
- * allocated frame nobody referenced is given back with pmm_free(). */
+ * allocated frame nobody referenced is given back with pmm_free().
+ * Callers outside mm/ drop what they own with pmm_release(), which does the
+ * right one of the two (the rules are in mm/paging.h). */
 #pragma once
 
 #include "mm/types.h"
@@ -40,6 +42,13 @@ uint32_t pmm_ref(pfn_t pfn);
  * new count. Panics if the count was already zero. */
 uint32_t pmm_unref(pfn_t pfn);
 uint32_t pmm_refcount(pfn_t pfn);
+/* Drops what the caller owns of the allocated frame pfn: its reference
+ * (pmm_unref: freed at zero), or, when the count is 0, the frame itself
+ * (pmm_free: an allocation nothing referenced). Returns the count left (0:
+ * the frame went back). Panics on a frame that is not allocated. The caller
+ * must own something of pfn: a frame handed over to a mapping without a
+ * reference of its own is not the caller's to drop. */
+uint32_t pmm_release(pfn_t pfn);
 
 /* Deferred freeing. An operation that removes translations must not let a
  * frame go (nor let its count drop, which another holder would read as

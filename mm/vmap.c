@@ -21,6 +21,8 @@ vmap_t *vmap_create(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
     int err = mm_check_range(vaddr, npages, true, &last);
     if (err)
         return ERR_PTR(err);
+    if (vaddr < MM_USER_MIN)
+        return ERR_PTR(-EINVAL);
     if (vm_tree_overlaps(&mmctx->vmaps, vaddr, last + 1))
         return ERR_PTR(-EEXIST);
     vmap_t *v = slab_alloc(&vmap_cache);
@@ -129,7 +131,7 @@ void vmap_copy_attributes(vmap_t *dst, const vmap_t *src)
 int vmap_split_at_edges(mm_context_t *ctx, ptr_t vaddr, ptr_t last)
 {
     vmap_t *v = mm_vmap_first_from(ctx, vaddr), *head = NULL, *head_tail = NULL;
-    if (v && v->vaddr < vaddr) {
+    if (v && v->vaddr < vaddr && !vmap_is_guard(v)) {
         vmap_t *tail = vmap_split(v, (vaddr - v->vaddr) >> PAGE_SHIFT);
         if (IS_ERR(tail))
             return (int)PTR_ERR(tail);
@@ -137,7 +139,7 @@ int vmap_split_at_edges(mm_context_t *ctx, ptr_t vaddr, ptr_t last)
         head_tail = tail;
     }
     v = mm_vmap_first_from(ctx, last);
-    if (v && v->vaddr <= last && v->vaddr + v->npages * PAGE_SIZE - 1 > last) {
+    if (v && v->vaddr <= last && v->vaddr + v->npages * PAGE_SIZE - 1 > last && !vmap_is_guard(v)) {
         vmap_t *tail = vmap_split(v, ((last + 1) - v->vaddr) >> PAGE_SHIFT);
         if (IS_ERR(tail)) {
             if (head)

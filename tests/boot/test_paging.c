@@ -90,9 +90,9 @@ KTEST(clone_vmap_second_context_reads_same_bytes)
     bt_fill_frames(pfn, 8, 0x33);
     vmap_t *v = mm_map_user_pages(a, 0x7000000, pfn, 8, VM_USER_RW, VALLOC_EXACT, VMAP_TYPE_SHARED, VMAP_MMAP);
     KT_ASSERT(t, !IS_ERR(v), "mm_map_user_pages: %ld", PTR_ERR(v));
-    spinlock_acquire(&a->mm_lock);
+    mm_lock_ctx_pair(a, b);
     vmap_t *c = mm_clone_vmap_locked(v, b);
-    spinlock_release(&a->mm_lock);
+    mm_unlock_ctx_pair(a, b);
     KT_EXPECT(t, !IS_ERR(c), "mm_clone_vmap_locked: %ld", PTR_ERR(c));
     if (!IS_ERR(c)) {
         KT_EXPECT(t, c->vaddr == v->vaddr && c->npages == 8 && c->vmflags == v->vmflags && c->type == VMAP_TYPE_SHARED,

@@ -452,6 +452,55 @@ static void scenario_kernel_maps(shared_t *s)
     run_threads(NTHREADS, kernel_thread, NULL);
 }
 
+/* Half the threads clone a vmap of context A into B, the other half one of
+ * B into A, each under mm_lock_ctx_pair(source, destination) (MOS's
+ * calling convention: the clones take no lock), then destroy the clone,
+ * while writers fault on the sources. The pair's order by address is what
+ * lets every thread finish; every clone must succeed. */
+static void *cross_clone_thread(void *p)
+{
+    worker_t *w = p;
+    shared_t *s = w->arg;
+    mm_context_t *src = s->ctxs[w->id & 1], *dst = s->ctxs[!(w->id & 1)];
+    ptr_t va = VA + (ptr_t)w->id * 0x100000; /* each thread's own vmap of its source */
+    unsigned seed = 11 + (unsigned)w->id;
+    pthread_barrier_wait(&start_line);
+    for (unsigned i = 0; i < 2000 * scale; i++) {
+        if (rnd(&seed) % 4 == 0) {
+            store(src, va + (rnd(&seed) % 4) * PAGE_SIZE, i); /* a copy-on-write fault, now and then */
+            continue;
+        }
+        mm_lock_ctx_pair(src, dst);
+        vmap_t *v = vmap_obtain(src, va, NULL);
+        vmap_t *c = IS_ERR(v) ? v : w->id & 2 ? mm_clone_vmap_locked(v, dst) : cow_clone_vmap_locked(dst, v);
+        mm_unlock_ctx_pair(src, dst);
+        CHECK(!IS_ERR(c), "clone of %#lx: %ld", (unsigned long)va, PTR_ERR(c));
+        if (IS_ERR(c))
+            return NULL;
+        mm_lock_ctx_pair(dst, NULL);
+        vmap_destroy(c);
+        mm_unlock_ctx_pair(dst, NULL);
+    }
+    return NULL;
+}
+
+static void scenario_cross_clone(shared_t *s)
+{
+    s->ctxs[0] = new_ctx();
+    s->ctxs[1] = new_ctx();
+    for (int i = 0; i < NTHREADS; i++) {
+        /* threads 2 and 3 raw-clone: shared memory, as mm_clone_vmap_locked is meant for */
+        anon(s->ctxs[i & 1], VA + (ptr_t)i * 0x100000, 4, i & 2 ? VMAP_TYPE_SHARED : VMAP_TYPE_PRIVATE);
+        for (size_t k = 0; k < 4; k++)
+            store(s->ctxs[i & 1], VA + (ptr_t)i * 0x100000 + k * PAGE_SIZE, k);
+    }
+    run_threads(NTHREADS, cross_clone_thread, s);
+    CHECK(mm_vmap_count(s->ctxs[0]) == NTHREADS / 2 && mm_vmap_count(s->ctxs[1]) == NTHREADS / 2,
+          "vmaps left: %zu and %zu", mm_vmap_count(s->ctxs[0]), mm_vmap_count(s->ctxs[1]));
+    mm_destroy_context(s->ctxs[0]);
+    mm_destroy_context(s->ctxs[1]);
+}
+
 /* ---- driver ---- */
 
 typedef struct scenario {
@@ -465,6 +514,7 @@ static const scenario_t scenarios[] = {
     { "unmap while other threads look up and fault", scenario_unmap_while_lookup },
     { "reference-count traffic on shared frames", scenario_refcount_traffic },
     { "kernel-half maps from every thread", scenario_kernel_maps },
+    { "clones A->B and B->A at once under mm_lock_ctx_pair", scenario_cross_clone },
 };
 
 int main(int argc, char **argv)

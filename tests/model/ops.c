@@ -114,8 +114,8 @@ static int predict_place(mctx_t *c, size_t n, ptr_t base, bool exact, ptr_t *at)
 {
     ptr_t end = hal_user_end(mm_geometry);
     if (exact) {
-        if (!range_ok(base, n))
-            return -EINVAL;
+        if (!range_ok(base, n) || base < MM_USER_MIN)
+            return -EINVAL; /* page 0 and its neighbours are never mapped */
         *at = base;
         return overlaps(c, base, n) ? -EEXIST : 0;
     }
@@ -250,8 +250,8 @@ static void model_copy_vmap(run_t *r, mctx_t *sc, mvmap_t *s, mctx_t *dc, bool c
     size_t si = (size_t)(s - sc->v);
     mvmap_t *d = vmap_insert(r, dc, s->va, s->npages);
     s = &sc->v[si];
-    if (cow && s->handler == H_NONE)
-        s->handler = H_COW;
+    if (cow && s->handler == H_NONE && s->flags != VM_NONE)
+        s->handler = H_COW; /* a guard (no flags) stays a guard */
     d->flags = s->flags;
     d->type = s->type;
     d->handler = s->handler;
@@ -535,15 +535,16 @@ static void fault_op(run_t *r, bool exec_only)
 static void op_exec(run_t *r) { fault_op(r, true); }
 static void op_fault_any(run_t *r) { fault_op(r, false); }
 
-/* The model of mm_unmap_user_pages_locked / the split part of mprotect. */
+/* The model of mm_unmap_user_pages_locked / the split part of mprotect
+ * (guards, vmaps without flags, are never split). */
 static void model_split_edges(run_t *r, mctx_t *c, ptr_t va, size_t n)
 {
     ptr_t last = va + n * PAGE_SIZE - 1;
     mvmap_t *v = vmap_find(c, va);
-    if (v && v->va < va)
+    if (v && v->va < va && v->flags != VM_NONE)
         vmap_split_at(r, c, v, (va - v->va) >> PAGE_SHIFT);
     v = vmap_find(c, last);
-    if (v && v->va + v->npages * PAGE_SIZE - 1 > last)
+    if (v && v->va + v->npages * PAGE_SIZE - 1 > last && v->flags != VM_NONE)
         vmap_split_at(r, c, v, (last + 1 - v->va) >> PAGE_SHIFT);
 }
 
@@ -569,10 +570,10 @@ static void op_unmap(run_t *r)
     if (!outcome(r, err, want))
         return;
     model_split_edges(r, c, va, n);
-    for (;;) {
+    for (;;) { /* every vmap starting in the range goes, guards excepted */
         mvmap_t *v = NULL;
         for (size_t i = 0; i < c->nv; i++)
-            if (c->v[i].va >= va && c->v[i].va - va < n * PAGE_SIZE)
+            if (c->v[i].va >= va && c->v[i].va - va < n * PAGE_SIZE && c->v[i].flags != VM_NONE)
                 v = &c->v[i];
         if (!v)
             break;
@@ -621,10 +622,11 @@ static void op_split(run_t *r)
         vmap_split_at(r, c, m, k);
 }
 
-/* The entry flags a protection change gives a present page. */
+/* The entry flags a protection change gives a present page: write stays
+ * withheld only in copy-on-write memory, while the frame is shared. */
 static vm_flags guarded(run_t *r, const mvmap_t *v, const mpage_t *p, vm_flags f)
 {
-    if (v->type != VMAP_TYPE_SHARED && (f & VM_WRITE) && (p->frame == 0 || r->frames[p->frame].holders > 1))
+    if (v->handler == H_COW && v->type == VMAP_TYPE_PRIVATE && (f & VM_WRITE) && (p->frame == 0 || r->frames[p->frame].holders > 1))
         f &= ~VM_WRITE;
     return f;
 }
@@ -639,9 +641,11 @@ static void op_protect(run_t *r)
     size_t n = 1 + pick(r, 16);
     vm_flags flags = user_flag_choices[pick(r, ARRAY_SIZE(user_flag_choices))];
     int want = !range_ok(va, n) || !(flags & VM_READ) ? -EINVAL : 0;
-    for (size_t i = 0; i < n && !want; i++)
-        if (!vmap_find(c, va + i * PAGE_SIZE))
-            want = -ENOMEM; /* a hole in the range */
+    for (size_t i = 0; i < n && !want; i++) {
+        mvmap_t *v = vmap_find(c, va + i * PAGE_SIZE);
+        if (!v || v->flags == VM_NONE)
+            want = -ENOMEM; /* a hole, or a guard, in the range */
+    }
     r->op = "mm_protect_locked";
     LOG(r, "%zu %s ctx %d va %#lx n %zu flags %#x\n", r->step, r->op, ci, (unsigned long)va, n, flags);
     spinlock_acquire(&c->real->mm_lock);
@@ -657,9 +661,7 @@ static void op_protect(run_t *r)
         mvmap_t *v = &c->v[i];
         if (v->va < va || v->va - va >= n * PAGE_SIZE)
             continue;
-        v->flags = flags | VM_USER;
-        if (v->type != VMAP_TYPE_SHARED && v->handler == H_NONE)
-            v->handler = H_COW;
+        v->flags = flags | VM_USER; /* the handler stays as it is */
         for (size_t k = 0; k < v->npages; k++)
             if (v->pages[k].frame >= 0)
                 v->pages[k].pte = guarded(r, v, &v->pages[k], flags | VM_USER);
@@ -739,12 +741,12 @@ static void clone_op(run_t *r, bool cow)
     int want = si == di ? -EINVAL : overlaps(d, m->va, m->npages) ? -EEXIST : 0;
     r->op = cow ? "cow_clone_vmap_locked" : "mm_clone_vmap_locked";
     LOG(r, "%zu %s ctx %d -> %d va %#lx n %zu\n", r->step, r->op, si, di, (unsigned long)m->va, m->npages);
-    spinlock_acquire(&s->real->mm_lock);
+    mm_lock_ctx_pair(s->real, d->real);
     vmap_t *v = vmap_obtain(s->real, m->va, NULL);
     arm(r);
     vmap_t *cl = cow ? cow_clone_vmap_locked(d->real, v) : mm_clone_vmap_locked(v, d->real);
     disarm(r);
-    spinlock_release(&s->real->mm_lock);
+    mm_unlock_ctx_pair(s->real, d->real);
     touch(r, si, m->va, m->npages);
     touch(r, di, m->va, m->npages);
     if (outcome(r, err_of(cl), want))

@@ -202,11 +202,11 @@ Test(bad_input, clone_out_of_frames_leaves_destination_unchanged, .init = bad_se
     int failures = 0;
     for (size_t nth = 1;; nth++) {
         snapshot_t s = snap();
-        spinlock_acquire(&ctx->mm_lock);
+        mm_lock_ctx_pair(ctx, dst);
         pmm_fail_after(nth);
         vmap_t *c = mm_clone_vmap_locked(v, dst);
         pmm_fail_after(0);
-        spinlock_release(&ctx->mm_lock);
+        mm_unlock_ctx_pair(ctx, dst);
         if (!IS_ERR(c))
             break;
         failures++;

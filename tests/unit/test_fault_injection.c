@@ -275,9 +275,9 @@ static void setup_two(scene_t *s)
 
 static int op_cow_clone(scene_t *s)
 {
-    spinlock_acquire(&s->ctx[0]->mm_lock);
+    mm_lock_ctx_pair(s->ctx[0], s->ctx[1]);
     vmap_t *v = cow_clone_vmap_locked(s->ctx[1], s->v);
-    spinlock_release(&s->ctx[0]->mm_lock);
+    mm_unlock_ctx_pair(s->ctx[0], s->ctx[1]);
     return IS_ERR(v) ? (int)PTR_ERR(v) : 0;
 }
 
@@ -303,9 +303,9 @@ static void setup_two_shared(scene_t *s)
 
 static int op_raw_clone(scene_t *s)
 {
-    spinlock_acquire(&s->ctx[0]->mm_lock);
+    mm_lock_ctx_pair(s->ctx[0], s->ctx[1]);
     vmap_t *v = mm_clone_vmap_locked(s->v, s->ctx[1]);
-    spinlock_release(&s->ctx[0]->mm_lock);
+    mm_unlock_ctx_pair(s->ctx[0], s->ctx[1]);
     return IS_ERR(v) ? (int)PTR_ERR(v) : 0;
 }
 

@@ -137,10 +137,10 @@ Test(paging, clone_vmap_copies_mappings_and_takes_a_reference_per_page)
     for (int i = 0; i < 8; i++)
         fill(f + i, (uint8_t)i);
     vmap_t *v = mm_map_user_pages(src, USER_VA, f, 8, VM_RW, VALLOC_EXACT, VMAP_TYPE_SHARED, VMAP_DMA);
-    spinlock_acquire(&src->mm_lock);
+    mm_lock_ctx_pair(src, dst);
     mm_do_unmap(src, USER_VA + 3 * PAGE_SIZE, 1); /* a hole stays a hole */
     vmap_t *c = mm_clone_vmap_locked(v, dst);
-    spinlock_release(&src->mm_lock);
+    mm_unlock_ctx_pair(src, dst);
     cr_assert(!IS_ERR(c), "error %ld", PTR_ERR(c));
     cr_assert_eq(c->mmctx, dst);
     cr_assert_eq(c->vaddr, v->vaddr);
@@ -160,10 +160,10 @@ Test(paging, clone_vmap_copies_mappings_and_takes_a_reference_per_page)
     }
     /* a second clone into the same context is refused, nothing changes */
     size_t tables = take_baseline().table_pages;
-    spinlock_acquire(&src->mm_lock);
+    mm_lock_ctx_pair(src, dst);
     cr_assert_eq(mm_clone_vmap_locked(v, dst), ERR_PTR(-EEXIST));
     cr_assert_eq(mm_clone_vmap_locked(v, src), ERR_PTR(-EINVAL));
-    spinlock_release(&src->mm_lock);
+    mm_unlock_ctx_pair(src, dst);
     cr_assert_eq(take_baseline().table_pages, tables);
     cr_assert_eq(mm_vmap_count(dst), 1);
     mm_destroy_context(dst);

@@ -54,9 +54,9 @@ Test(regressions, write_after_cow_clone_of_a_shared_object_stays_shared)
     spinlock_release(&a->mm_lock);
     uint64_t x = 11, y = 0;
     cr_assert_eq(softmmu_write(a, va, &x, sizeof x, true), 0);
-    spinlock_acquire(&a->mm_lock);
+    mm_lock_ctx_pair(a, b);
     vmap_t *c = cow_clone_vmap_locked(b, v);
-    spinlock_release(&a->mm_lock);
+    mm_unlock_ctx_pair(a, b);
     cr_assert(!IS_ERR(c), "%ld", PTR_ERR(c));
     x = 22;
     cr_assert_eq(softmmu_write(b, va, &x, sizeof x, true), 0, "write in the clone refused");

@@ -1,15 +1,31 @@
 /* tests/user/mmap.c - the mapping calls: mmap at a hint or an exact
  * address, munmap of part of a mapping, mprotect both ways, the argument
- * checks, and a shared mapping far larger than the machine's RAM. */
+ * checks, a shared mapping far larger than the machine's RAM, the stack's
+ * guard page (no call makes it memory) and page 0 (never mapped). */
 #include "ulib.h"
 
 static volatile uint8_t sink;
 static void read_byte(void *p) { sink = *(volatile uint8_t *)p; }
 static void write_byte(void *p) { *(volatile uint8_t *)p = 1; }
 
+/* Below the stack's 16 pages: one guard page, then nothing. */
+#define GUARD (USER_STACK_TOP - (USER_STACK_PAGES + 1) * PAGE)
+/* Lowest address the memory manager maps (MM_USER_MIN, mm/mm.h). */
+#define USER_MIN 0x10000ul
+
+static unsigned long recurse(unsigned long depth)
+{
+    volatile uint8_t pad[512];
+    pad[0] = (uint8_t)depth;
+    if (depth > (1ul << 30))
+        return depth;
+    return recurse(depth + 1) + pad[0];
+}
+static void overflow_stack(void *a) { (void)a; sink = (uint8_t)recurse(1); }
+
 int main(void)
 {
-    t_plan(15);
+    t_plan(23);
     long a = sys_mmap(0, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE);
     t_check(a >= (long)USER_MMAP_BASE && (a & (PAGE - 1)) == 0, "mmap without a hint maps at %lx", (unsigned long)a);
     volatile uint8_t *p = (uint8_t *)a;
@@ -72,5 +88,39 @@ int main(void)
         t_check(0, "no mapping to touch");
         t_check(0, "no mapping to unmap");
     }
+
+    /* The stack's guard page stays a guard: mprotect over it fails as over
+     * unmapped memory, munmap leaves it, mmap never lands there. */
+    long unmapped = sys_mprotect(fixed, PAGE, PROT_READ | PROT_WRITE); /* unmapped just above */
+    long g1 = sys_mprotect(GUARD, PAGE, PROT_READ | PROT_WRITE);
+    long g2 = sys_mprotect(GUARD, 2 * PAGE, PROT_READ);
+    t_check(unmapped == -ENOMEM && g1 == unmapped && g2 == unmapped,
+            "mprotect of the guard page (%ld), and of it with a stack page (%ld), fail as over unmapped memory (%ld)", g1,
+            g2, unmapped);
+    st = t_in_child(write_byte, (void *)(GUARD + 8));
+    t_check(st == KILLED_BY(2), "after mprotect, a write to the guard page still kills, status %x", st);
+    st = t_in_child(read_byte, (void *)GUARD);
+    t_check(st == KILLED_BY(1), "and so does a read, status %x", st);
+    long gm = sys_munmap(GUARD, PAGE);
+    long gh = sys_mmap(GUARD, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+    long gf = sys_mmap(GUARD, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED);
+    t_check(gm == 0 && gh > 0 && gh != (long)GUARD && gf == -EEXIST,
+            "munmap of the guard is 0 (%ld), a hint there maps elsewhere (%lx), MAP_FIXED there is -EEXIST (%ld)", gm,
+            (unsigned long)gh, gf);
+    st = t_in_child(write_byte, (void *)(GUARD + 16));
+    t_check(st == KILLED_BY(2), "after munmap and mmap, a write to the guard page still kills, status %x", st);
+    st = t_in_child(overflow_stack, 0);
+    t_check(st == KILLED_BY(2), "a stack overflow still runs into the guard and kills, status %x", st);
+    t_check(sys_munmap((uintptr_t)gh, PAGE) == 0, "the hinted page unmaps");
+
+    /* Page 0 and its neighbours are never mapped, whatever the flags. */
+    bad = 0;
+    bad += sys_mmap(0, PAGE, PROT_READ, MAP_PRIVATE | MAP_FIXED) != -EINVAL;
+    bad += sys_mmap(0, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED) != -EINVAL;
+    bad += sys_mmap(PAGE, PAGE, PROT_READ, MAP_PRIVATE | MAP_FIXED) != -EINVAL;
+    bad += sys_mmap(USER_MIN - PAGE, 2 * PAGE, PROT_READ, MAP_PRIVATE | MAP_FIXED) != -EINVAL;
+    st = t_in_child(read_byte, (void *)0);
+    t_check(bad == 0 && st == KILLED_BY(1), "mmap MAP_FIXED at page 0 or below 64 KiB is -EINVAL (%d wrong), page 0 faults (status %x)",
+            bad, st);
     return t_done();
 }
