@@ -121,6 +121,8 @@ unsigned arch_cpu_id(void);
  * kernel_ipi(). A target running the kernel (interrupts masked) takes it
  * when it next unmasks; wait loops poll instead (kernel/smp.h). */
 void arch_ipi_send(unsigned id);
+/* A pause inside a spin loop (x86 pause, nothing elsewhere). */
+void arch_cpu_relax(void);
 /* Idles: unmasks interrupts, waits for one, and masks them again, without
  * losing an interrupt that arrives between the unmask and the wait. */
 void arch_wait_for_interrupt(void);

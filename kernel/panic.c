@@ -40,15 +40,5 @@ _Noreturn void mm_panic_at(const char *func, const char *fmt, ...)
 
 void *mm_phys_to_virt(uint64_t paddr) { return (void *)(kernel_direct_map_base + (ptr_t)paddr); }
 
-/* One CPU, no preemption: a constant non-zero owner. */
-uintptr_t mm_lock_owner_token(void) { return 1; }
-
-/* The CPU services of mm/platform.h. Until kernel/smp.c starts other CPUs
- * the kernel runs on one, which never needs a shootdown. */
-unsigned mm_cpu_id(void) { return 0; }
-mm_cpumask_t mm_cpus_online(void) { return 1; }
-void mm_tlb_shootdown(mm_cpumask_t cpus, const mm_shootdown_t *req)
-{
-    panic("shootdown of root %llx to CPUs %llx on a single-CPU kernel", (unsigned long long)req->root,
-          (unsigned long long)cpus);
-}
+/* The CPU: the kernel is not preempted, so a lock is held by a CPU. */
+uintptr_t mm_lock_owner_token(void) { return arch_cpu_id() + 1; }

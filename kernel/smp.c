@@ -5,6 +5,7 @@
 #include "kernel/arch.h"
 #include "kernel/panic.h"
 #include "kernel/printk.h"
+#include "mm/platform.h"
 
 static cpu_t cpus[SMP_MAX_CPUS];
 static _Atomic unsigned cpus_online = 1;
@@ -40,13 +41,10 @@ void kernel_ipi(void)
     smp_poll();
 }
 
-void smp_call_on(unsigned cpu, smp_call_fn_t fn, void *arg)
+/* Claims cpu's call slot (serving our own while it is taken), posts fn and
+ * sends the IPI. Returns the sequence number to wait for. */
+static unsigned post_call(unsigned cpu, smp_call_fn_t fn, void *arg)
 {
-    unsigned self = arch_cpu_id();
-    if (cpu == self) {
-        fn(arg);
-        return;
-    }
     cpu_t *t = smp_cpu(cpu);
     if (!atomic_load(&t->online))
         panic("call on cpu %u, which is not online", cpu);
@@ -60,9 +58,77 @@ void smp_call_on(unsigned cpu, smp_call_fn_t fn, void *arg)
     unsigned seq = atomic_load_explicit(&t->seq, memory_order_relaxed) + 1;
     atomic_store_explicit(&t->seq, seq, memory_order_release);
     arch_ipi_send(cpu);
+    return seq;
+}
+
+/* Waits (serving our own calls) until cpu has run call seq, frees its slot. */
+static void finish_call(unsigned cpu, unsigned seq)
+{
+    cpu_t *t = smp_cpu(cpu);
     while (atomic_load_explicit(&t->done, memory_order_acquire) != seq)
         smp_poll();
     atomic_store_explicit(&t->busy, 0, memory_order_release);
+}
+
+void smp_call_on(unsigned cpu, smp_call_fn_t fn, void *arg)
+{
+    if (cpu == arch_cpu_id()) {
+        fn(arg);
+        return;
+    }
+    finish_call(cpu, post_call(cpu, fn, arg));
+}
+
+void smp_call_many(uint64_t cpus, smp_call_fn_t fn, void *arg)
+{
+    unsigned self = arch_cpu_id(), seq[SMP_MAX_CPUS];
+    cpus &= ~((uint64_t)1 << self);
+    for (unsigned c = 0; c < SMP_MAX_CPUS; c++)
+        if (cpus & ((uint64_t)1 << c))
+            seq[c] = post_call(c, fn, arg);
+    for (unsigned c = 0; c < SMP_MAX_CPUS; c++)
+        if (cpus & ((uint64_t)1 << c))
+            finish_call(c, seq[c]);
+}
+
+uint64_t smp_online_mask(void)
+{
+    uint64_t m = 0;
+    for (unsigned c = 0; c < SMP_MAX_CPUS; c++)
+        if (atomic_load_explicit(&cpus[c].online, memory_order_acquire))
+            m |= (uint64_t)1 << c;
+    return m;
+}
+
+/* ---- the memory manager's CPU services (mm/platform.h) ---- */
+
+unsigned mm_cpu_id(void) { return arch_cpu_id(); }
+
+mm_cpumask_t mm_cpus_online(void) { return smp_online_mask(); }
+
+static void shootdown_here(void *arg)
+{
+    const mm_shootdown_t *req = arg;
+    if (req->all)
+        hal_tlb_invalidate_all(req->root);
+    else
+        hal_tlb_invalidate(req->root, req->start, req->end);
+    atomic_fetch_add_explicit(&smp_cpu(arch_cpu_id())->shootdowns, 1, memory_order_relaxed);
+}
+
+void mm_tlb_shootdown(mm_cpumask_t cpus, const mm_shootdown_t *req)
+{
+    smp_call_many(cpus, shootdown_here, (void *)req);
+}
+
+/* Every spin loop of the memory manager (and of the kernel's locks, which
+ * are the same spinlock) serves the calls aimed at this CPU while it waits:
+ * a CPU spinning with interrupts masked on a lock whose holder waits for
+ * this CPU's acknowledgement would deadlock otherwise. */
+void mm_spin_wait(void)
+{
+    smp_poll();
+    arch_cpu_relax();
 }
 
 _Noreturn void smp_ap_main(unsigned id)
@@ -101,3 +167,4 @@ __attribute__((weak)) unsigned arch_smp_start(unsigned max, void (*entry)(unsign
 __attribute__((weak)) unsigned arch_cpu_id(void) { return 0; }
 __attribute__((weak)) void arch_ipi_send(unsigned id) { panic("IPI to cpu %u on an arch with one CPU", id); }
 __attribute__((weak)) void arch_wait_for_interrupt(void) { panic("idle on an arch with one CPU"); }
+__attribute__((weak)) void arch_cpu_relax(void) {}

@@ -31,6 +31,7 @@ typedef struct cpu {
     unsigned running;            /* seq of the call this CPU started (written by it alone) */
     _Atomic unsigned long ipis;  /* IPIs this CPU handled (tests, statistics) */
     _Atomic unsigned long calls; /* cross-CPU calls this CPU ran */
+    _Atomic unsigned long shootdowns; /* TLB shootdowns this CPU carried out for others */
 } cpu_t;
 
 /* The CPU table entry of id (id < SMP_MAX_CPUS). */
@@ -51,6 +52,11 @@ void smp_init(unsigned max_cpus);
  * block; it may itself call smp_call_on (it waits polling, as every
  * caller does). */
 void smp_call_on(unsigned cpu, smp_call_fn_t fn, void *arg);
+/* As smp_call_on for every CPU in the mask (bit i: CPU i; the calling CPU
+ * is left out): posts to all of them first, then waits for each. */
+void smp_call_many(uint64_t cpus, smp_call_fn_t fn, void *arg);
+/* The CPUs online as a mask (bit i: CPU i). */
+uint64_t smp_online_mask(void);
 /* Serves a call pending for the calling CPU, if any. Every loop that waits
  * on another CPU in kernel mode calls it. */
 void smp_poll(void);

@@ -22,7 +22,7 @@ static inline void spinlock_acquire(spinlock_t *l)
         if (atomic_compare_exchange_weak_explicit(&l->owner, &expected, me, memory_order_acquire, memory_order_relaxed))
             return;
         while (atomic_load_explicit(&l->owner, memory_order_relaxed) != 0)
-            ;
+            mm_spin_wait();
     }
 }
 

@@ -53,6 +53,13 @@ typedef struct mm_shootdown {
  * the calling CPU, or two CPUs shooting down at each other deadlock. */
 void mm_tlb_shootdown(mm_cpumask_t cpus, const mm_shootdown_t *req);
 
+/* Optional: called in every spin loop (a contended lock). A kernel serves
+ * the cross-CPU requests aimed at the calling CPU here (a CPU spinning with
+ * interrupts masked on a lock whose holder waits for this CPU's shootdown
+ * acknowledgement must acknowledge it), and may pause. The generic layer's
+ * default does nothing. */
+void mm_spin_wait(void);
+
 /* Optional: called (with the allocator's lock held) for every block of
  * 2^order frames going back to the allocator. The generic layer's default
  * does nothing; the host platform checks that no CPU's model TLB still

@@ -70,6 +70,8 @@ __attribute__((weak)) void mm_platform_frame_freed(pfn_t pfn, unsigned order)
     (void)order;
 }
 
+__attribute__((weak)) void mm_spin_wait(void) {}
+
 /* Frees a block with the lock held, merging with free buddies. */
 static void free_block_locked(pfn_t pfn, unsigned order)
 {
