@@ -14,15 +14,11 @@
 const hal_geometry_t *kernel_geometry;
 kernel_fault_stats_t kernel_fault_stats;
 bool kernel_fault_verbose;
-static mm_context_t *current_context;
+/* The context each CPU runs is the memory manager's record of it
+ * (mm_switch_context keeps it per CPU, with the CPU masks shootdowns use). */
+mm_context_t *kernel_current_context(void) { return mm_active_context(); }
 
-mm_context_t *kernel_current_context(void) { return current_context; }
-
-void kernel_switch_context(mm_context_t *ctx)
-{
-    mm_switch_context(ctx);
-    current_context = ctx;
-}
+void kernel_switch_context(mm_context_t *ctx) { mm_switch_context(ctx); }
 
 static const char *access_name(hal_access_t a)
 {
@@ -80,6 +76,7 @@ bool kernel_handle_fault(const hal_fault_t *f, void *regs)
     kernel_fault_stats.last_was_page_fault = true;
 
     const hal_geometry_t *g = kernel_geometry;
+    mm_context_t *current_context = g ? mm_active_context() : NULL;
     const char *why;
     if (g && !hal_is_canonical(g, f->addr)) {
         why = "non-canonical address";

@@ -3,6 +3,7 @@
 #include "kernel/smp.h"
 
 #include "kernel/arch.h"
+#include "kernel/fault.h"
 #include "kernel/panic.h"
 #include "kernel/printk.h"
 #include "mm/platform.h"
@@ -91,6 +92,24 @@ void smp_call_many(uint64_t cpus, smp_call_fn_t fn, void *arg)
             finish_call(c, seq[c]);
 }
 
+void smp_start_work(unsigned cpu, smp_work_fn_t fn, void *arg)
+{
+    cpu_t *t = smp_cpu(cpu);
+    if (cpu == arch_cpu_id() || !atomic_load(&t->online))
+        panic("work for cpu %u: %s", cpu, cpu == arch_cpu_id() ? "the calling CPU" : "not online");
+    while (atomic_load_explicit(&t->work, memory_order_acquire))
+        smp_poll();
+    t->work_arg = arg;
+    atomic_store_explicit(&t->work, fn, memory_order_release);
+    arch_ipi_send(cpu);
+}
+
+void smp_wait_work(unsigned cpu)
+{
+    while (atomic_load_explicit(&smp_cpu(cpu)->work, memory_order_acquire))
+        smp_poll();
+}
+
 uint64_t smp_online_mask(void)
 {
     uint64_t m = 0;
@@ -136,10 +155,19 @@ _Noreturn void smp_ap_main(unsigned id)
     cpu_t *me = smp_cpu(id);
     if (arch_cpu_id() != id)
         panic("cpu %u started, but arch_cpu_id says %u", id, arch_cpu_id());
+    /* The same root as the boot code loaded, now recorded per CPU: the
+     * memory manager knows what this CPU may cache. */
+    kernel_switch_context(mm_kernel_context());
     atomic_store(&me->online, true);
     atomic_fetch_add(&cpus_online, 1);
     for (;;) {
         smp_poll();
+        smp_work_fn_t work = atomic_load_explicit(&me->work, memory_order_acquire);
+        if (work) {
+            work(me->work_arg);
+            atomic_store_explicit(&me->work, NULL, memory_order_release);
+            continue;
+        }
         arch_wait_for_interrupt();
     }
 }

@@ -16,6 +16,7 @@
 #define SMP_MAX_CPUS 8
 
 typedef void (*smp_call_fn_t)(void *arg);
+typedef void (*smp_work_fn_t)(void *arg);
 
 typedef struct cpu {
     unsigned id;                 /* 0 .. smp_cpu_count() - 1; 0 is the boot CPU */
@@ -32,6 +33,9 @@ typedef struct cpu {
     _Atomic unsigned long ipis;  /* IPIs this CPU handled (tests, statistics) */
     _Atomic unsigned long calls; /* cross-CPU calls this CPU ran */
     _Atomic unsigned long shootdowns; /* TLB shootdowns this CPU carried out for others */
+    /* Work an idle CPU runs outside any call (smp_start_work), or NULL. */
+    _Atomic smp_work_fn_t work;
+    void *work_arg;
 } cpu_t;
 
 /* The CPU table entry of id (id < SMP_MAX_CPUS). */
@@ -55,6 +59,13 @@ void smp_call_on(unsigned cpu, smp_call_fn_t fn, void *arg);
 /* As smp_call_on for every CPU in the mask (bit i: CPU i; the calling CPU
  * is left out): posts to all of them first, then waits for each. */
 void smp_call_many(uint64_t cpus, smp_call_fn_t fn, void *arg);
+/* Starts fn(arg) on the idle CPU `cpu` (not the calling one) as work of
+ * its own, outside the call machinery: it may run for long, and it serves
+ * the calls aimed at its CPU by calling smp_poll in its loops. Waits first
+ * for earlier work there to end. */
+void smp_start_work(unsigned cpu, smp_work_fn_t fn, void *arg);
+/* Waits, serving calls, until the work started on cpu has returned. */
+void smp_wait_work(unsigned cpu);
 /* The CPUs online as a mask (bit i: CPU i). */
 uint64_t smp_online_mask(void);
 /* Serves a call pending for the calling CPU, if any. Every loop that waits
