@@ -105,6 +105,8 @@ uint64_t arch_cycle_hz(void);
 _Noreturn void arch_halt(void);
 
 /* ---- Several CPUs (kernel/smp.h has the generic part) ----
+ * An arch that does not start other CPUs leaves these four out (weak
+ * defaults in kernel/smp.c: one CPU, id 0, IPIs and idling panic).
  * Starts up to max - 1 CPUs besides the boot CPU (id 0), as the firmware
  * lists them (ACPI MADT, device tree). For each it sets smp_cpu(id)->hwid,
  * gives it a stack of its own, its per-CPU state (arch_cpu_id), trap

@@ -1,6 +1,6 @@
 /* kernel/kmain.c - bring-up of the generic kernel: traps, the memory
  * manager over the boot regions, the kernel context (direct map of all RAM,
- * the image W^X), then the boot tests or the demo. */
+ * the image W^X), the other CPUs, then the boot tests or the demo. */
 #include "kernel/arch.h"
 #include "kernel/boot.h"
 #include "kernel/cmdline.h"
@@ -11,6 +11,7 @@
 #include "kernel/lib/string.h"
 #include "kernel/panic.h"
 #include "kernel/printk.h"
+#include "kernel/smp.h"
 #include "mm/paging.h"
 
 const boot_info_t *kernel_boot_info;
@@ -136,6 +137,11 @@ _Noreturn void kmain(boot_info_t *bi)
     map_kernel_image(k, bi);
     kernel_switch_context(k);
     printk("kmm: kernel context active (root frame %llx)\n", (unsigned long long)k->pgd);
+    /* The other CPUs, as many as the firmware lists (smp=N caps the count). */
+    unsigned max_cpus = 0;
+    if (cmdline_get_uint(bi->cmdline, "smp", &max_cpus) < 0)
+        printk("kmm: smp= wants a number of CPUs; starting every CPU the firmware lists\n");
+    smp_init(max_cpus);
     kernel_print_counts("after boot");
 
     char crash[32];

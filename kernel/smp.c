@@ -9,6 +9,19 @@
 static cpu_t cpus[SMP_MAX_CPUS];
 static _Atomic unsigned cpus_online = 1;
 
+/* An arch that does not start other CPUs (yet) leaves the SMP services out
+ * and runs on one CPU: nothing is started, the id is 0, and nothing can
+ * send an IPI or idle (a call to the calling CPU itself runs directly). */
+__attribute__((weak)) unsigned arch_smp_start(unsigned max, void (*entry)(unsigned id))
+{
+    (void)max;
+    (void)entry;
+    return 1;
+}
+__attribute__((weak)) unsigned arch_cpu_id(void) { return 0; }
+__attribute__((weak)) void arch_ipi_send(unsigned id) { panic("arch_ipi_send(%u) on an arch with one CPU", id); }
+__attribute__((weak)) void arch_wait_for_interrupt(void) { panic("arch_wait_for_interrupt on an arch with one CPU"); }
+
 cpu_t *smp_cpu(unsigned id)
 {
     if (id >= SMP_MAX_CPUS)
@@ -20,15 +33,36 @@ unsigned smp_cpu_id(void) { return arch_cpu_id(); }
 
 unsigned smp_cpu_count(void) { return atomic_load(&cpus_online); }
 
+unsigned long smp_online_mask(void)
+{
+    unsigned long mask = 0;
+    for (unsigned i = 0; i < SMP_MAX_CPUS; i++)
+        if (atomic_load(&cpus[i].online))
+            mask |= 1ul << i;
+    return mask;
+}
+
+/* Takes the newest pending request of me, or NULL. Only me takes from its
+ * list, and never from inside a take, so the head's next cannot change
+ * under it: no ABA. */
+static smp_call_t *take_one(cpu_t *me)
+{
+    smp_call_t *h = atomic_load_explicit(&me->pending, memory_order_acquire);
+    while (h && !atomic_compare_exchange_weak_explicit(&me->pending, &h, h->next, memory_order_acquire,
+                                                       memory_order_acquire))
+        ;
+    return h;
+}
+
 void smp_poll(void)
 {
     cpu_t *me = &cpus[arch_cpu_id()];
-    unsigned seq = atomic_load_explicit(&me->seq, memory_order_acquire);
-    if (seq == atomic_load_explicit(&me->done, memory_order_relaxed))
-        return;
-    me->fn(me->arg);
-    atomic_fetch_add_explicit(&me->calls, 1, memory_order_relaxed);
-    atomic_store_explicit(&me->done, seq, memory_order_release);
+    smp_call_t *c;
+    while ((c = take_one(me)) != NULL) {
+        c->fn(c->arg);
+        atomic_fetch_add_explicit(&me->calls, 1, memory_order_relaxed);
+        atomic_store_explicit(&c->done, true, memory_order_release); /* c may vanish from here on */
+    }
 }
 
 void kernel_ipi(void)
@@ -37,29 +71,43 @@ void kernel_ipi(void)
     smp_poll();
 }
 
-void smp_call_on(unsigned cpu, smp_call_fn_t fn, void *arg)
+void smp_call_many(unsigned long mask, smp_call_fn_t fn, void *arg)
 {
     unsigned self = arch_cpu_id();
-    if (cpu == self) {
+    if (mask >> SMP_MAX_CPUS)
+        panic("call on cpu mask %lx: ids beyond %u", mask, SMP_MAX_CPUS - 1);
+    smp_call_t req[SMP_MAX_CPUS];
+    for (unsigned i = 0; i < SMP_MAX_CPUS; i++) {
+        if (!(mask & (1ul << i)) || i == self)
+            continue;
+        cpu_t *t = &cpus[i];
+        if (!atomic_load(&t->online))
+            panic("call on cpu %u, which is not online", i);
+        req[i].fn = fn;
+        req[i].arg = arg;
+        atomic_init(&req[i].done, false);
+        smp_call_t *h = atomic_load_explicit(&t->pending, memory_order_relaxed);
+        do
+            req[i].next = h;
+        while (!atomic_compare_exchange_weak_explicit(&t->pending, &h, &req[i], memory_order_release,
+                                                      memory_order_relaxed));
+        arch_ipi_send(i);
+    }
+    if (mask & (1ul << self))
         fn(arg);
-        return;
+    for (unsigned i = 0; i < SMP_MAX_CPUS; i++) {
+        if (!(mask & (1ul << i)) || i == self)
+            continue;
+        while (!atomic_load_explicit(&req[i].done, memory_order_acquire))
+            smp_poll();
     }
-    cpu_t *t = smp_cpu(cpu);
-    if (!atomic_load(&t->online))
-        panic("call on cpu %u, which is not online", cpu);
-    unsigned expected = 0;
-    while (!atomic_compare_exchange_weak_explicit(&t->busy, &expected, 1, memory_order_acquire, memory_order_relaxed)) {
-        expected = 0;
-        smp_poll();
-    }
-    t->fn = fn;
-    t->arg = arg;
-    unsigned seq = atomic_load_explicit(&t->seq, memory_order_relaxed) + 1;
-    atomic_store_explicit(&t->seq, seq, memory_order_release);
-    arch_ipi_send(cpu);
-    while (atomic_load_explicit(&t->done, memory_order_acquire) != seq)
-        smp_poll();
-    atomic_store_explicit(&t->busy, 0, memory_order_release);
+}
+
+void smp_call_on(unsigned cpu, smp_call_fn_t fn, void *arg)
+{
+    if (cpu >= SMP_MAX_CPUS)
+        panic("call on cpu %u: out of range (max %u)", cpu, SMP_MAX_CPUS);
+    smp_call_many(1ul << cpu, fn, arg);
 }
 
 _Noreturn void smp_ap_main(unsigned id)

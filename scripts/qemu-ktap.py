@@ -48,8 +48,20 @@ PLAN = re.compile(r"^1\.\.(\d+)\s*$")
 RESULT = re.compile(r"^(not )?ok (\d+)\b")
 
 
+def with_smp(cmd, n):
+    """-smp n, on multi-threaded TCG (one host thread per CPU)."""
+    if "-accel" in cmd:
+        cmd = cmd[:]
+        cmd[cmd.index("-accel") + 1] = "tcg,thread=multi"
+    else:
+        cmd = cmd + ["-accel", "tcg,thread=multi"]
+    return cmd + ["-smp", str(n)]
+
+
 def run(args):
     cmd, success = qemu_command(args)
+    if args.smp:
+        cmd = with_smp(cmd, args.smp)
     if args.gdb:
         cmd += ["-s", "-S"]
     if args.verbose:
@@ -95,6 +107,7 @@ def main():
     ap.add_argument("--image", required=True)
     ap.add_argument("--append", default="")
     ap.add_argument("--memory", default="3G")
+    ap.add_argument("--smp", type=int, default=0, help="CPUs (-smp N with -accel tcg,thread=multi)")
     ap.add_argument("--timeout", type=float, default=240)
     ap.add_argument("--expect-paging", default="", help="fail unless the kernel reports this paging mode")
     ap.add_argument("--log", default="", help="write the whole console output here")
