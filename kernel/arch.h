@@ -87,9 +87,9 @@ void arch_set_kernel_stack(ptr_t top);
 /* The preemption timer of the calling CPU: a periodic interrupt every
  * 1/hz s (riscv: a slice of time-base ticks) on that CPU alone, delivered
  * only while it runs user code or idles (arch_wait_for_interrupt; the kernel
- * otherwise runs with interrupts masked); the handler counts it in
- * smp_cpu(arch_cpu_id())->ticks, then calls kernel_timer_tick. Stop masks
- * the calling CPU's timer again. */
+ * otherwise runs with interrupts masked), that reaches kernel_timer_tick
+ * (which counts it in smp_cpu(arch_cpu_id())->ticks). Stop masks the
+ * calling CPU's timer again. */
 void arch_timer_start(unsigned hz);
 void arch_timer_stop(void);
 

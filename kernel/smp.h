@@ -39,8 +39,7 @@ typedef struct cpu {
     _Atomic(smp_call_t *) pending;     /* requests aimed at this CPU, newest first */
     _Atomic unsigned long ipis;        /* IPIs this CPU handled (tests, statistics) */
     _Atomic unsigned long calls;       /* cross-CPU calls this CPU ran */
-    _Atomic unsigned long ticks;       /* timer interrupts it took (the arch's tick
-                                          handler counts them, kernel_timer_tick follows) */
+    _Atomic unsigned long ticks;       /* timer interrupts it took (kernel_timer_tick counts them) */
 } cpu_t;
 
 /* The CPU table entry of id (id < SMP_MAX_CPUS; panics otherwise). */

@@ -119,7 +119,6 @@ void x86_lapic_irq(x86_regs_t *r)
 {
     switch (r->vector) {
     case X86_VEC_TIMER:
-        atomic_fetch_add_explicit(&smp_cpu(arch_cpu_id())->ticks, 1, memory_order_relaxed);
         wr(LAPIC_EOI, 0);
         kernel_timer_tick(r); /* may switch to another process */
         return;
