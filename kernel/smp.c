@@ -43,8 +43,10 @@ unsigned long smp_online_mask(void)
 }
 
 /* Takes the newest pending request of me, or NULL. Only me takes from its
- * list, and never from inside a take, so the head's next cannot change
- * under it: no ABA. */
+ * list, and never from inside a take (the kernel runs with interrupts
+ * masked, so no IPI lands inside one), and a request stays in place until
+ * it is marked done after the take: the head's next cannot change under
+ * the compare-and-swap (no ABA). */
 static smp_call_t *take_one(cpu_t *me)
 {
     smp_call_t *h = atomic_load_explicit(&me->pending, memory_order_acquire);

@@ -13,6 +13,7 @@ diagnostics; --expect-line REGEX also requires a console line to match.
 
   qemu-ktap.py --arch x86_64 --image build/x86_64/kernel/kmm-test-5level.iso
   qemu-ktap.py --arch riscv64 --image kmm.elf --append "ktest paging=sv48"
+  qemu-ktap.py --arch x86_64 --image kmm-test-smp4.iso --smp 4
 """
 import argparse
 import os

@@ -29,6 +29,7 @@
 #define LAPIC_LVT_PERIODIC (1u << 17)
 #define LAPIC_DIV_16 0x3u
 #define APIC_BASE_ADDR 0x000ffffffffff000ull
+#define APIC_BASE_ENABLE (1ull << 11)
 #define CALIBRATE_MS 20u
 
 static volatile uint32_t *lapic;
@@ -64,7 +65,9 @@ static uint64_t timer_window(void)
 
 uint64_t x86_lapic_setup(void)
 {
-    uint64_t base = rdmsr(X86_MSR_APIC_BASE) & APIC_BASE_ADDR;
+    uint64_t msr = rdmsr(X86_MSR_APIC_BASE), base = msr & APIC_BASE_ADDR;
+    if (!(msr & APIC_BASE_ENABLE))
+        panic("x86: the local APIC is disabled in IA32_APIC_BASE (%llx)", (unsigned long long)msr);
     ptr_t va = X86_DIRECT_MAP_BASE + (ptr_t)base;
     mm_map_kernel_pages(mm_kernel_context(), va, base >> PAGE_SHIFT, 1, VM_RW | VM_CACHE_DISABLED | VM_GLOBAL);
     lapic = (volatile uint32_t *)va;
