@@ -84,10 +84,12 @@ void arch_switch_stack(ptr_t *save_sp, ptr_t new_sp);
  * riscv records it in the hart's area on the way out, so does nothing here). */
 void arch_set_kernel_stack(ptr_t top);
 
-/* The preemption timer: a periodic interrupt every 1/hz s (riscv: a slice
- * of time-base ticks) that is delivered only while user code runs (the
- * kernel always runs with interrupts masked) and reaches kernel_timer_tick.
- * Stop masks it again. */
+/* The preemption timer of the calling CPU: a periodic interrupt every
+ * 1/hz s (riscv: a slice of time-base ticks) on that CPU alone, delivered
+ * only while it runs user code or idles (arch_wait_for_interrupt; the kernel
+ * otherwise runs with interrupts masked), that reaches kernel_timer_tick
+ * (which counts it in smp_cpu(arch_cpu_id())->ticks). Stop masks the
+ * calling CPU's timer again. */
 void arch_timer_start(unsigned hz);
 void arch_timer_stop(void);
 
@@ -104,8 +106,9 @@ uint64_t arch_cycle_hz(void);
 /* Stops the CPU for good (interrupts off). */
 _Noreturn void arch_halt(void);
 
-/* ---- Several CPUs (kernel/smp.h has the generic part; an arch that
- * leaves these out gets one CPU: weak defaults in kernel/smp.c) ----
+/* ---- Several CPUs (kernel/smp.h has the generic part) ----
+ * An arch that does not start other CPUs leaves these four out (weak
+ * defaults in kernel/smp.c: one CPU, id 0, IPIs and idling panic).
  * Starts up to max - 1 CPUs besides the boot CPU (id 0), as the firmware
  * lists them (ACPI MADT, device tree). For each it sets smp_cpu(id)->hwid,
  * gives it a stack of its own, its per-CPU state (arch_cpu_id), trap

@@ -137,14 +137,13 @@ _Noreturn void kmain(boot_info_t *bi)
     map_kernel_image(k, bi);
     kernel_switch_context(k);
     printk("kmm: kernel context active (root frame %llx)\n", (unsigned long long)k->pgd);
-    kernel_print_counts("after boot");
-
     /* The other CPUs, on the kernel context: `smp=N` caps the count (0 or
      * absent: all the firmware reports). */
     unsigned ncpus = 0;
     if (cmdline_get_uint(bi->cmdline, "smp", &ncpus) == -EINVAL)
         panic("smp= wants a number of CPUs, command line '%s'", bi->cmdline);
     smp_init(ncpus);
+    kernel_print_counts("after boot");
 
     char crash[32];
     if (cmdline_get(bi->cmdline, "ktest.crash", crash, sizeof(crash)))

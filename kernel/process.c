@@ -14,6 +14,7 @@
 #include "kernel/lib/string.h"
 #include "kernel/panic.h"
 #include "kernel/printk.h"
+#include "kernel/smp.h"
 #include "kernel/uaccess.h"
 #include "kernel/uapi.h"
 #include "mm/cow.h"
@@ -267,6 +268,7 @@ long proc_yield(void)
 
 void kernel_timer_tick(void *frame)
 {
+    atomic_fetch_add_explicit(&smp_cpu(arch_cpu_id())->ticks, 1, memory_order_relaxed);
     if (!arch_regs_user_mode(frame) || !current)
         return; /* the kernel is not preempted (and runs with interrupts masked) */
     preemptions++;

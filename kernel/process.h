@@ -55,8 +55,9 @@ size_t proc_preemptions(void);
 /* Times the scheduler switched to a process since boot. */
 size_t proc_switches(void);
 
-/* A timer interrupt (the arch acknowledged it): if it interrupted user
- * code, the current process goes to the back of the run queue. */
+/* A timer interrupt (the arch acknowledged it): counted for the calling
+ * CPU (smp_cpu(id)->ticks); if it interrupted user code, the current
+ * process goes to the back of the run queue. */
 void kernel_timer_tick(void *frame);
 
 /* Loads the embedded program `name` into a fresh process (no parent) and

@@ -11,6 +11,20 @@
 static cpu_t cpus[SMP_MAX_CPUS];
 static _Atomic unsigned cpus_online = 1;
 
+/* An arch that does not start other CPUs (yet) leaves the SMP services out
+ * and runs on one CPU: nothing is started, the id is 0, and nothing can
+ * send an IPI or idle (a call to the calling CPU itself runs directly). */
+__attribute__((weak)) unsigned arch_smp_start(unsigned max, void (*entry)(unsigned id))
+{
+    (void)max;
+    (void)entry;
+    return 1;
+}
+__attribute__((weak)) unsigned arch_cpu_id(void) { return 0; }
+__attribute__((weak)) void arch_ipi_send(unsigned id) { panic("arch_ipi_send(%u) on an arch with one CPU", id); }
+__attribute__((weak)) void arch_wait_for_interrupt(void) { panic("arch_wait_for_interrupt on an arch with one CPU"); }
+__attribute__((weak)) void arch_cpu_relax(void) {}
+
 cpu_t *smp_cpu(unsigned id)
 {
     if (id >= SMP_MAX_CPUS)
@@ -22,18 +36,38 @@ unsigned smp_cpu_id(void) { return arch_cpu_id(); }
 
 unsigned smp_cpu_count(void) { return atomic_load(&cpus_online); }
 
+unsigned long smp_online_mask(void)
+{
+    unsigned long mask = 0;
+    for (unsigned i = 0; i < SMP_MAX_CPUS; i++)
+        if (atomic_load(&cpus[i].online))
+            mask |= 1ul << i;
+    return mask;
+}
+
+/* Takes the newest pending request of me, or NULL. Only me takes from its
+ * list, and never from inside a take (the kernel runs with interrupts
+ * masked, so no IPI lands inside one), and a request stays in place until
+ * it is marked done after the take: the head's next cannot change under
+ * the compare-and-swap (no ABA). */
+static smp_call_t *take_one(cpu_t *me)
+{
+    smp_call_t *h = atomic_load_explicit(&me->pending, memory_order_acquire);
+    while (h && !atomic_compare_exchange_weak_explicit(&me->pending, &h, h->next, memory_order_acquire,
+                                                       memory_order_acquire))
+        ;
+    return h;
+}
+
 void smp_poll(void)
 {
     cpu_t *me = &cpus[arch_cpu_id()];
-    unsigned seq = atomic_load_explicit(&me->seq, memory_order_acquire);
-    /* Nothing pending, or the call this CPU is running already (it waits
-     * for another CPU, so it polls too): never run a call twice. */
-    if (seq == atomic_load_explicit(&me->done, memory_order_relaxed) || seq == me->running)
-        return;
-    me->running = seq;
-    me->fn(me->arg);
-    atomic_fetch_add_explicit(&me->calls, 1, memory_order_relaxed);
-    atomic_store_explicit(&me->done, seq, memory_order_release);
+    smp_call_t *c;
+    while ((c = take_one(me)) != NULL) {
+        c->fn(c->arg);
+        atomic_fetch_add_explicit(&me->calls, 1, memory_order_relaxed);
+        atomic_store_explicit(&c->done, true, memory_order_release); /* c may vanish from here on */
+    }
 }
 
 void kernel_ipi(void)
@@ -42,54 +76,43 @@ void kernel_ipi(void)
     smp_poll();
 }
 
-/* Claims cpu's call slot (serving our own while it is taken), posts fn and
- * sends the IPI. Returns the sequence number to wait for. */
-static unsigned post_call(unsigned cpu, smp_call_fn_t fn, void *arg)
+void smp_call_many(unsigned long mask, smp_call_fn_t fn, void *arg)
 {
-    cpu_t *t = smp_cpu(cpu);
-    if (!atomic_load(&t->online))
-        panic("call on cpu %u, which is not online", cpu);
-    unsigned expected = 0;
-    while (!atomic_compare_exchange_weak_explicit(&t->busy, &expected, 1, memory_order_acquire, memory_order_relaxed)) {
-        expected = 0;
-        smp_poll();
+    unsigned self = arch_cpu_id();
+    if (mask >> SMP_MAX_CPUS)
+        panic("call on cpu mask %lx: ids beyond %u", mask, SMP_MAX_CPUS - 1);
+    smp_call_t req[SMP_MAX_CPUS];
+    for (unsigned i = 0; i < SMP_MAX_CPUS; i++) {
+        if (!(mask & (1ul << i)) || i == self)
+            continue;
+        cpu_t *t = &cpus[i];
+        if (!atomic_load(&t->online))
+            panic("call on cpu %u, which is not online", i);
+        req[i].fn = fn;
+        req[i].arg = arg;
+        atomic_init(&req[i].done, false);
+        smp_call_t *h = atomic_load_explicit(&t->pending, memory_order_relaxed);
+        do
+            req[i].next = h;
+        while (!atomic_compare_exchange_weak_explicit(&t->pending, &h, &req[i], memory_order_release,
+                                                      memory_order_relaxed));
+        arch_ipi_send(i);
     }
-    t->fn = fn;
-    t->arg = arg;
-    unsigned seq = atomic_load_explicit(&t->seq, memory_order_relaxed) + 1;
-    atomic_store_explicit(&t->seq, seq, memory_order_release);
-    arch_ipi_send(cpu);
-    return seq;
-}
-
-/* Waits (serving our own calls) until cpu has run call seq, frees its slot. */
-static void finish_call(unsigned cpu, unsigned seq)
-{
-    cpu_t *t = smp_cpu(cpu);
-    while (atomic_load_explicit(&t->done, memory_order_acquire) != seq)
-        smp_poll();
-    atomic_store_explicit(&t->busy, 0, memory_order_release);
+    if (mask & (1ul << self))
+        fn(arg);
+    for (unsigned i = 0; i < SMP_MAX_CPUS; i++) {
+        if (!(mask & (1ul << i)) || i == self)
+            continue;
+        while (!atomic_load_explicit(&req[i].done, memory_order_acquire))
+            smp_poll();
+    }
 }
 
 void smp_call_on(unsigned cpu, smp_call_fn_t fn, void *arg)
 {
-    if (cpu == arch_cpu_id()) {
-        fn(arg);
-        return;
-    }
-    finish_call(cpu, post_call(cpu, fn, arg));
-}
-
-void smp_call_many(uint64_t cpus, smp_call_fn_t fn, void *arg)
-{
-    unsigned self = arch_cpu_id(), seq[SMP_MAX_CPUS];
-    cpus &= ~((uint64_t)1 << self);
-    for (unsigned c = 0; c < SMP_MAX_CPUS; c++)
-        if (cpus & ((uint64_t)1 << c))
-            seq[c] = post_call(c, fn, arg);
-    for (unsigned c = 0; c < SMP_MAX_CPUS; c++)
-        if (cpus & ((uint64_t)1 << c))
-            finish_call(c, seq[c]);
+    if (cpu >= SMP_MAX_CPUS)
+        panic("call on cpu %u: out of range (max %u)", cpu, SMP_MAX_CPUS);
+    smp_call_many(1ul << cpu, fn, arg);
 }
 
 void smp_start_work(unsigned cpu, smp_work_fn_t fn, void *arg)
@@ -101,22 +124,13 @@ void smp_start_work(unsigned cpu, smp_work_fn_t fn, void *arg)
         smp_poll();
     t->work_arg = arg;
     atomic_store_explicit(&t->work, fn, memory_order_release);
-    arch_ipi_send(cpu);
+    arch_ipi_send(cpu); /* wakes it from its idle wait */
 }
 
 void smp_wait_work(unsigned cpu)
 {
     while (atomic_load_explicit(&smp_cpu(cpu)->work, memory_order_acquire))
         smp_poll();
-}
-
-uint64_t smp_online_mask(void)
-{
-    uint64_t m = 0;
-    for (unsigned c = 0; c < SMP_MAX_CPUS; c++)
-        if (atomic_load_explicit(&cpus[c].online, memory_order_acquire))
-            m |= (uint64_t)1 << c;
-    return m;
 }
 
 /* ---- the memory manager's CPU services (mm/platform.h) ---- */
@@ -137,7 +151,7 @@ static void shootdown_here(void *arg)
 
 void mm_tlb_shootdown(mm_cpumask_t cpus, const mm_shootdown_t *req)
 {
-    smp_call_many(cpus, shootdown_here, (void *)req);
+    smp_call_many((unsigned long)cpus, shootdown_here, (void *)req);
 }
 
 /* Every spin loop of the memory manager (and of the kernel's locks, which
@@ -155,7 +169,7 @@ _Noreturn void smp_ap_main(unsigned id)
     cpu_t *me = smp_cpu(id);
     if (arch_cpu_id() != id)
         panic("cpu %u started, but arch_cpu_id says %u", id, arch_cpu_id());
-    /* The same root as the boot code loaded, now recorded per CPU: the
+    /* The same root as the start-up code loaded, now recorded per CPU: the
      * memory manager knows what this CPU may cache. */
     kernel_switch_context(mm_kernel_context());
     atomic_store(&me->online, true);
@@ -184,15 +198,3 @@ void smp_init(unsigned max_cpus)
         ;
     printk("kmm: %u CPU%s online\n", started, started == 1 ? "" : "s");
 }
-
-/* One CPU where the arch starts no others (kernel/arch.h): weak, so that the
- * arch's own definitions replace them. */
-__attribute__((weak)) unsigned arch_smp_start(unsigned max, void (*entry)(unsigned id))
-{
-    (void)max, (void)entry;
-    return 1;
-}
-__attribute__((weak)) unsigned arch_cpu_id(void) { return 0; }
-__attribute__((weak)) void arch_ipi_send(unsigned id) { panic("IPI to cpu %u on an arch with one CPU", id); }
-__attribute__((weak)) void arch_wait_for_interrupt(void) { panic("idle on an arch with one CPU"); }
-__attribute__((weak)) void arch_cpu_relax(void) {}

@@ -12,6 +12,8 @@
 #define MB2_TAG_CMDLINE 1
 #define MB2_TAG_MODULE 3
 #define MB2_TAG_MMAP 6
+#define MB2_TAG_ACPI_OLD 14 /* a copy of the ACPI 1.0 RSDP */
+#define MB2_TAG_ACPI_NEW 15 /* a copy of the ACPI 2.0+ RSDP */
 #define MB2_MMAP_AVAILABLE 1
 
 #define EARLY_MAP_LIMIT (4ull << 30) /* the early tables map [0, 4 GiB) */
@@ -28,6 +30,8 @@ static boot_info_t boot_info;
  * CPU that lacks them (CPUID PDPE1GB). */
 static hal_geometry_t geometry;
 static char cmdline_copy[512];
+/* What the early direct map reaches (mb2_parse sets it). */
+static uint64_t early_limit = EARLY_MAP_LIMIT;
 
 static void *early_phys(uint64_t pa) { return (void *)(uintptr_t)(X86_DIRECT_MAP_BASE + pa); }
 
@@ -44,6 +48,35 @@ static uint64_t early_extend_direct_map(uint64_t end)
     return gib << 30;
 }
 
+/* ACPI tables through the early direct map (x86_acpi_find_cpus). */
+static const void *early_acpi_map(uint64_t pa, size_t len)
+{
+    if (pa >= early_limit || len > early_limit - pa)
+        return NULL;
+    return early_phys(pa);
+}
+
+/* The lowest n pages in [4 KiB, 1 MiB) that the boot loader's map calls
+ * usable and that no reserved region (a module, a firmware range) nor
+ * [avoid, avoid_end) touches; 0 if there are none. */
+static uint64_t find_low_pages(const boot_info_t *bi, uint64_t n, uint64_t avoid, uint64_t avoid_end)
+{
+    for (uint64_t pa = PAGE_SIZE; pa + n * PAGE_SIZE <= (1ull << 20); pa += PAGE_SIZE) {
+        uint64_t end = pa + n * PAGE_SIZE;
+        bool inside = false, clash = end > avoid && pa < avoid_end;
+        for (size_t i = 0; i < bi->nregions; i++) {
+            const mm_region_t *r = &bi->regions[i];
+            if (r->usable && r->base <= pa && end <= r->base + r->size)
+                inside = true;
+            if (!r->usable && end > r->base && pa < r->base + r->size)
+                clash = true;
+        }
+        if (inside && !clash)
+            return pa;
+    }
+    return 0;
+}
+
 static void mb2_parse(uint64_t mbi_pa)
 {
     const uint8_t *mbi = early_phys(mbi_pa);
@@ -52,6 +85,8 @@ static void mb2_parse(uint64_t mbi_pa)
     bi->cmdline = "";
 
     uint64_t ram_end = 0;
+    const void *rsdp = NULL;
+    size_t rsdp_len = 0;
     for (uint32_t off = 8; off + 8 <= total;) {
         const uint32_t *tag = (const uint32_t *)(const void *)(mbi + off);
         uint32_t type = tag[0], size = tag[1];
@@ -67,6 +102,9 @@ static void mb2_parse(uint64_t mbi_pa)
         } else if (type == MB2_TAG_MODULE) {
             if (boot_add_region(bi, tag[2], (uint64_t)tag[3] - tag[2], false))
                 printk("x86: too many regions, module %x-%x not reserved\n", tag[2], tag[3]);
+        } else if ((type == MB2_TAG_ACPI_NEW || (type == MB2_TAG_ACPI_OLD && !rsdp)) && size > 8) {
+            rsdp = tag + 2; /* the new RSDP wins over the old one */
+            rsdp_len = size - 8;
         } else if (type == MB2_TAG_MMAP) {
             uint32_t esize = tag[2];
             for (uint32_t e = 16; esize >= 24 && e + esize <= size; e += esize) {
@@ -83,8 +121,12 @@ static void mb2_parse(uint64_t mbi_pa)
         off += (size + 7) & ~7u;
     }
 
+    /* The AP trampoline and its start-up tables: free pages below 1 MiB,
+     * which the reservation below keeps out of the allocator for good. */
+    x86_smp_set_low_pages(find_low_pages(bi, X86_SMP_LOW_PAGES, ALIGN_DOWN(mbi_pa, PAGE_SIZE),
+                                         ALIGN_UP(mbi_pa + total, PAGE_SIZE)));
     /* Kept out of the allocator: the first MiB (BIOS data, real-mode IVT,
-     * EBDA), the kernel image, the boot information itself. */
+     * EBDA, the AP trampoline), the kernel image, the boot information itself. */
     boot_add_region(bi, 0, 1ull << 20, false);
     bi->kernel_phys_start = (uint64_t)(uintptr_t)_kernel_start - KERNEL_VMA;
     bi->kernel_phys_end = (uint64_t)(uintptr_t)_kernel_end - KERNEL_VMA;
@@ -99,6 +141,11 @@ static void mb2_parse(uint64_t mbi_pa)
         printk("x86: RAM above %llu GiB is not reachable early and is left unused\n", (unsigned long long)(limit >> 30));
         boot_add_region(bi, limit, ram_end - limit, false);
     }
+    /* The CPUs, while the early tables still reach the ACPI tables (the
+     * kernel context maps usable RAM only). */
+    early_limit = limit;
+    if (rsdp)
+        x86_smp_discover(rsdp, rsdp_len, early_acpi_map);
 }
 
 /* Called by boot.S on the boot stack, with the multiboot2 information's

@@ -1,8 +1,12 @@
 /* hal/x86_64/ktests.c - boot tests of what only x86_64 has: the paging mode
  * chosen by the 32-bit entry (CPUID LA57 and the paging=4 switch), the
- * protection bits in CR0/CR4/EFER/RFLAGS, and the ranges the multiboot2 boot
- * keeps out of the allocator. They run with the arch-neutral suite. */
+ * protection bits in CR0/CR4/EFER/RFLAGS, the ranges the multiboot2 boot
+ * keeps out of the allocator, and what each started CPU got (its own GDT,
+ * TSS and IST stack, the boot CPU's control registers, its MADT APIC id,
+ * the trampoline gone). They run with the arch-neutral suite. */
 #include "kernel/cmdline.h"
+#include "kernel/smp.h"
+#include "lapic.h"
 #include "tests/boot/boot_test.h"
 #include "x86.h"
 
@@ -103,4 +107,113 @@ KTEST(x86_boot_keeps_first_mib_image_and_boot_info_out)
     KT_EXPECT(t, bi->kernel_phys_start == 0x100000, "image loaded at %llx, linked for 0x100000",
               (unsigned long long)bi->kernel_phys_start);
     KT_EXPECT(t, bi->direct_map_base == X86_DIRECT_MAP_BASE, "direct map at %lx", (unsigned long)bi->direct_map_base);
+}
+
+/* ---- Several CPUs ---- */
+
+typedef struct cpu_state {
+    uint64_t gdt_base, idt_base, tss_ist1, cr0, cr3, cr4, efer;
+    uint16_t tr;
+    uint32_t apic_id;
+} cpu_state_t;
+
+static void read_cpu_state(void *arg)
+{
+    cpu_state_t *s = arg;
+    struct __attribute__((packed)) {
+        uint16_t limit;
+        uint64_t base;
+    } gdtr, idtr;
+    __asm__ volatile("sgdt %0\n\tsidt %1\n\tstr %2" : "=m"(gdtr), "=m"(idtr), "=r"(s->tr));
+    s->gdt_base = gdtr.base;
+    s->idt_base = idtr.base;
+    const uint64_t *gdt = (const uint64_t *)(uintptr_t)gdtr.base;
+    uint64_t lo = gdt[s->tr / 8], hi = gdt[s->tr / 8 + 1];
+    uint64_t tss = ((lo >> 16) & 0xffffff) | (((lo >> 56) & 0xff) << 24) | (hi << 32);
+    s->tss_ist1 = *(const uint64_t *)(uintptr_t)(tss + 36); /* after reserved0, rsp[3], reserved1 */
+    s->cr0 = read_cr0();
+    s->cr3 = read_cr3();
+    s->cr4 = read_cr4();
+    s->efer = rdmsr(X86_MSR_EFER);
+    s->apic_id = x86_lapic_id();
+}
+
+KTEST(x86_each_cpu_has_its_own_gdt_tss_and_ist_stack_and_shares_the_idt)
+{
+    unsigned n = smp_cpu_count();
+    cpu_state_t st[SMP_MAX_CPUS];
+    for (unsigned i = 0; i < n; i++)
+        smp_call_on(i, read_cpu_state, &st[i]);
+    for (unsigned i = 0; i < n; i++) {
+        KT_EXPECT(t, st[i].tr == 0x28, "cpu %u: task register %x", i, st[i].tr);
+        KT_EXPECT(t, st[i].idt_base == st[0].idt_base, "cpu %u: IDT at %lx, the boot CPU's at %lx", i,
+                  (unsigned long)st[i].idt_base, (unsigned long)st[0].idt_base);
+        KT_EXPECT(t, st[i].tss_ist1 >= KERNEL_VMA, "cpu %u: double-fault stack at %lx", i, (unsigned long)st[i].tss_ist1);
+        for (unsigned j = 0; j < i; j++) {
+            KT_EXPECT(t, st[i].gdt_base != st[j].gdt_base, "cpus %u and %u share the GDT at %lx", j, i,
+                      (unsigned long)st[i].gdt_base);
+            KT_EXPECT(t, st[i].tss_ist1 != st[j].tss_ist1, "cpus %u and %u share the double-fault stack %lx", j, i,
+                      (unsigned long)st[i].tss_ist1);
+        }
+    }
+}
+
+KTEST(x86_every_cpu_runs_with_the_boot_cpus_paging_and_protection_bits)
+{
+    unsigned n = smp_cpu_count();
+    cpu_state_t st[SMP_MAX_CPUS];
+    for (unsigned i = 0; i < n; i++)
+        smp_call_on(i, read_cpu_state, &st[i]);
+    uint64_t root = (uint64_t)mm_kernel_context()->pgd << PAGE_SHIFT;
+    for (unsigned i = 0; i < n; i++) {
+        KT_EXPECT(t, st[i].cr0 == st[0].cr0, "cpu %u: CR0 %lx, boot CPU %lx", i, (unsigned long)st[i].cr0,
+                  (unsigned long)st[0].cr0);
+        KT_EXPECT(t, st[i].cr4 == st[0].cr4, "cpu %u: CR4 %lx, boot CPU %lx", i, (unsigned long)st[i].cr4,
+                  (unsigned long)st[0].cr4);
+        KT_EXPECT(t, st[i].efer == st[0].efer, "cpu %u: EFER %lx, boot CPU %lx", i, (unsigned long)st[i].efer,
+                  (unsigned long)st[0].efer);
+        if (i > 0) /* the boot CPU runs the tests in whatever context they made active */
+            KT_EXPECT(t, (st[i].cr3 & X86_CR3_ADDR) == root, "cpu %u: CR3 %lx, kernel context root %lx", i,
+                      (unsigned long)st[i].cr3, (unsigned long)root);
+    }
+}
+
+KTEST(x86_local_apic_ids_are_the_madts)
+{
+    const x86_acpi_cpus_t *madt = x86_smp_acpi_cpus();
+    KT_ASSERT(t, madt, "no CPU list from the ACPI MADT");
+    unsigned n = smp_cpu_count();
+    KT_EXPECT(t, madt->ncpus >= n, "%u CPUs online, the MADT lists %u", n, madt->ncpus);
+    for (unsigned i = 0; i < n; i++) {
+        cpu_state_t st;
+        smp_call_on(i, read_cpu_state, &st);
+        KT_EXPECT(t, st.apic_id == smp_cpu(i)->hwid, "cpu %u: local APIC id %u, table says %lu", i, st.apic_id,
+                  smp_cpu(i)->hwid);
+        bool listed = false;
+        for (unsigned k = 0; k < madt->ncpus && k < X86_ACPI_MAX_CPUS; k++)
+            listed = listed || madt->apic_id[k] == st.apic_id;
+        KT_EXPECT(t, listed, "cpu %u: local APIC id %u is not in the MADT", i, st.apic_id);
+    }
+    KT_EXPECT(t, madt->lapic_base == (rdmsr(X86_MSR_APIC_BASE) & X86_CR3_ADDR), "MADT local APIC at %llx, MSR says %llx",
+              (unsigned long long)madt->lapic_base, (unsigned long long)(rdmsr(X86_MSR_APIC_BASE) & X86_CR3_ADDR));
+}
+
+KTEST(x86_trampoline_pages_are_below_1mib_never_managed_and_cleared_after_start)
+{
+    uint64_t lp = x86_smp_low_pages();
+    KT_ASSERT(t, lp >= PAGE_SIZE && lp + X86_SMP_LOW_PAGES * PAGE_SIZE <= (1u << 20) && !(lp & PAGE_MASK),
+              "trampoline pages at %llx", (unsigned long long)lp);
+    KT_EXPECT(t, lp + X86_SMP_LOW_PAGES * PAGE_SIZE <= ALIGN_DOWN(x86_boot_mbi_phys, PAGE_SIZE) ||
+                     lp >= ALIGN_UP(x86_boot_mbi_phys + 1, PAGE_SIZE),
+              "trampoline pages %llx overlap the boot information at %x", (unsigned long long)lp, x86_boot_mbi_phys);
+    size_t nonzero = 0;
+    for (unsigned i = 0; i < X86_SMP_LOW_PAGES; i++) {
+        pfn_t pfn = (lp >> PAGE_SHIFT) + i;
+        KT_EXPECT(t, !pmm_is_managed(pfn), "trampoline frame %llx is managed by the allocator", (unsigned long long)pfn);
+        const uint8_t *p = mm_phys_to_virt(lp + (uint64_t)i * PAGE_SIZE);
+        for (size_t b = 0; b < PAGE_SIZE; b++)
+            nonzero += p[b] != 0;
+    }
+    if (smp_cpu_count() > 1)
+        KT_EXPECT(t, nonzero == 0, "%zu bytes of the trampoline and its start-up root are left after start-up", nonzero);
 }

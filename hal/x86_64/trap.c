@@ -19,6 +19,7 @@
 extern const uint64_t x86_trap_stubs[32];
 extern const uint64_t x86_trap_syscall_stub;
 extern const uint64_t x86_irq_stubs[X86_IRQ_COUNT];
+extern const uint64_t x86_lapic_stubs[3]; /* X86_VEC_TIMER, X86_VEC_IPI, X86_VEC_SPURIOUS */
 #define X86_SYSCALL_VECTOR 0x80
 extern char _stack_guard_start[], _stack_guard_end[]; /* kernel.ld */
 extern ptr_t x86_exec_probe_target, x86_exec_probe_fixup;
@@ -48,9 +49,18 @@ static const char *const vector_names[32] = {
     "reserved 26", "reserved 27", "hypervisor injection", "VMM communication", "security", "reserved 31",
 };
 
+void x86_idt_load(void)
+{
+    struct __attribute__((packed)) {
+        uint16_t limit;
+        uint64_t base;
+    } idtr = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
+    __asm__ volatile("lidt %0" : : "m"(idtr) : "memory");
+}
+
 void arch_trap_init(void)
 {
-    x86_gdt_init();
+    x86_gdt_init(0);
     for (unsigned v = 0; v < 32; v++) {
         uint64_t h = x86_trap_stubs[v];
         uint8_t ist = v == 8 ? 1 : v == 2 ? 2 : v == 18 ? 3 : 0;
@@ -59,12 +69,11 @@ void arch_trap_init(void)
     for (unsigned i = 0; i < X86_IRQ_COUNT; i++)
         idt[X86_IRQ_VECTOR + i] = idt_gate(x86_irq_stubs[i], 0, 0);
     idt[X86_SYSCALL_VECTOR] = idt_gate(x86_trap_syscall_stub, 0, 3);
+    idt[X86_VEC_TIMER] = idt_gate(x86_lapic_stubs[0], 0, 0);
+    idt[X86_VEC_IPI] = idt_gate(x86_lapic_stubs[1], 0, 0);
+    idt[X86_VEC_SPURIOUS] = idt_gate(x86_lapic_stubs[2], 0, 0);
     x86_pic_init();
-    struct __attribute__((packed)) {
-        uint16_t limit;
-        uint64_t base;
-    } idtr = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
-    __asm__ volatile("lidt %0" : : "m"(idtr) : "memory");
+    x86_idt_load();
 }
 
 ptr_t arch_regs_ip(const void *regs) { return ((const x86_regs_t *)regs)->rip; }
@@ -146,6 +155,11 @@ void x86_trap(x86_regs_t *r)
         return;
     }
     switch (r->vector) {
+    case X86_VEC_TIMER:
+    case X86_VEC_IPI:
+    case X86_VEC_SPURIOUS:
+        x86_lapic_irq(r);
+        return;
     case X86_SYSCALL_VECTOR:
         kernel_syscall(r);
         return;

@@ -4,7 +4,7 @@
  * returns to whatever rip the frame holds then (exception-table fixups).
  * Vector 0x80 is the system-call gate; a trap from ring 3 arrives on the
  * process's kernel stack (TSS.RSP0) and leaves through the same path
- * with iretq. */
+ * with iretq. The CPU id lives in IA32_TSC_AUX, not in GS: no swapgs. */
 
     .text
     .code64
@@ -52,9 +52,12 @@ TRAP_STUB 29, 1
 TRAP_STUB 30, 1
 TRAP_STUB 31, 0
     .irp v, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47
-TRAP_STUB \v, 0                             /* the legacy PIC's IRQs 0-15 (timer.c) */
+TRAP_STUB \v, 0                             /* the legacy PIC's IRQs 0-15 (pic.c) */
     .endr
 TRAP_STUB 128, 0                            /* int $0x80: system calls from ring 3 */
+TRAP_STUB 224, 0                            /* local APIC: timer, IPI, spurious (lapic.c) */
+TRAP_STUB 240, 0
+TRAP_STUB 255, 0
 
 trap_common:
     pushq %rax
@@ -130,6 +133,9 @@ arch_switch_stack:
     .globl x86_trap_syscall_stub
 x86_trap_syscall_stub:
     .quad trap_stub_128
+    .globl x86_lapic_stubs
+x86_lapic_stubs:
+    .quad trap_stub_224, trap_stub_240, trap_stub_255
     .globl x86_irq_stubs
 x86_irq_stubs:
     .irp v, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47

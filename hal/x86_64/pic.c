@@ -1,10 +1,8 @@
-/* hal/x86_64/timer.c - the preemption timer: the 8254 PIT on IRQ 0 through
- * the legacy 8259 PICs, remapped to vectors 0x20-0x2f so that no IRQ can
- * look like an exception. Every IRQ stays masked except IRQ 0 while the
- * timer runs; the kernel runs with IF clear, so ticks arrive only from
- * ring 3 (whose RFLAGS.IF is set). */
+/* hal/x86_64/pic.c - the legacy 8259 PICs, remapped to vectors 0x20-0x2f
+ * so that no IRQ can look like an exception, with every IRQ masked: the
+ * preemption timer is each CPU's local APIC timer (lapic.c). A spurious
+ * IRQ 7 or 15 can still arrive; it is recognised and not acknowledged. */
 #include "kernel/arch.h"
-#include "kernel/process.h"
 #include "x86.h"
 
 #define PIC1_CMD 0x20
@@ -13,9 +11,6 @@
 #define PIC2_DATA 0xa1
 #define PIC_EOI 0x20
 #define PIC_READ_ISR 0x0b
-#define PIT_CH0 0x40
-#define PIT_CMD 0x43
-#define PIT_HZ 1193182u
 
 static void io_wait(void) { outb(0x80, 0); }
 
@@ -41,19 +36,6 @@ void x86_pic_init(void)
     outb(PIC2_DATA, 0xff);
 }
 
-void arch_timer_start(unsigned hz)
-{
-    uint32_t divisor = PIT_HZ / (hz ? hz : 1);
-    if (divisor > 0xffff)
-        divisor = 0xffff;
-    outb(PIT_CMD, 0x34); /* channel 0, low then high byte, mode 2 (rate generator) */
-    outb(PIT_CH0, (uint8_t)divisor);
-    outb(PIT_CH0, (uint8_t)(divisor >> 8));
-    outb(PIC1_DATA, 0xfe); /* IRQ 0 only */
-}
-
-void arch_timer_stop(void) { outb(PIC1_DATA, 0xff); }
-
 /* True if the in-service register of the PIC at cmd has bit `bit`: a real
  * IRQ 7 / 15, not a spurious one. */
 static bool in_service(uint16_t cmd, unsigned bit)
@@ -74,6 +56,4 @@ void x86_irq(x86_regs_t *r)
     if (irq >= 8)
         outb(PIC2_CMD, PIC_EOI);
     outb(PIC1_CMD, PIC_EOI);
-    if (irq == 0)
-        kernel_timer_tick(r); /* may switch to another process */
 }
