@@ -22,6 +22,12 @@ enum {
     SYS_MPROTECT = 7, /* mprotect(addr, len, prot): 0 or -EINVAL/-ENOMEM */
     SYS_YIELD = 8,    /* yield(): 0 once the other runnable processes had a turn */
     SYS_MEMINFO = 9,  /* meminfo(struct kmm_meminfo *): 0 or -EFAULT */
+    /* Threads share the caller's address space (several CPUs run it at once). */
+    SYS_THREAD_CREATE = 10, /* thread_create(entry, stack_top, arg): thread id (> 0) or -EINVAL/-ENOMEM/-EAGAIN;
+                               the thread starts at entry(arg) on stack_top; returning from entry is not allowed */
+    SYS_THREAD_EXIT = 11,   /* thread_exit(code): ends the calling thread; the last thread ends the process */
+    SYS_THREAD_JOIN = 12,   /* thread_join(tid, int *code or 0): 0 once the thread ended, -ESRCH/-EINVAL/-EFAULT */
+    SYS_GETCPU = 13,        /* getcpu(): the CPU the caller runs on (tests) */
     SYS_COUNT
 };
 
@@ -100,4 +106,10 @@ struct kmm_meminfo {
 #endif
 #ifndef ENOSYS
 #define ENOSYS 38
+#endif
+#ifndef ESRCH
+#define ESRCH 3
+#endif
+#ifndef EAGAIN
+#define EAGAIN 11
 #endif
