@@ -10,6 +10,8 @@
 #define BENCH_SIZES 2  /* region sizes; per-page costs are the slope between them */
 #define BENCH_COUNTS 3 /* vmap counts for the free-range search and the lookup */
 #define BENCH_MAX_REPS 32
+#define PMM_THREAD_COUNTS 3 /* frame allocator: threads (CPUs) allocating and freeing at once */
+#define PMM_MAX_THREADS 4
 
 /* Per-page operations over a region. */
 enum { OP_MAP, OP_UNMAP, OP_PROTECT, OP_FORK, OP_PAGE_COUNT };
@@ -23,6 +25,8 @@ typedef struct bench_config {
     size_t calls;                 /* per-call operations timed per repetition */
     size_t ram_mib;               /* simulated RAM for ours */
     const char *geometry;         /* ours: the paging geometry */
+    size_t pmm_threads[PMM_THREAD_COUNTS]; /* frame allocator: thread counts (1, 2, 4) */
+    size_t pmm_bursts;            /* frame allocator: bursts of 16 alloc+free pairs per thread and run */
 } bench_config_t;
 
 typedef struct side_result {
@@ -35,6 +39,7 @@ typedef struct side_result {
     size_t search_visits[BENCH_COUNTS];          /* ours: tree nodes one free-range search visits */
     double faults_per_page;                      /* Linux: minor faults per populated page */
     double null_syscall_ns;                      /* Linux: getppid() */
+    double pmm_pair_ns[PMM_THREAD_COUNTS];       /* ours: ns per pmm_alloc+pmm_free pair, per thread */
     char error[160];                             /* non-empty: the side failed, figures invalid */
 } side_result_t;
 
@@ -61,6 +66,9 @@ int bench_ours(const bench_config_t *c, side_result_t *r);
 /* Linux: runs in its own process (forked before any simulated RAM exists, THP
  * off); fills r. Returns 0, or -1 with r->error set. */
 int bench_linux(const bench_config_t *c, side_result_t *r);
+/* Ours only: the frame allocator with c->pmm_threads[k] threads as CPUs
+ * (bench/pmm.c); fills r->pmm_pair_ns. Returns 0, or -1 with r->error set. */
+int bench_pmm(const bench_config_t *c, side_result_t *r);
 
 /* Pages in a region of mib MiB. */
 static inline size_t mib_pages(size_t mib) { return mib << 8; }

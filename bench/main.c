@@ -87,6 +87,8 @@ int main(int argc, char **argv)
         .calls = 4000,
         .ram_mib = 1024,
         .geometry = "x86_64-4level",
+        .pmm_threads = { 1, 2, 4 },
+        .pmm_bursts = 20000,
     };
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--smoke")) {
@@ -95,6 +97,7 @@ int main(int argc, char **argv)
             c.reps = 3;
             c.calls = 200;
             c.ram_mib = 128;
+            c.pmm_bursts = 200;
         } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
             c.reps = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
@@ -120,7 +123,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "kmm-bench: %s\n", lin.error);
         return 1;
     }
-    if (bench_ours(&c, &ours) != 0) {
+    if (bench_ours(&c, &ours) != 0 || bench_pmm(&c, &ours) != 0) {
         fprintf(stderr, "kmm-bench: %s\n", ours.error);
         return 1;
     }
@@ -166,6 +169,13 @@ int main(int argc, char **argv)
                    c.size_mib[s], ours.page_op_ns[op][s] / 1e6, ours.page_op_ns[op][s] / (double)mib_pages(c.size_mib[s]),
                    lin.page_op_ns[op][s] / 1e6, lin.page_op_ns[op][s] / (double)mib_pages(c.size_mib[s]));
 
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    printf("\nframe allocator (ours only): pmm_alloc x16 then pmm_free x16 in a loop on each of n threads, each a CPU;\n"
+           "ns per alloc+free pair as one thread sees it (wall time / pairs per thread); this machine has %ld cores%s\n",
+           cores, cores < (long)c.pmm_threads[PMM_THREAD_COUNTS - 1] ? ": more threads than cores oversubscribe" : "");
+    for (int k = 0; k < PMM_THREAD_COUNTS; k++)
+        printf("pmm.alloc_free.threads%zu %-8s %12.1f\n", c.pmm_threads[k], "ns/pair", ours.pmm_pair_ns[k]);
+
     printf("\n");
     for (int op = 0; op < OP_PAGE_COUNT; op++)
         printf("%s.ours=%.1f\n%s.linux=%.1f\n%s.ratio=%.3f\n", page_op_name[op], o_page[op], page_op_name[op], l_page[op],
@@ -176,5 +186,8 @@ int main(int argc, char **argv)
             printf("%s.ours=%.1f\n%s.linux=%.1f\n%s.ratio=%.3f\n", name, ours.call_ns[op][k], name, lin.call_ns[op][k],
                    name, ours.call_ns[op][k] / lin.call_ns[op][k]);
         }
+    for (int k = 0; k < PMM_THREAD_COUNTS; k++)
+        printf("pmm.alloc_free.threads%zu.ours=%.1f\n", c.pmm_threads[k], ours.pmm_pair_ns[k]);
+    printf("host.cores=%ld\n", cores);
     return 0;
 }

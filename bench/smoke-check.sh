@@ -16,5 +16,13 @@ for m in map unmap protect fork getfree.10 getfree.1000 getfree.100000 lookup.10
     fi
   done
 done
+for m in pmm.alloc_free.threads1 pmm.alloc_free.threads2 pmm.alloc_free.threads4; do
+  v=$(printf '%s\n' "$out" | sed -n "s/^$m\.ours=//p")
+  if [ -z "$v" ]; then
+    echo "smoke-check: missing $m.ours"; bad=1
+  elif ! awk -v v="$v" 'BEGIN { exit !(v + 0 > 0) }'; then
+    echo "smoke-check: $m.ours=$v is not positive"; bad=1
+  fi
+done
 [ "$bad" -eq 0 ] && echo "smoke-check: every metric present and positive"
 exit "$bad"

@@ -64,6 +64,7 @@ static void log_event(host_tlb_event_t e)
 static _Thread_local unsigned this_cpu_id;
 static _Atomic mm_cpumask_t online_cpus = 1;
 static _Atomic size_t remote_invalidations, frames_freed_cached;
+static _Atomic bool free_check_off;
 static void (*_Atomic shootdown_hook)(void *);
 static void *shootdown_hook_arg;
 
@@ -98,8 +99,12 @@ void mm_tlb_shootdown(mm_cpumask_t cpus, const mm_shootdown_t *req)
     }
 }
 
+void kmm_host_set_free_check(bool on) { atomic_store(&free_check_off, !on); }
+
 void mm_platform_frame_freed(pfn_t pfn, unsigned order)
 {
+    if (atomic_load_explicit(&free_check_off, memory_order_relaxed))
+        return;
     unsigned cpu;
     ptr_t va;
     size_t n = softmmu_cached_frame(pfn, order, &cpu, &va);
@@ -182,6 +187,7 @@ void kmm_host_fini(void)
     atomic_store(&remote_invalidations, 0);
     atomic_store(&frames_freed_cached, 0);
     atomic_store(&shootdown_hook, NULL);
+    atomic_store(&free_check_off, false);
     softmmu_reset();
     mm_geometry = NULL;
 }

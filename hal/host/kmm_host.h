@@ -55,6 +55,11 @@ size_t host_remote_invalidations(void);
  * moment the allocator got them back (0 unless invalidation came too late
  * or not at all); with $KMM_HOST_STRICT_FREE set, the first one panics. */
 size_t host_frames_freed_while_cached(void);
+/* The check behind host_frames_freed_while_cached scans every online CPU's
+ * model TLB at each free, under the allocator's lock: a benchmark of the
+ * generic layer turns it off (false) so as not to time the test oracle.
+ * On after kmm_host_init. */
+void kmm_host_set_free_check(bool on);
 /* Runs fn(arg) once, at the start of the next remote shootdown (after the
  * operation changed the tables and before any CPU invalidated): lets a
  * test act in the window where other CPUs still hold old translations. */

@@ -260,7 +260,10 @@ size_t softmmu_cached_frame(pfn_t pfn, unsigned order, unsigned *cpu_out, ptr_t 
 {
     uint64_t lo = (uint64_t)pfn << PAGE_SHIFT, hi = lo + ((uint64_t)PAGE_SIZE << order);
     size_t hits = 0;
+    mm_cpumask_t online = mm_cpus_online(); /* a CPU caches nothing before it comes online */
     for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++) {
+        if (!(online & MM_CPU_BIT(cpu)))
+            continue;
         cpu_mmu_t *c = cpu_of(cpu);
         pthread_mutex_lock(&c->lock);
         for (unsigned i = 0; i < TLB_ENTRIES; i++) {
