@@ -40,6 +40,7 @@ typedef struct side_result {
     double faults_per_page;                      /* Linux: minor faults per populated page */
     double null_syscall_ns;                      /* Linux: getppid() */
     double pmm_pair_ns[PMM_THREAD_COUNTS];       /* ours: ns per pmm_alloc+pmm_free pair, per thread */
+    double pmm_pair_cpu_ns[PMM_THREAD_COUNTS];   /* ours: CPU ns per pair, all threads together */
     char error[160];                             /* non-empty: the side failed, figures invalid */
 } side_result_t;
 

@@ -171,10 +171,13 @@ int main(int argc, char **argv)
 
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     printf("\nframe allocator (ours only): pmm_alloc x16 then pmm_free x16 in a loop on each of n threads, each a CPU;\n"
-           "ns per alloc+free pair as one thread sees it (wall time / pairs per thread); this machine has %ld cores%s\n",
+           "wall: ns per alloc+free pair as one thread sees it (wall time / pairs per thread), cpu: CPU time per pair\n"
+           "(all threads); this machine has %ld cores%s\n",
            cores, cores < (long)c.pmm_threads[PMM_THREAD_COUNTS - 1] ? ": more threads than cores oversubscribe" : "");
+    printf("%-24s %-8s %12s %12s\n", "metric", "unit", "wall", "cpu");
     for (int k = 0; k < PMM_THREAD_COUNTS; k++)
-        printf("pmm.alloc_free.threads%zu %-8s %12.1f\n", c.pmm_threads[k], "ns/pair", ours.pmm_pair_ns[k]);
+        printf("pmm.alloc_free.threads%zu  %-8s %12.1f %12.1f\n", c.pmm_threads[k], "ns/pair", ours.pmm_pair_ns[k],
+               ours.pmm_pair_cpu_ns[k]);
 
     printf("\n");
     for (int op = 0; op < OP_PAGE_COUNT; op++)
@@ -187,7 +190,8 @@ int main(int argc, char **argv)
                    name, ours.call_ns[op][k] / lin.call_ns[op][k]);
         }
     for (int k = 0; k < PMM_THREAD_COUNTS; k++)
-        printf("pmm.alloc_free.threads%zu.ours=%.1f\n", c.pmm_threads[k], ours.pmm_pair_ns[k]);
+        printf("pmm.alloc_free.threads%zu.ours=%.1f\npmm.alloc_free.threads%zu.ours_cpu=%.1f\n", c.pmm_threads[k],
+               ours.pmm_pair_ns[k], c.pmm_threads[k], ours.pmm_pair_cpu_ns[k]);
     printf("host.cores=%ld\n", cores);
     return 0;
 }

@@ -60,8 +60,9 @@ void mm_tlb_shootdown(mm_cpumask_t cpus, const mm_shootdown_t *req);
  * default does nothing. */
 void mm_spin_wait(void);
 
-/* Optional: called (with the allocator's lock held) for every block of
- * 2^order frames going back to the allocator. The generic layer's default
+/* Optional: called (with one of the allocator's locks held) for every block
+ * of 2^order frames a caller gives back to the allocator (its buddy lists or
+ * a CPU's cache of free frames). The generic layer's default
  * does nothing; the host platform checks that no CPU's model TLB still
  * translates to it (a frame freed before its shootdown completed). */
 void mm_platform_frame_freed(pfn_t pfn, unsigned order);

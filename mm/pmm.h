@@ -13,6 +13,12 @@
 
 #define PMM_NO_FRAME ((pfn_t)-1)
 #define PMM_MAX_ORDER 10 /* largest block: 2^10 frames = 4 MiB */
+/* Each CPU keeps up to PMM_CACHE_MAX free frames of its own and moves
+ * PMM_CACHE_BATCH at a time between them and the shared buddy lists (one
+ * lock acquisition per batch). Cached frames count as free everywhere, and
+ * every cache is drained before an allocation fails (mm/pmm.c). */
+#define PMM_CACHE_MAX 64
+#define PMM_CACHE_BATCH 16
 
 typedef struct mm_region {
     uint64_t base; /* physical address */
@@ -25,7 +31,13 @@ typedef struct mm_region {
  * Returns 0, -EINVAL for no usable memory, -ENOMEM if the array does not fit. */
 int pmm_init(const mm_region_t *regions, size_t n);
 
-/* One frame, count 0, or PMM_NO_FRAME when memory is exhausted. */
+/* Locking: the allocator takes its own locks (the calling CPU's cache, the
+ * buddy lists), after any context lock the caller holds; a cross-CPU call
+ * served while a CPU spins must not allocate or free frames (that CPU may
+ * hold its cache's lock). */
+
+/* One frame, count 0, or PMM_NO_FRAME when memory is exhausted (every
+ * CPU's cache is drained first: a frame cached anywhere is handed out). */
 pfn_t pmm_alloc(void);
 /* 2^order contiguous, naturally aligned frames, or PMM_NO_FRAME. */
 pfn_t pmm_alloc_order(unsigned order);
@@ -96,12 +108,15 @@ uint64_t pmm_frame_record_paddr(pfn_t pfn);
 typedef struct pmm_stats {
     pfn_t base_pfn, end_pfn; /* span covered by the frame array */
     size_t managed_frames;   /* usable frames, free or allocated */
-    size_t free_frames;
+    size_t free_frames;      /* the per-CPU caches' frames included */
+    size_t cached_frames;    /* of those, the ones in per-CPU caches */
     size_t reserved_frames;  /* frames in the span that are not usable */
     size_t array_frames;     /* frames holding the frame array itself */
     size_t referenced_frames; /* allocated frames whose reference count is not 0 */
 } pmm_stats_t;
 void pmm_get_stats(pmm_stats_t *out);
+/* Free frames, the ones in the per-CPU caches included: exact whenever no
+ * allocation or free runs at the same time. */
 size_t pmm_free_frames(void);
 
 /* Fault injection for tests: the Nth allocation from now (frames and
