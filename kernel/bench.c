@@ -17,12 +17,22 @@
  * whole trap path, and fork / protect / unmap are direct calls of
  * mm_clone_context, mm_protect_locked and mm_unmap_user_pages_locked, with
  * no system call around them. Cycles come from arch_cycles(), calibrated by
- * the arch (arch_cycle_hz()). */
+ * the arch (arch_cycle_hz()).
+ *
+ * With "bench.smp" on the command line as well (scripts/bench.sh boots it
+ * on four CPUs) it measures what several CPUs change instead: the user
+ * program tests/user/ubench_smp.c (TLB shootdown of a one-page munmap, zero-
+ * fill fault throughput of processes and of threads on 1, 2 and 4 CPUs),
+ * then, from kernel mode, the frame allocator with 1, 2 and 4 CPUs
+ * allocating and freeing at once (kmode.pmm.alloc_free.cpusN, ns per
+ * pmm_alloc+pmm_free pair as each CPU sees it). */
 #include "kernel/arch.h"
+#include "kernel/cmdline.h"
 #include "kernel/fault.h"
 #include "kernel/kernel.h"
 #include "kernel/printk.h"
 #include "kernel/process.h"
+#include "kernel/smp.h"
 #include "mm/cow.h"
 
 #define BENCH_VA ((ptr_t)0x40000000)
@@ -297,6 +307,105 @@ static void measure_region(mm_context_t *ctx, size_t npages, int64_t *fork, int6
     *unmap = median(u, BENCH_REPS);
 }
 
+/* ---- several CPUs ---- */
+#define PMM_BURST 16
+#define PMM_BURSTS 2000
+
+static struct {
+    _Atomic unsigned ready;
+    _Atomic bool go;
+    _Atomic int failed;
+    uint64_t t0[SMP_MAX_CPUS], t1[SMP_MAX_CPUS];
+} pmm_race;
+
+/* Each CPU of a run: waits for the start, then PMM_BURSTS bursts of
+ * PMM_BURST allocations and as many frees. */
+static void pmm_worker(void *arg)
+{
+    (void)arg;
+    unsigned cpu = smp_cpu_id();
+    pfn_t got[PMM_BURST];
+    atomic_fetch_add(&pmm_race.ready, 1);
+    while (!atomic_load_explicit(&pmm_race.go, memory_order_acquire))
+        smp_poll();
+    pmm_race.t0[cpu] = arch_cycles();
+    for (unsigned b = 0; b < PMM_BURSTS; b++) {
+        for (unsigned i = 0; i < PMM_BURST; i++)
+            if ((got[i] = pmm_alloc()) == PMM_NO_FRAME) {
+                atomic_store(&pmm_race.failed, 1);
+                return;
+            }
+        for (unsigned i = PMM_BURST; i-- > 0;)
+            pmm_free(got[i]);
+    }
+    pmm_race.t1[cpu] = arch_cycles();
+}
+
+/* Cycles per pair, as each of CPUs 0 .. n - 1 sees it (first start to last
+ * end over the pairs of one CPU); -1 on a failure. */
+static int64_t pmm_race_run(unsigned n)
+{
+    pmm_race.ready = 0;
+    pmm_race.go = false;
+    pmm_race.failed = 0;
+    for (unsigned c = 1; c < n; c++)
+        smp_start_work(c, pmm_worker, NULL);
+    while (atomic_load(&pmm_race.ready) < n - 1)
+        smp_poll();
+    atomic_store_explicit(&pmm_race.go, true, memory_order_release);
+    pmm_worker(NULL);
+    for (unsigned c = 1; c < n; c++)
+        smp_wait_work(c);
+    if (pmm_race.failed)
+        return -1;
+    uint64_t t0 = UINT64_MAX, t1 = 0;
+    for (unsigned c = 0; c < n; c++) {
+        t0 = MIN(t0, pmm_race.t0[c]);
+        t1 = MAX(t1, pmm_race.t1[c]);
+    }
+    return (int64_t)(t1 - t0) / (PMM_BURSTS * PMM_BURST);
+}
+
+static int bench_smp(void)
+{
+    static const unsigned counts[] = { 1, 2, 4 };
+    unsigned ncpus = smp_cpu_count();
+    printk("kmmbench: info cpus=%u\n", ncpus);
+    if (ncpus < 4) {
+        printk("kmmbench: error=bench.smp needs 4 CPUs, %u online\n", ncpus);
+        return 1;
+    }
+    mm_stats_t st0, st1;
+    mm_get_stats(&st0);
+    size_t free0 = pmm_free_frames();
+
+    int status = -1;
+    int err = proc_run("ubench_smp", &status);
+    if (err || status != 0)
+        fail("user benchmark ubench_smp", err ? err : status);
+
+    key_prefix = "kmode.";
+    for (unsigned k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+        int64_t v[BENCH_REPS];
+        for (int rep = 0; rep < BENCH_REPS; rep++)
+            if ((v[rep] = pmm_race_run(counts[k])) < 0) {
+                fail("pmm_alloc failed in the frame allocator run", (long)counts[k]);
+                return 1;
+            }
+        char key[48];
+        snprintf(key, sizeof(key), "pmm.alloc_free.cpus%u", counts[k]);
+        say(key, tenths_ns(median(v, BENCH_REPS)));
+    }
+    /* Every frame is back but object pages the vmap and context caches keep. */
+    mm_get_stats(&st1);
+    if (pmm_free_frames() + (st1.object_pages - st0.object_pages) != free0 || st1.table_pages != st0.table_pages)
+        fail("frames not given back after the benchmark", (long)(free0 - pmm_free_frames()));
+    if (failures)
+        return 1;
+    printk("kmmbench: done\n");
+    return 0;
+}
+
 int kernel_bench(void)
 {
     printk("kmmbench: info guest=kmm\n");
@@ -309,6 +418,8 @@ int kernel_bench(void)
     khz = hz / 1000;
     printk("kmmbench: info tsc_mhz=%llu.%llu\n", (unsigned long long)(khz / 1000), (unsigned long long)(khz % 1000 / 100));
     touch_free_memory();
+    if (cmdline_has(kernel_boot_info->cmdline, "bench.smp"))
+        return bench_smp();
     mm_stats_t st0, st1;
     mm_get_stats(&st0);
     size_t free0 = pmm_free_frames();

@@ -12,10 +12,28 @@
  * (clear_page_erms / clear_page_rep / clear_page_orig, copy_page with rep
  * movsq or the register loop, by the CPU flags), so that the fault paths are
  * also printed net of them. Prints "kmmbench: key=value" lines (ns), then
- * "kmmbench: done", and powers the machine off. */
+ * "kmmbench: done", and powers the machine off.
+ *
+ * With "kmmbench.smp" on the kernel command line (scripts/bench.sh boots it
+ * with -smp 4 under multi-threaded TCG) it measures instead, with 1, 2 and 4
+ * CPUs, each worker pinned to a CPU of its own (sched_setaffinity, checked
+ * with sched_getcpu before and after the timed part):
+ *   shootdown.munmap_1page.cpusN   ns per munmap of one resident page while
+ *                                  N-1 other threads of the process spin in
+ *                                  user mode on the other CPUs (so the TLB
+ *                                  flush must reach them)
+ *   faults.zero_fill.procsN        zero-fill faults per second, all N
+ *                                  processes together (one per CPU, each its
+ *                                  own mapping)
+ *   faults.zero_fill.threadsN      the same by N threads of one process, each
+ *                                  its own part of one mapping
+ * as tests/user/ubench_smp.c does on our kernel. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,6 +322,214 @@ static void touch_guest_memory(void)
     printf("kmmbench: info touched=%zu MiB\n", bytes >> 20);
 }
 
+/* ---- several CPUs ---- */
+#define SMP_MAX 4
+#define SHOOTDOWN_CALLS 200 /* munmaps per repetition */
+
+static const int smp_counts[] = { 1, 2, 4 };
+
+/* Pins the caller to cpu; false (and an error line) if it does not end up
+ * there. */
+static bool pin_to(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof(set), &set) || sched_getcpu() != cpu) {
+        printf("kmmbench: error=cannot run on CPU %d (on %d: %s)\n", cpu, sched_getcpu(), strerror(errno));
+        fflush(stdout);
+        return false;
+    }
+    return true;
+}
+
+/* What workers share: start line, readiness, per-worker results. */
+typedef struct smp_shared {
+    _Atomic int ready, go, stop, bad;
+    uint64_t t0[SMP_MAX], t1[SMP_MAX];
+} smp_shared_t;
+
+static smp_shared_t *shared_page(void)
+{
+    smp_shared_t *s = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (s == MAP_FAILED)
+        stop("mmap of the shared page");
+    return s;
+}
+
+typedef struct spinner {
+    pthread_t t;
+    int cpu;
+    smp_shared_t *sh;
+} spinner_t;
+
+/* A thread of the process spinning in user mode on its CPU until stop. */
+static void *spin_thread(void *p)
+{
+    spinner_t *s = p;
+    if (!pin_to(s->cpu))
+        atomic_store(&s->sh->bad, 1);
+    atomic_fetch_add(&s->sh->ready, 1);
+    while (!atomic_load_explicit(&s->sh->stop, memory_order_relaxed))
+        __asm__ volatile("pause");
+    if (sched_getcpu() != s->cpu)
+        atomic_store(&s->sh->bad, 1);
+    return NULL;
+}
+
+/* ns per munmap of one resident page with n CPUs running the process. */
+static double shootdown(int n)
+{
+    smp_shared_t *sh = shared_page();
+    spinner_t sp[SMP_MAX];
+    if (!pin_to(0))
+        stop("pin");
+    for (int i = 1; i < n; i++) {
+        sp[i] = (spinner_t){ .cpu = i, .sh = sh };
+        if (pthread_create(&sp[i].t, NULL, spin_thread, &sp[i]))
+            stop("pthread_create");
+    }
+    while (atomic_load(&sh->ready) < n - 1)
+        ;
+    double v[REPS];
+    for (int r = 0; r < REPS; r++) {
+        double sum = 0;
+        for (int i = 0; i < SHOOTDOWN_CALLS; i++) {
+            volatile char *p = map_anon(PAGE, 0);
+            p[0] = 1; /* resident, cached by this CPU's TLB */
+            uint64_t t0 = ticks();
+            munmap((void *)p, PAGE);
+            sum += ns_since(t0);
+        }
+        v[r] = sum / SHOOTDOWN_CALLS;
+    }
+    atomic_store(&sh->stop, 1);
+    for (int i = 1; i < n; i++)
+        pthread_join(sp[i].t, NULL);
+    if (atomic_load(&sh->bad) || sched_getcpu() != 0)
+        stop("a thread left its CPU");
+    munmap(sh, PAGE);
+    return median(v, REPS);
+}
+
+/* One worker's part of a fault-throughput run: pinned to cpu, waits for
+ * the start, writes one byte per page of [p, p + FAULT_PAGES pages). */
+static void fault_worker(smp_shared_t *sh, int cpu, int n, char *p)
+{
+    if (!pin_to(cpu))
+        atomic_store(&sh->bad, 1);
+    /* the last to arrive starts the run; the parent waits, blocked */
+    if (atomic_fetch_add(&sh->ready, 1) + 1 == n)
+        atomic_store_explicit(&sh->go, 1, memory_order_release);
+    while (!atomic_load_explicit(&sh->go, memory_order_acquire))
+        ;
+    volatile char *v = p;
+    sh->t0[cpu] = ticks();
+    for (size_t i = 0; i < FAULT_PAGES; i++)
+        v[i * PAGE] = 1;
+    sh->t1[cpu] = ticks();
+    if (sched_getcpu() != cpu)
+        atomic_store(&sh->bad, 1);
+}
+
+typedef struct fault_thread {
+    pthread_t t;
+    int cpu, n;
+    char *p;
+    smp_shared_t *sh;
+} fault_thread_t;
+
+static void *fault_thread(void *a)
+{
+    fault_thread_t *f = a;
+    fault_worker(f->sh, f->cpu, f->n, f->p);
+    return NULL;
+}
+
+/* Zero-fill faults per second of n workers together: n processes
+ * (threads false) or n threads of this process. */
+static double fault_throughput(int n, bool threads)
+{
+    double v[REPS];
+    for (int r = 0; r < REPS; r++) {
+        smp_shared_t *sh = shared_page();
+        pid_t pid[SMP_MAX];
+        fault_thread_t th[SMP_MAX];
+        char *region = NULL;
+        if (threads) {
+            region = map_anon((size_t)n * FAULT_PAGES * PAGE, 0);
+            for (int i = 0; i < n; i++) {
+                th[i] = (fault_thread_t){ .cpu = i, .n = n, .p = region + (size_t)i * FAULT_PAGES * PAGE, .sh = sh };
+                if (pthread_create(&th[i].t, NULL, fault_thread, &th[i]))
+                    stop("pthread_create");
+            }
+        } else {
+            for (int i = 0; i < n; i++) {
+                pid[i] = fork();
+                if (pid[i] < 0)
+                    stop("fork");
+                if (pid[i] == 0) {
+                    char *p = map_anon(FAULT_PAGES * PAGE, 0);
+                    fault_worker(sh, i, n, p);
+                    _exit(0);
+                }
+            }
+        }
+        if (threads) {
+            for (int i = 0; i < n; i++)
+                pthread_join(th[i].t, NULL);
+            munmap(region, (size_t)n * FAULT_PAGES * PAGE);
+        } else {
+            for (int i = 0; i < n; i++)
+                waitpid(pid[i], NULL, 0);
+        }
+        if (atomic_load(&sh->bad))
+            stop("a worker left its CPU");
+        uint64_t t0 = UINT64_MAX, t1 = 0;
+        for (int i = 0; i < n; i++) {
+            t0 = sh->t0[i] < t0 ? sh->t0[i] : t0;
+            t1 = sh->t1[i] > t1 ? sh->t1[i] : t1;
+        }
+        v[r] = (double)n * FAULT_PAGES / ((double)(t1 - t0) * ns_per_tick * 1e-9);
+        munmap(sh, PAGE);
+    }
+    return median(v, REPS);
+}
+
+static void measure_smp(void)
+{
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    printf("kmmbench: info cpus=%ld\n", online);
+    if (online < SMP_MAX)
+        stop("fewer than 4 CPUs online");
+    char key[64];
+    for (unsigned k = 0; k < sizeof(smp_counts) / sizeof(smp_counts[0]); k++) {
+        int n = smp_counts[k];
+        snprintf(key, sizeof(key), "shootdown.munmap_1page.cpus%d", n);
+        say(key, shootdown(n));
+        snprintf(key, sizeof(key), "faults.zero_fill.procs%d", n);
+        say(key, fault_throughput(n, false));
+        snprintf(key, sizeof(key), "faults.zero_fill.threads%d", n);
+        say(key, fault_throughput(n, true));
+    }
+}
+
+static bool cmdline_has(const char *word)
+{
+    char buf[1024] = "";
+    FILE *f = fopen("/proc/cmdline", "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    size_t w = strlen(word);
+    for (char *p = buf; (p = strstr(p, word)); p += w)
+        if ((p == buf || p[-1] == ' ') && (p[w] == ' ' || p[w] == '\n' || p[w] == 0))
+            return true;
+    return false;
+}
+
 int main(void)
 {
     mkdir("/proc", 0555);
@@ -319,9 +545,13 @@ int main(void)
     ns_per_tick = (double)(mono_ns() - n0) / (double)(ticks() - t0);
     printf("kmmbench: info tsc_mhz=%.1f\n", 1000.0 / ns_per_tick);
 
-    measure_clear_copy();
-    measure_faults();
-    measure_slopes();
+    if (cmdline_has("kmmbench.smp")) {
+        measure_smp();
+    } else {
+        measure_clear_copy();
+        measure_faults();
+        measure_slopes();
+    }
     printf("kmmbench: done\n");
     fflush(stdout);
     reboot(RB_POWER_OFF);

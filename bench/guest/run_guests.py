@@ -7,9 +7,17 @@ a user program (tests/user/ubench.c), like Linux's; our kernel also prints
 them measured from kernel mode (keys kmode.<metric>), shown in a column and
 as guest.<metric>.ours_kmode= lines.
 
-  run_guests.py --kmm-iso ISO --linux-kernel VMLINUZ --initrd INITRD [--accel tcg|kvm]
-  run_guests.py --kmm-iso ISO --check     boot our kernel only; fail unless it prints
-                                          every metric (a smoke test, never timed)
+  run_guests.py --kmm-iso ISO --linux-kernel VMLINUZ --initrd INITRD [--accel tcg|kvm] [--no-smp]
+  run_guests.py --kmm-iso ISO --check     boot our kernel only (both runs); fail unless it
+                                          prints every metric (a smoke test, never timed)
+
+Then, unless --no-smp, a second pair of runs on four CPUs (-smp 4, TCG with a
+host thread per CPU; command line `bench bench.smp` for ours, `kmmbench.smp`
+for Linux) measures the SMP figures: a one-page munmap while the process's
+other threads spin on 0, 1 or 3 other CPUs (the TLB shootdown), and zero-fill
+fault throughput of 1, 2 and 4 processes and of 1, 2 and 4 threads of one
+process, each worker on a CPU of its own. The single-CPU figures stay on a
+single-CPU machine as before, so they remain comparable with earlier runs.
 
 --accel kvm is used only if /dev/kvm opens and both guests finish under it;
 otherwise both run under TCG, and the output says which ran and why."""
@@ -32,13 +40,37 @@ METRICS = [  # key, unit, what
     ("protect", "ns/page", "mprotect RW->RO and back, per change (slope)"),
     ("unmap", "ns/page", "munmap of resident memory (slope)"),
 ]
+SMP_COUNTS = (1, 2, 4)
+SMP_METRICS = (  # key, unit, what: measured on a 4-CPU machine (-smp 4)
+    [(f"shootdown.munmap_1page.cpus{n}", "ns/call", f"munmap of 1 resident page, process on {n} CPU{'s' if n > 1 else ''}")
+     for n in SMP_COUNTS] +
+    [(f"faults.zero_fill.procs{n}", "faults/s", f"zero-fill faults/s of {n} process{'es' if n > 1 else ''}, 1 per CPU")
+     for n in SMP_COUNTS] +
+    [(f"faults.zero_fill.threads{n}", "faults/s", f"the same, {n} thread{'s' if n > 1 else ''} of 1 process")
+     for n in SMP_COUNTS])
+KMODE_SMP = [f"kmode.pmm.alloc_free.cpus{n}" for n in SMP_COUNTS]  # ours only: frame allocator, ns per pair
+SMP_QEMU = ["-smp", "4", "-accel", "tcg,thread=multi"]
 LINUX_APPEND = "console=ttyS0 quiet panic=-1 mitigations=off init_on_alloc=0 transparent_hugepage=never"
 LINE = re.compile(r"kmmbench: (info )?(.*)")
 PAIR = re.compile(r"([a-z_.0-9]+)=(\S+)")
 
 
-def qemu_base(accel):
-    return ["qemu-system-x86_64", "-accel", accel, "-cpu", "max", "-m", "1G", "-nographic", "-no-reboot"]
+def qemu_base(accel, smp=False):
+    """The machine both guests run on; smp: four CPUs, a host thread each
+    (KVM keeps its own accelerator)."""
+    cmd = ["qemu-system-x86_64", "-accel", accel, "-cpu", "max", "-m", "1G", "-nographic", "-no-reboot"]
+    if smp:
+        cmd += ["-smp", "4"] + (["-accel", "tcg,thread=multi"] if accel == "tcg" else [])
+        if accel == "tcg":
+            del cmd[1:3]
+    return cmd
+
+
+def kmm_cmd(iso, accel, smp=False):
+    cmd = qemu_base(accel, smp) + ["-cdrom", iso, "-boot", "d", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    if smp:  # the ISO's grub.cfg says `bench`; QEMU's fw_cfg command line replaces it
+        cmd += ["-fw_cfg", "name=opt/kmm/cmdline,string=bench bench.smp"]
+    return cmd
 
 
 def boot(cmd, timeout):
@@ -83,12 +115,12 @@ def merge(runs):
     return values, runs[0][1], None, sum(r[3] for r in runs)
 
 
-def run_pair(args, accel):
+def run_pair(args, accel, smp=False):
     """Boots the two guests alternately (ours, Linux, ours, ...), args.boots
     times each, so that a slow spell of the machine hits both alike."""
-    kmm = qemu_base(accel) + ["-cdrom", args.kmm_iso, "-boot", "d",
-                              "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
-    lin = qemu_base(accel) + ["-kernel", args.linux_kernel, "-initrd", args.initrd, "-append", LINUX_APPEND]
+    kmm = kmm_cmd(args.kmm_iso, accel, smp)
+    lin = qemu_base(accel, smp) + ["-kernel", args.linux_kernel, "-initrd", args.initrd,
+                                   "-append", LINUX_APPEND + (" kmmbench.smp" if smp else "")]
     ours, linux = [], []
     # A guest KVM cannot run (emulation failures in nested KVM) may hang:
     # give KVM a short leash before falling back to TCG.
@@ -106,17 +138,24 @@ def run_pair(args, accel):
 
 
 def check(args):
-    """Boots our kernel's bench mode once (TCG); 0 if it ran to the end and
-    printed every metric with a positive value."""
-    cmd = qemu_base("tcg") + ["-cdrom", args.kmm_iso, "-boot", "d", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
-    values, _, err, sec = boot(cmd, args.timeout)
-    bad = [err] if err else []
-    for key in [m[0] for m in METRICS] + ["kmode." + m[0] for m in METRICS]:
-        v = values.get(key)
-        print(f"{key}={v}")
-        if v is None or not v > 0:
-            bad.append(f"{key} missing or not positive")
-    print(f"bench mode: {'; '.join(bad) if bad else 'every metric present and positive'} ({sec:.1f} s)")
+    """Boots our kernel's bench mode once on one CPU and, unless --no-smp,
+    once on four (TCG); 0 if each ran to the end and printed every metric
+    with a positive value."""
+    runs = [(False, [m[0] for m in METRICS] + ["kmode." + m[0] for m in METRICS])]
+    if not args.no_smp:
+        runs.append((True, [m[0] for m in SMP_METRICS] + KMODE_SMP))
+    bad = []
+    for smp, keys in runs:
+        values, _, err, sec = boot(kmm_cmd(args.kmm_iso, "tcg", smp), args.timeout)
+        what = "bench mode" + (" on 4 CPUs (bench.smp)" if smp else "")
+        mine = [f"{what}: {err}"] if err else []
+        for key in keys:
+            v = values.get(key)
+            print(f"{key}={v}")
+            if v is None or not v > 0:
+                mine.append(f"{key} missing or not positive")
+        print(f"{what}: {'; '.join(mine) if mine else 'every metric present and positive'} ({sec:.1f} s)")
+        bad += mine
     return 1 if bad else 0
 
 
@@ -129,6 +168,8 @@ def main():
     ap.add_argument("--accel", choices=["tcg", "kvm"], default="tcg")
     ap.add_argument("--timeout", type=int, default=900)
     ap.add_argument("--boots", type=int, default=5, help="boots of each guest, alternating; medians over them")
+    ap.add_argument("--smp-boots", type=int, default=3, help="boots of each guest on 4 CPUs")
+    ap.add_argument("--no-smp", action="store_true", help="leave out the runs on 4 CPUs")
     args = ap.parse_args()
     if args.check:
         return check(args)
@@ -149,6 +190,14 @@ def main():
     if err:
         print("guest bench: " + err, file=sys.stderr)
         return 1
+    smp_ours = smp_linux = None
+    if not args.no_smp:
+        boots, args.boots = args.boots, args.smp_boots
+        smp_ours, smp_linux, err = run_pair(args, accel, smp=True)
+        args.boots = boots
+        if err:
+            print("guest bench (4 CPUs): " + err, file=sys.stderr)
+            return 1
 
     o, oi, _, osec = ours
     l, li, _, lsec = linux
@@ -178,8 +227,42 @@ def main():
         print(f"guest.{key}.ours={a:.1f}\nguest.{key}.linux={b:.1f}\nguest.{key}.ratio={a / b if b else float('nan'):.3f}")
         if "kmode." + key in o:
             print(f"guest.{key}.ours_kmode={o['kmode.' + key]:.1f}")
+    if smp_ours:
+        print_smp(args, accel, smp_ours, smp_linux)
     print(f"guest.accel={accel}")
     return 0
+
+
+def print_smp(args, accel, ours, linux):
+    o, oi, _, osec = ours
+    l, li, _, lsec = linux
+    cores = os.cpu_count()
+    print(f"\nguest bench on 4 CPUs: qemu-system-x86_64 -accel {accel}{',thread=multi' if accel == 'tcg' else ''} "
+          f"-smp 4 -cpu max -m 1G; {args.smp_boots} boots of each guest, alternating, medians "
+          f"({osec:.0f} s ours, {lsec:.0f} s linux)")
+    print(f"  this host has {cores} core{'s' if cores != 1 else ''}: " +
+          ("4 virtual CPUs oversubscribe it, so figures for 4 CPUs (and 2, when other work runs) measure\n"
+           "  sharing of host cores as well as the kernels" if cores < 4 else "one per virtual CPU"))
+    print("  every worker pinned to a CPU of its own (ours: checked with getcpu; linux: sched_setaffinity,\n"
+          "  checked with sched_getcpu); ratio ours/linux: below 1 is better for ns, above 1 for faults/s\n")
+    print(f"{'metric':<34} {'unit':<9} {'ours':>12} {'linux':>12} {'ratio':>7}  what")
+    for key, unit, what in SMP_METRICS:
+        a, b = o.get(key), l.get(key)
+        if a is None or b is None:
+            print(f"guest bench: metric {key} missing (ours {a}, linux {b})", file=sys.stderr)
+            return
+        print(f"{key:<34} {unit:<9} {a:>12.1f} {b:>12.1f} {a / b if b else float('nan'):>7.2f}  {what}")
+    for key in KMODE_SMP:
+        if key in o:
+            print(f"{key:<34} {'ns/pair':<9} {o[key]:>12.1f} {'-':>12} {'-':>7}  "
+                  f"ours only: kernel-mode pmm_alloc/pmm_free bursts on {key[-1]} CPU(s) at once")
+    print()
+    for key, _, _ in SMP_METRICS:
+        a, b = o[key], l[key]
+        print(f"guest.{key}.ours={a:.1f}\nguest.{key}.linux={b:.1f}\nguest.{key}.ratio={a / b if b else float('nan'):.3f}")
+    for key in KMODE_SMP:
+        if key in o:
+            print(f"guest.{key[len('kmode.'):]}.ours_kmode={o[key]:.1f}")
 
 
 sys.exit(main())
