@@ -42,7 +42,8 @@ enum frame_state {
 typedef struct frame {
     _Atomic uint32_t refcount;
     uint32_t next, prev; /* free-list links (frame indices); a cache uses next */
-    uint8_t state;
+    _Atomic uint8_t state; /* relaxed: a cache changes its frames' state under its own lock only, while the
+                              buddy lists' merge reads any frame's (a cached one is never FRAME_FREE) */
     uint8_t order;
 } frame_t;
 
@@ -68,11 +69,13 @@ typedef struct cache {
 static cache_t caches[MM_MAX_CPUS];
 
 static inline frame_t *frame_of(pfn_t pfn) { return &pmm.frames[pfn - pmm.base_pfn]; }
+static inline unsigned state_of(frame_t *f) { return atomic_load_explicit(&f->state, memory_order_relaxed); }
+static inline void set_state(frame_t *f, unsigned st) { atomic_store_explicit(&f->state, (uint8_t)st, memory_order_relaxed); }
 
 static void list_push(unsigned order, uint32_t idx)
 {
     frame_t *f = &pmm.frames[idx];
-    f->state = FRAME_FREE;
+    set_state(f, FRAME_FREE);
     f->order = (uint8_t)order;
     f->prev = NO_INDEX;
     f->next = pmm.free_head[order];
@@ -110,15 +113,15 @@ static void buddy_insert_locked(pfn_t pfn, unsigned order)
         if (buddy < pmm.base_pfn || buddy + ((pfn_t)1 << order) > pmm.end_pfn)
             break;
         frame_t *b = frame_of(buddy);
-        if (b->state != FRAME_FREE || b->order != order)
+        if (state_of(b) != FRAME_FREE || b->order != order)
             break;
         list_remove(order, (uint32_t)(buddy - pmm.base_pfn));
-        b->state = FRAME_FREE_TAIL;
+        set_state(b, FRAME_FREE_TAIL);
         pfn = pfn < buddy ? pfn : buddy;
         order++;
     }
     for (pfn_t p = pfn + 1; p < pfn + ((pfn_t)1 << order); p++)
-        frame_of(p)->state = FRAME_FREE_TAIL;
+        set_state(frame_of(p), FRAME_FREE_TAIL);
     list_push(order, (uint32_t)(pfn - pmm.base_pfn));
 }
 
@@ -233,7 +236,7 @@ static uint32_t buddy_take_locked(unsigned order)
         list_push(o, idx + ((uint32_t)1 << o));
     }
     for (uint32_t i = idx; i < idx + ((uint32_t)1 << order); i++) {
-        pmm.frames[i].state = FRAME_ALLOCATED;
+        set_state(&pmm.frames[i], FRAME_ALLOCATED);
         pmm.frames[i].order = 0;
         atomic_store_explicit(&pmm.frames[i].refcount, 0, memory_order_relaxed);
     }
@@ -243,7 +246,7 @@ static uint32_t buddy_take_locked(unsigned order)
 
 static void cache_push(cache_t *c, uint32_t idx)
 {
-    pmm.frames[idx].state = FRAME_CACHED;
+    set_state(&pmm.frames[idx], FRAME_CACHED);
     pmm.frames[idx].next = c->head;
     c->head = idx;
     atomic_store_explicit(&c->count, atomic_load_explicit(&c->count, memory_order_relaxed) + 1, memory_order_relaxed);
@@ -308,8 +311,7 @@ static uint32_t cache_alloc(void)
     uint32_t idx = NO_INDEX;
     if (c->head != NO_INDEX) {
         idx = cache_pop(c);
-        pmm.frames[idx].state = FRAME_ALLOCATED;
-        pmm.frames[idx].order = 0;
+        set_state(&pmm.frames[idx], FRAME_ALLOCATED); /* order is 0 already: a cached frame is a single one */
         atomic_store_explicit(&pmm.frames[idx].refcount, 0, memory_order_relaxed);
     }
     spinlock_release(&c->lock);
@@ -392,10 +394,10 @@ static void free_frames(pfn_t pfn, bool list)
 
 static void check_allocated(const char *func, pfn_t pfn)
 {
-    if (pfn < pmm.base_pfn || pfn >= pmm.end_pfn || frame_of(pfn)->state != FRAME_ALLOCATED)
+    if (pfn < pmm.base_pfn || pfn >= pmm.end_pfn || state_of(frame_of(pfn)) != FRAME_ALLOCATED)
         mm_panic_at(func, "frame %#llx is not an allocated frame (span %#llx-%#llx, state %d)", (unsigned long long)pfn,
                     (unsigned long long)pmm.base_pfn, (unsigned long long)pmm.end_pfn,
-                    pfn >= pmm.base_pfn && pfn < pmm.end_pfn ? frame_of(pfn)->state : -1);
+                    pfn >= pmm.base_pfn && pfn < pmm.end_pfn ? (int)state_of(frame_of(pfn)) : -1);
 }
 
 void pmm_free_order(pfn_t pfn, unsigned order)
@@ -529,12 +531,12 @@ uint32_t pmm_refcount(pfn_t pfn)
 
 bool pmm_is_managed(pfn_t pfn)
 {
-    return pfn >= pmm.base_pfn && pfn < pmm.end_pfn && frame_of(pfn)->state != FRAME_RESERVED;
+    return pfn >= pmm.base_pfn && pfn < pmm.end_pfn && state_of(frame_of(pfn)) != FRAME_RESERVED;
 }
 
 bool pmm_is_allocated(pfn_t pfn)
 {
-    return pfn >= pmm.base_pfn && pfn < pmm.end_pfn && frame_of(pfn)->state == FRAME_ALLOCATED;
+    return pfn >= pmm.base_pfn && pfn < pmm.end_pfn && state_of(frame_of(pfn)) == FRAME_ALLOCATED;
 }
 
 uint64_t pmm_frame_record_paddr(pfn_t pfn)

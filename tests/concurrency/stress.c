@@ -2,7 +2,8 @@
  * frames, meant to run under ThreadSanitizer (build/tsan): fault storms on
  * one page, fork while other threads fault and write, unmap while others
  * look up, reference-count traffic on shared frames, kernel-half maps from
- * several threads, and a statistics reader throughout. Faults go through
+ * several threads, the frame allocator's per-CPU caches drained while CPUs
+ * allocate and free, and a statistics reader throughout. Faults go through
  * mm_handle_fault; translations are checked with mm_do_translate under the
  * context's lock, and page bytes are read and written under it (what the
  * kernel's copy helpers would do with the page pinned). After each scenario,
@@ -508,6 +509,56 @@ typedef struct scenario {
     void (*run)(shared_t *s);
 } scenario_t;
 
+/* The frame allocator's per-CPU caches: each thread is a CPU of its own
+ * and allocates and frees bursts (crossing the caches' bounds); thread 0
+ * now and then takes every frame it can get, which drains the others'
+ * caches while they work, and gives them back. No frame is handed out
+ * twice (an owner byte per frame); the counts come back (checked after
+ * every scenario). */
+static _Atomic uint8_t *frame_owner;
+static pfn_t frame_base;
+
+static void *frames_thread(void *p)
+{
+    worker_t *w = p;
+    kmm_host_cpu_set((unsigned)w->id + 1);
+    unsigned seed = 11 + (unsigned)w->id;
+    size_t cap = w->id == 0 ? (64u << 20) / PAGE_SIZE : 160;
+    pfn_t *got = malloc(cap * sizeof(pfn_t));
+    pthread_barrier_wait(&start_line);
+    for (unsigned k = 0; k < 300 * scale; k++) {
+        size_t n = w->id == 0 && k % 50 == 49 ? cap : 1 + rnd(&seed) % 160;
+        size_t m = 0;
+        for (; m < n; m++) {
+            got[m] = pmm_alloc();
+            if (got[m] == PMM_NO_FRAME)
+                break;
+            uint8_t none = 0;
+            CHECK(atomic_compare_exchange_strong(&frame_owner[got[m] - frame_base], &none, (uint8_t)(w->id + 1)),
+                  "frame %#llx handed out while thread %u holds it", (unsigned long long)got[m], none - 1u);
+        }
+        /* an allocation may fail here: thread 0 may hold every frame */
+        while (m) {
+            pfn_t f = got[--m];
+            atomic_store(&frame_owner[f - frame_base], 0);
+            pmm_free(f);
+        }
+    }
+    free(got);
+    return NULL;
+}
+
+static void scenario_frame_caches(shared_t *s)
+{
+    (void)s;
+    pmm_stats_t ps;
+    pmm_get_stats(&ps);
+    frame_base = ps.base_pfn;
+    frame_owner = calloc(ps.end_pfn - ps.base_pfn, 1);
+    run_threads(NTHREADS, frames_thread, NULL);
+    free(frame_owner);
+}
+
 static const scenario_t scenarios[] = {
     { "fault storm on one page (private and shared object)", scenario_fault_storm },
     { "fork while other threads fault and write", scenario_fork_while_faulting },
@@ -515,6 +566,7 @@ static const scenario_t scenarios[] = {
     { "reference-count traffic on shared frames", scenario_refcount_traffic },
     { "kernel-half maps from every thread", scenario_kernel_maps },
     { "clones A->B and B->A at once under mm_lock_ctx_pair", scenario_cross_clone },
+    { "frame allocator: CPUs allocate and free bursts while one runs memory dry", scenario_frame_caches },
 };
 
 int main(int argc, char **argv)
