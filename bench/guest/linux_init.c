@@ -324,7 +324,7 @@ static void touch_guest_memory(void)
 
 /* ---- several CPUs ---- */
 #define SMP_MAX 4
-#define SHOOTDOWN_CALLS 200 /* munmaps per repetition */
+#define SHOOTDOWN_CALLS 50 /* munmaps per repetition */
 
 static const int smp_counts[] = { 1, 2, 4 };
 
@@ -390,7 +390,7 @@ static double shootdown(int n)
             stop("pthread_create");
     }
     while (atomic_load(&sh->ready) < n - 1)
-        ;
+        __asm__ volatile("pause");
     double v[REPS];
     for (int r = 0; r < REPS; r++) {
         double sum = 0;
@@ -422,7 +422,7 @@ static void fault_worker(smp_shared_t *sh, int cpu, int n, char *p)
     if (atomic_fetch_add(&sh->ready, 1) + 1 == n)
         atomic_store_explicit(&sh->go, 1, memory_order_release);
     while (!atomic_load_explicit(&sh->go, memory_order_acquire))
-        ;
+        __asm__ volatile("pause");
     volatile char *v = p;
     sh->t0[cpu] = ticks();
     for (size_t i = 0; i < FAULT_PAGES; i++)

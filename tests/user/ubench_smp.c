@@ -13,36 +13,27 @@
  *   faults.zero_fill.threadsN     the same by N threads of one process, each
  *                                 its own part of one mapping
  * Every worker (the measuring thread too) claims the CPU it runs on
- * (getcpu) in a shared table before the start: one that finds its CPU taken
- * yields and tries again, so the timed part runs with each worker on a CPU
- * of its own; getcpu after the timed part must give the same CPU, or the
- * run is repeated. Prints "kmmbench: key=value" lines; exit status: the
+ * (getcpu) in a shared table before the start, and getcpu after the timed
+ * part must give the same CPU: a run in which two workers met on one CPU,
+ * or one moved, is done again (the scheduler hands new threads to idle
+ * CPUs, so this is rare), and only runs with each worker on a CPU of its
+ * own count. Prints "kmmbench: key=value" lines; exit status: the
  * number of errors (also printed as "kmmbench: error=..."). */
 #include "ulib.h"
 
 #define REPS 7
 #define FAULT_PAGES 2048ul /* 8 MiB per worker */
-#define SHOOTDOWN_CALLS 200
+#define SHOOTDOWN_CALLS 50
 #define SMP_MAX 4
+#define RUN_TRIES 8 /* runs redone because workers shared a CPU or one moved */
+
 #define STACK_PAGES 4
-#define CLAIM_TRIES 20000 /* yields before a worker gives up finding a CPU of its own */
-#define RUN_TRIES 5       /* runs redone because a worker moved during one */
 
 static uint64_t khz;
 static int failures;
 
-static long sys_thread_create_(void (*entry)(void *), void *stack_top, void *arg)
-{
-    return kmm_syscall(SYS_THREAD_CREATE, (long)entry, (long)stack_top, (long)arg, 0);
-}
-static _Noreturn void sys_thread_exit_(int code)
-{
-    kmm_syscall(SYS_THREAD_EXIT, code, 0, 0, 0);
-    for (;;)
-        ;
-}
-static long sys_thread_join_(long tid, int *code) { return kmm_syscall(SYS_THREAD_JOIN, tid, (long)code, 0, 0); }
-static long sys_getcpu_(void) { return kmm_syscall(SYS_GETCPU, 0, 0, 0, 0); }
+/* The thread calls (kernel/uapi.h), under names of this program's own. */
+static long getcpu_(void) { return kmm_syscall(SYS_GETCPU, 0, 0, 0, 0); }
 
 /* Tenths of a nanosecond in `cycles`. */
 static int64_t tenths_ns(int64_t cycles) { return cycles * 10000000 / (int64_t)khz; }
@@ -83,27 +74,23 @@ static void *map(size_t npages, int flags)
 /* What the workers of one run share (a MAP_SHARED page: processes too). */
 typedef struct run {
     volatile uint32_t claim[64]; /* CPU -> worker + 1 holding it, 0 free */
-    volatile uint32_t ready, go, stop, moved, lost;
+    volatile uint32_t ready, go, stop, moved; /* moved: two workers met on a CPU, or one changed CPU */
     volatile uint64_t t0[SMP_MAX], t1[SMP_MAX];
 } run_t;
 
-/* Worker w takes the CPU it runs on; false if it found none of its own. */
+/* Worker w takes the CPU it runs on in the claim table; false if another
+ * worker holds it (the run is then redone: two workers shared a CPU). */
 static bool claim_cpu(run_t *r, unsigned w, long *cpu)
 {
-    for (int i = 0; i < CLAIM_TRIES; i++) {
-        long c = sys_getcpu_();
-        if (c < 0 || c >= 64) {
-            fail("getcpu", c);
-            return false;
-        }
-        if (__atomic_compare_exchange_n(&r->claim[c], &(uint32_t){ 0 }, w + 1, false, __ATOMIC_SEQ_CST,
-                                        __ATOMIC_SEQ_CST)) {
-            *cpu = c;
-            return true;
-        }
-        sys_yield();
+    long c = getcpu_();
+    if (c < 0 || c >= 64) {
+        fail("getcpu", c);
+        return false;
     }
-    __atomic_store_n(&r->lost, 1, __ATOMIC_SEQ_CST);
+    *cpu = c;
+    if (__atomic_compare_exchange_n(&r->claim[c], &(uint32_t){ 0 }, w + 1, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+        return true;
+    __atomic_store_n(&r->moved, 1, __ATOMIC_SEQ_CST);
     return false;
 }
 
@@ -115,16 +102,26 @@ static void arrive(run_t *r, unsigned n)
         __atomic_store_n(&r->go, 1, __ATOMIC_RELEASE);
 }
 
+/* One round of a spin loop (x86: pause, as Linux's init spins). */
+static inline void relax(void)
+{
+#if defined(__x86_64__)
+    __asm__ volatile("pause" ::: "memory");
+#else
+    __asm__ volatile("" ::: "memory");
+#endif
+}
+
 static void wait_for(volatile uint32_t *flag)
 {
     while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE))
-        __asm__ volatile("" ::: "memory");
+        relax();
 }
 
 /* Still on the CPU it claimed? */
 static void check_cpu(run_t *r, long cpu)
 {
-    if (sys_getcpu_() != cpu)
+    if (getcpu_() != cpu)
         __atomic_store_n(&r->moved, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -133,18 +130,31 @@ typedef struct worker {
     run_t *r;
     unsigned w, n;  /* this worker, of n */
     uint8_t *pages; /* fault runs: the part this worker touches */
+    void (*fn)(void *);
     uint8_t *stack;
     long tid;
 } worker_t;
 
-static bool start_thread(worker_t *wk, void (*entry)(void *))
+/* A new thread starts here (on its own stack, 16-byte aligned at the top)
+ * and ends with thread_exit(0) once the worker's function returns. */
+static void thread_main(void *arg)
 {
-    wk->stack = map(STACK_PAGES, MAP_PRIVATE);
-    if (!wk->stack)
+    worker_t *wk = arg;
+    wk->fn(wk);
+    kmm_syscall(SYS_THREAD_EXIT, 0, 0, 0, 0);
+    for (;;)
+        ;
+}
+
+static bool start_thread(worker_t *wk, void (*fn)(void *))
+{
+    wk->fn = fn;
+    if (!(wk->stack = map(STACK_PAGES, MAP_PRIVATE)))
         return false;
-    wk->tid = sys_thread_create_(entry, wk->stack + STACK_PAGES * PAGE, wk);
+    wk->tid = kmm_syscall(SYS_THREAD_CREATE, (long)thread_main, (long)(wk->stack + STACK_PAGES * PAGE), (long)wk, 0);
     if (wk->tid <= 0) {
         fail("thread_create", wk->tid);
+        sys_munmap((uintptr_t)wk->stack, STACK_PAGES * PAGE);
         return false;
     }
     return true;
@@ -153,7 +163,7 @@ static bool start_thread(worker_t *wk, void (*entry)(void *))
 static void join_thread(worker_t *wk)
 {
     int code = -1;
-    long err = sys_thread_join_(wk->tid, &code);
+    long err = kmm_syscall(SYS_THREAD_JOIN, wk->tid, (long)&code, 0, 0);
     if (err || code != 0)
         fail("thread_join", err ? err : code);
     sys_munmap((uintptr_t)wk->stack, STACK_PAGES * PAGE);
@@ -166,13 +176,12 @@ static void spinner(void *arg)
     long cpu;
     if (!claim_cpu(wk->r, wk->w, &cpu)) {
         arrive(wk->r, wk->n);
-        sys_thread_exit_(0);
+        return;
     }
     arrive(wk->r, wk->n);
     while (!__atomic_load_n(&wk->r->stop, __ATOMIC_ACQUIRE))
-        __asm__ volatile("" ::: "memory");
+        relax();
     check_cpu(wk->r, cpu);
-    sys_thread_exit_(0);
 }
 
 /* Cycles per munmap, or -1 (moved: the caller tries again; or an error). */
@@ -189,9 +198,9 @@ static int64_t shootdown_run(run_t *r, unsigned n)
             return -1;
     }
     while (__atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) < n - 1)
-        __asm__ volatile("" ::: "memory");
+        relax();
     int64_t v[REPS];
-    for (int rep = 0; rep < REPS && !r->lost; rep++) {
+    for (int rep = 0; rep < REPS && !r->moved; rep++) { /* a clash ends the run early */
         uint64_t sum = 0;
         for (int i = 0; i < SHOOTDOWN_CALLS; i++) {
             volatile uint8_t *p = map(1, MAP_PRIVATE);
@@ -210,9 +219,7 @@ static int64_t shootdown_run(run_t *r, unsigned n)
     __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
     for (unsigned i = 1; i < n; i++)
         join_thread(&wk[i]);
-    if (r->lost)
-        fail("no CPU of its own for each thread", (long)n);
-    if (failures || r->lost || r->moved)
+    if (failures || r->moved)
         return -1;
     return median(v, REPS);
 }
@@ -238,7 +245,6 @@ static void fault_thread(void *arg)
 {
     worker_t *wk = arg;
     fault_work(wk->r, wk->w, wk->n, wk->pages);
-    sys_thread_exit_(0);
 }
 
 /* Faults per second of n workers (processes or threads) together, or -1
@@ -289,9 +295,7 @@ static int64_t fault_run(run_t *r, unsigned n, bool threads)
                 fail("wait for a fault worker", pid < 0 ? pid : status);
         }
     }
-    if (r->lost)
-        fail("no CPU of its own for each worker", (long)n);
-    if (failures || r->lost || r->moved)
+    if (failures || r->moved)
         return -1;
     /* one fault per page, and the few of the workers' stacks (copy-on-write after fork) */
     if (sys_meminfo(&m) == 0 && (m.faults - faults0 < n * FAULT_PAGES || m.faults - faults0 > n * (FAULT_PAGES + 64))) {
@@ -318,7 +322,7 @@ static int64_t repeat(run_t *r, unsigned n, int kind)
             x = kind == 0 ? shootdown_run(r, n) : fault_run(r, n, kind == 2);
         if (x < 0) {
             if (!failures)
-                fail("workers kept moving between CPUs", (long)n);
+                fail(kind == 0 ? "shootdown: threads kept sharing CPUs" : "faults: workers kept sharing CPUs", (long)n);
             return -1;
         }
         v[rep] = x;
