@@ -5,31 +5,39 @@
 # Host (always, unless --guest-only): builds kmm-bench natively at -O2 in
 # build/bench and runs it: the generic layer on the host platform against the
 # host kernel's system calls. Prints a table (ours, Linux, ratio ours/Linux per
-# metric) and lines <metric>.ours=, <metric>.linux=, <metric>.ratio= (ns).
+# metric) and lines <metric>.ours=, <metric>.linux=, <metric>.ratio= (ns); then
+# the frame allocator alone with 1, 2 and 4 threads as CPUs allocating and
+# freeing at once (pmm.alloc_free.threadsN.ours= wall ns per pair per thread,
+# .ours_cpu= CPU ns per pair; host.cores= says how many cores ran them).
 #
 # Guest (--guest, minutes): boots the x86_64 kernel's bench mode
 # (build/x86_64, kmm-bench.iso) and Debian's stock Linux kernel with a static
 # benchmark init under the same QEMU (-accel tcg -cpu max -m 1G), and prints
 # the fault paths, fork, protect and unmap side by side, whole and net of the
-# page clear/copy each kernel measures: lines guest.<metric>.ours= ...
+# page clear/copy each kernel measures: lines guest.<metric>.ours= ...; then
+# both again on four CPUs (-smp 4, TCG with a host thread per CPU) for the
+# TLB shootdown of a one-page munmap and zero-fill fault throughput with 1, 2
+# and 4 CPUs (guest.shootdown.* and guest.faults.*; --no-smp leaves that out).
 #
 #   scripts/bench.sh                   host, full (64 and 256 MiB regions, 9 repetitions; seconds)
 #   scripts/bench.sh --smoke           host, tiny sizes, every metric still printed (scripts/test.sh)
 #   scripts/bench.sh --guest           host, then the two guests
 #   scripts/bench.sh --guest-only      the two guests only
 #   scripts/bench.sh --guest --kvm     guests under KVM if it really runs both, else TCG (said in the output)
+#   scripts/bench.sh --guest --no-smp  the guests on one CPU only
 #   --reps N --sizes A,B --geometry NAME   passed to kmm-bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 host=1 guest=0 accel=tcg
-args=()
+args=() guest_args=()
 for a in "$@"; do
   case "$a" in
     --guest) guest=1 ;;
     --guest-only) guest=1 host=0 ;;
     --kvm) accel=kvm ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-smp) guest_args+=(--no-smp) ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) args+=("$a") ;;
   esac
 done
@@ -73,4 +81,4 @@ configure build/x86_64 --cross-file cross-files/x86_64-gcc.txt
 ninja -C build/x86_64 -j2 kernel/kmm-bench.iso >build/x86_64.bench.log 2>&1 || { tail -40 build/x86_64.bench.log; exit 1; }
 echo
 python3 bench/guest/run_guests.py --kmm-iso build/x86_64/kernel/kmm-bench.iso --linux-kernel "$vmlinuz" \
-  --initrd "$gdir/initrd.gz" --accel "$accel"
+  --initrd "$gdir/initrd.gz" --accel "$accel" "${guest_args[@]}"
