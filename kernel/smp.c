@@ -149,8 +149,20 @@ static void shootdown_here(void *arg)
     atomic_fetch_add_explicit(&smp_cpu(arch_cpu_id())->shootdowns, 1, memory_order_relaxed);
 }
 
+static void (*_Atomic shootdown_hook)(void *);
+static void *shootdown_hook_arg;
+
+void smp_test_set_shootdown_hook(void (*fn)(void *arg), void *arg)
+{
+    shootdown_hook_arg = arg;
+    atomic_store(&shootdown_hook, fn);
+}
+
 void mm_tlb_shootdown(mm_cpumask_t cpus, const mm_shootdown_t *req)
 {
+    void (*hook)(void *) = atomic_exchange(&shootdown_hook, NULL);
+    if (hook)
+        hook(shootdown_hook_arg);
     smp_call_many((unsigned long)cpus, shootdown_here, (void *)req);
 }
 

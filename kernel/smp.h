@@ -79,6 +79,10 @@ void smp_call_many(unsigned long mask, smp_call_fn_t fn, void *arg);
 void smp_start_work(unsigned cpu, smp_work_fn_t fn, void *arg);
 /* Waits, serving calls, until the work started on cpu has returned. */
 void smp_wait_work(unsigned cpu);
+/* Tests: runs fn(arg) once, at the start of the next TLB shootdown, after the
+ * operation changed the tables and before any other CPU invalidated: the
+ * window in which other CPUs still hold the old translations. */
+void smp_test_set_shootdown_hook(void (*fn)(void *arg), void *arg);
 /* Serves the calls pending for the calling CPU, if any. Every loop that
  * waits on another CPU in kernel mode calls it. */
 void smp_poll(void);
