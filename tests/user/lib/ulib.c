@@ -212,6 +212,55 @@ _Noreturn void sys_exit(int status)
         ;
 }
 
+_Noreturn void sys_thread_exit(int code)
+{
+    kmm_syscall(SYS_THREAD_EXIT, code, 0, 0, 0);
+    for (;;)
+        ;
+}
+
+/* What a new thread finds at the top of its stack. */
+typedef struct uthread_start_block {
+    void (*fn)(void *);
+    void *arg;
+} uthread_start_block_t;
+
+static void uthread_entry(void *arg)
+{
+    uthread_start_block_t *b = arg;
+    b->fn(b->arg);
+    sys_thread_exit(0);
+}
+
+int uthread_start(uthread_t *t, void (*fn)(void *), void *arg)
+{
+    size_t len = UTHREAD_STACK_PAGES * PAGE;
+    long stack = sys_mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+    if (stack < 0)
+        return (int)stack;
+    uintptr_t top = (uintptr_t)stack + len - 32; /* the start block above, 16-byte aligned */
+    uthread_start_block_t *b = (uthread_start_block_t *)top;
+    b->fn = fn;
+    b->arg = arg;
+    long tid = sys_thread_create(uthread_entry, top, b);
+    if (tid < 0) {
+        sys_munmap((uintptr_t)stack, len);
+        return (int)tid;
+    }
+    t->tid = tid;
+    t->stack = (uintptr_t)stack;
+    return 0;
+}
+
+int uthread_join(uthread_t *t, int *code)
+{
+    long r = sys_thread_join(t->tid, code);
+    if (r < 0)
+        return (int)r;
+    sys_munmap(t->stack, UTHREAD_STACK_PAGES * PAGE);
+    return 0;
+}
+
 static int planned, ran, failed;
 
 void t_plan(int n)
