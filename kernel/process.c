@@ -38,6 +38,8 @@ static _Atomic unsigned long idle_cpus;       /* CPUs in proc_idle_wait */
 static _Atomic unsigned busy_cpus;            /* CPUs between taking a thread and being done with it */
 static _Atomic size_t nprocs;
 static _Atomic size_t preemptions, switches;
+/* proc_quiesce: no CPU takes a thread, and running ones give their CPU back. */
+static _Atomic bool paused;
 /* The run proc_run drives: its CPU, the root's pid and, once reaped, its status. */
 static unsigned runner_cpu;
 static int root_pid;
@@ -310,26 +312,23 @@ static void switch_to_scheduler_locked(thread_t *me)
 
 bool proc_schedule(void)
 {
-    bool ran = false;
-    for (;;) {
-        spinlock_acquire(&sched_lock);
-        thread_t *t = runq_pop_locked();
-        if (!t) {
-            spinlock_release(&sched_lock);
-            return ran;
-        }
-        ran = true;
-        atomic_fetch_add(&busy_cpus, 1);
-        if (exiting(t->proc) && !t->started) {
-            /* Its process is ending before it ever ran: it ends here. */
-            t->state = THREAD_EXITING;
-            spinlock_release(&sched_lock);
-            finish_thread(t);
-        } else {
-            run_locked(t);
-        }
-        atomic_fetch_sub(&busy_cpus, 1);
+    spinlock_acquire(&sched_lock);
+    thread_t *t = atomic_load(&paused) ? NULL : runq_pop_locked();
+    if (!t) {
+        spinlock_release(&sched_lock);
+        return false;
     }
+    atomic_fetch_add(&busy_cpus, 1);
+    if (exiting(t->proc) && !t->started) {
+        /* Its process is ending before it ever ran: it ends here. */
+        t->state = THREAD_EXITING;
+        spinlock_release(&sched_lock);
+        finish_thread(t);
+    } else {
+        run_locked(t);
+    }
+    atomic_fetch_sub(&busy_cpus, 1);
+    return true;
 }
 
 void proc_idle_wait(void)
@@ -338,16 +337,44 @@ void proc_idle_wait(void)
     unsigned long bit = 1ul << cpu;
     atomic_fetch_or(&idle_cpus, bit);
     bool run_over = cpu == runner_cpu && atomic_load(&nprocs) == 0;
-    if (atomic_load(&runq_len) == 0 && !run_over)
+    if ((atomic_load(&runq_len) == 0 || atomic_load(&paused)) && !run_over)
         arch_wait_for_interrupt();
     atomic_fetch_and(&idle_cpus, ~bit);
 }
 
-/* Ends the current thread if its process is ending. */
+/* Ends the current thread if its process is ending; gives the CPU back
+ * while proc_quiesce holds the threads off (then checks again). Called at
+ * the kernel's exits to user mode: system calls, timer ticks, IPIs. */
 static void end_if_exiting(thread_t *me)
 {
+    if (atomic_load(&paused) && !exiting(me->proc)) {
+        spinlock_acquire(&sched_lock);
+        runq_push_locked(me); /* taken again once the pause ends */
+        switch_to_scheduler_locked(me);
+    }
     if (exiting(me->proc))
         proc_thread_exit(0);
+}
+
+/* Runs fn(arg) on the calling CPU (proc_run's) while no CPU runs a thread
+ * or finishes one: a quiescent moment for the memory manager's invariant
+ * checker. Running threads are hurried off their CPUs with an IPI and go
+ * back to the queue; blocked ones stay blocked. */
+static void proc_quiesce(void (*fn)(void *), void *arg)
+{
+    unsigned self = arch_cpu_id();
+    unsigned long others = smp_online_mask() & ~(1ul << self);
+    atomic_store(&paused, true);
+    for (unsigned c = 0; c < SMP_MAX_CPUS; c++)
+        if (others & (1ul << c))
+            arch_ipi_send(c);
+    while (atomic_load(&busy_cpus))
+        smp_poll();
+    fn(arg);
+    atomic_store(&paused, false);
+    for (unsigned c = 0; c < SMP_MAX_CPUS; c++)
+        if (others & (1ul << c))
+            arch_ipi_send(c);
 }
 
 /* ---- creation and the run ---- */
@@ -407,7 +434,9 @@ static void timer_off(void *arg)
     arch_timer_stop();
 }
 
-int proc_run(const char *name, int *status)
+int proc_run(const char *name, int *status) { return proc_run_checked(name, status, NULL, NULL, 0); }
+
+int proc_run_checked(const char *name, int *status, void (*check)(void *), void *arg, unsigned every_ticks)
 {
     const user_program_t *prog = user_programs;
     while (prog->name && strcmp(prog->name, name) != 0)
@@ -430,8 +459,13 @@ int proc_run(const char *name, int *status)
     atomic_fetch_add(&nprocs, 1);
     runq_push_locked(root->threads); /* this CPU takes it: no other is woken */
     spinlock_release(&sched_lock);
+    unsigned long last_check = atomic_load(&smp_cpu(runner_cpu)->ticks);
     while (atomic_load(&nprocs)) {
         smp_poll();
+        if (check && atomic_load(&smp_cpu(runner_cpu)->ticks) - last_check >= every_ticks) {
+            proc_quiesce(check, arg);
+            last_check = atomic_load(&smp_cpu(runner_cpu)->ticks);
+        }
         if (proc_schedule())
             continue;
         spinlock_acquire(&sched_lock);

@@ -119,8 +119,15 @@ void proc_user_interrupt(void *frame);
  * -ENOEXEC (bad image) or -ENOMEM (nothing left allocated). Boot CPU only,
  * not while a run is in progress. */
 int proc_run(const char *name, int *status);
-/* A CPU's scheduler step: runs threads from the run queue on the calling
- * CPU until the queue is empty. Returns true if it ran any. No lock held. */
+/* As proc_run, and every `every_ticks` ticks of the calling CPU's timer
+ * (when it is back in its scheduler loop) calls check(arg) there at a
+ * quiescent moment: no thread runs on any CPU meanwhile (running ones are
+ * hurried back to the run queue with an IPI) and no CPU is finishing one,
+ * so no address space changes (mm_check_invariants may run). */
+int proc_run_checked(const char *name, int *status, void (*check)(void *), void *arg, unsigned every_ticks);
+/* A CPU's scheduler step: runs the thread at the head of the run queue on
+ * the calling CPU until it gives the CPU back (and finishes it if it
+ * ended). Returns false if there was none to run. No lock held. */
 bool proc_schedule(void);
 /* Idles the calling CPU (arch_wait_for_interrupt) unless the run queue has
  * a thread; a thread queued meanwhile wakes one idle CPU with an IPI. */
@@ -166,6 +173,8 @@ void proc_console_write(const char *s, size_t n);
 /* Dispatches the system call saved in frame (called by the arch trap path
  * for `int $0x80` / ecall from U-mode). May not return (exit). */
 void kernel_syscall(void *frame);
+/* System calls made since boot (every CPU). */
+size_t kernel_syscall_count(void);
 
 /* The embedded user programs (generated table, NULL name ends it). */
 typedef struct user_program {

@@ -123,8 +123,13 @@ static long sys_meminfo(ptr_t out)
     return copy_to_user(out, &m, sizeof(m));
 }
 
+static _Atomic size_t syscalls;
+
+size_t kernel_syscall_count(void) { return atomic_load(&syscalls); }
+
 void kernel_syscall(void *frame)
 {
+    atomic_fetch_add_explicit(&syscalls, 1, memory_order_relaxed);
     unsigned long a0 = arch_syscall_arg(frame, 0), a1 = arch_syscall_arg(frame, 1);
     unsigned long a2 = arch_syscall_arg(frame, 2), a3 = arch_syscall_arg(frame, 3);
     long r;

@@ -261,6 +261,39 @@ int uthread_join(uthread_t *t, int *code)
     return 0;
 }
 
+unsigned long u_ncpus(void)
+{
+    struct kmm_meminfo m;
+    return sys_meminfo(&m) == 0 ? (unsigned long)m.cpus : 0;
+}
+
+void u_note_cpu(volatile unsigned long *set)
+{
+    long cpu = sys_getcpu();
+    if (cpu >= 0 && cpu < 64)
+        __atomic_fetch_or(set, 1ul << cpu, __ATOMIC_SEQ_CST);
+}
+
+int u_popcount(unsigned long v)
+{
+    int n = 0;
+    for (; v; v &= v - 1)
+        n++;
+    return n;
+}
+
+bool u_cpus_spread(unsigned long set) { return u_ncpus() == 1 ? set != 0 : u_popcount(set) >= 2; }
+
+bool u_await(volatile unsigned long *v, unsigned long want)
+{
+    for (unsigned long i = 0; i < U_AWAIT_BOUND; i++) {
+        if (__atomic_load_n(v, __ATOMIC_SEQ_CST) >= want)
+            return true;
+        sys_yield();
+    }
+    return __atomic_load_n(v, __ATOMIC_SEQ_CST) >= want;
+}
+
 static int planned, ran, failed;
 
 void t_plan(int n)

@@ -87,6 +87,25 @@ typedef struct uthread {
 int uthread_start(uthread_t *t, void (*fn)(void *), void *arg);
 int uthread_join(uthread_t *t, int *code);
 
+/* Several CPUs: u_ncpus is meminfo's count of online CPUs; u_note_cpu adds
+ * the caller's CPU (getcpu) to a set shared by threads or processes;
+ * u_cpus_spread says whether a set proves that work ran on different CPUs:
+ * two or more in it, or any at all on a one-CPU machine. */
+unsigned long u_ncpus(void);
+void u_note_cpu(volatile unsigned long *set);
+bool u_cpus_spread(unsigned long set);
+int u_popcount(unsigned long v);
+/* Waits (yielding, so that one CPU runs the others meanwhile) until
+ * *v >= want; false after U_AWAIT_BOUND yields (a count, not a time: only a
+ * side that never gets there reaches it). */
+#define U_AWAIT_BOUND 20000000ul
+bool u_await(volatile unsigned long *v, unsigned long want);
+/* Atomic add on a word shared by threads or processes (returns the new value). */
+static inline unsigned long u_add(volatile unsigned long *v, unsigned long n)
+{
+    return __atomic_add_fetch(v, n, __ATOMIC_SEQ_CST);
+}
+
 /* Runs fn(arg) in a forked child that exits 0 if fn returns; returns the
  * child's wait status, or a negative error if fork or wait failed. */
 int t_in_child(void (*fn)(void *), void *arg);
