@@ -18,7 +18,7 @@
 #define ROUNDS 3
 
 typedef struct shared {
-    volatile unsigned long ready, go, done, release, cpus, bad;
+    volatile unsigned long ready, go, done, release, cpus, bad, gathered;
 } shared_t;
 
 static shared_t *S;
@@ -29,7 +29,7 @@ static uint8_t byte_of(unsigned thread, unsigned page) { return (uint8_t)(0x11 *
 static void toucher(void *arg)
 {
     unsigned id = (unsigned)(uintptr_t)arg;
-    u_note_cpu(&S->cpus);
+    u_gather(&S->gathered, THREADS, &S->cpus);
     u_add(&S->ready, 1);
     u_await(&S->go, 1);
     u_note_cpu(&S->cpus);
@@ -108,9 +108,7 @@ static void concurrent_faults(int round)
 static unsigned long cow_side(volatile uint8_t *r, unsigned side)
 {
     unsigned long bad = 0;
-    u_note_cpu(&S->cpus);
-    u_add(&S->ready, 1);
-    u_await(&S->ready, 2);
+    u_gather(&S->ready, 2, &S->cpus);
     for (unsigned pass = 0; pass < 2; pass++)
         for (unsigned p = 0; p < COW_PAGES; p++) {
             unsigned page = side ? COW_PAGES - 1 - p : p; /* they meet in the middle */

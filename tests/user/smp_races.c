@@ -24,6 +24,7 @@
 
 typedef struct shared {
     volatile unsigned long started, stop, bad_readback, writes, cpus, child_changed, touched, unmapped, survived;
+    volatile unsigned long gathered;
 } shared_t;
 
 static shared_t *S;
@@ -33,7 +34,7 @@ static void writer(void *arg)
 {
     unsigned id = (unsigned)(uintptr_t)arg;
     volatile unsigned long *mine = wregion + (size_t)id * WPAGES * (PAGE / sizeof(long));
-    u_note_cpu(&S->cpus);
+    u_gather(&S->gathered, WRITERS, &S->cpus);
     u_add(&S->started, 1);
     for (unsigned long v = 1; v < LOOP_BOUND && !S->stop; v++) {
         unsigned slot = (unsigned)(v % (WPAGES * 8)) * (PAGE / sizeof(long) / 8);
@@ -105,7 +106,7 @@ static volatile uint8_t *range;
 static void toucher(void *arg)
 {
     (void)arg;
-    u_note_cpu(&S->cpus);
+    u_gather(&S->gathered, 2, &S->cpus);
     for (unsigned long i = 0; i < LOOP_BOUND; i++) {
         range[(i % RANGE_PAGES) * PAGE + (i / RANGE_PAGES) % PAGE] = (uint8_t)i; /* faults the pages in, then rewrites */
         S->touched = i + 1;
@@ -118,7 +119,7 @@ static void toucher(void *arg)
 static void unmapper(void *arg)
 {
     (void)arg;
-    u_note_cpu(&S->cpus);
+    u_gather(&S->gathered, 2, &S->cpus);
     u_await(&S->touched, RANGE_PAGES / 2); /* half the range faulted in */
     u_note_cpu(&S->cpus);
     S->unmapped = sys_munmap((uintptr_t)range, RANGE_PAGES * PAGE) == 0 ? 1 : 2;

@@ -194,6 +194,7 @@ int main(void)
 {
     t_plan(12);
     S = (shared_t *)sys_mmap(0, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED);
+    memset((void *)S, 0, sizeof(*S)); /* its frame and tables exist before the counts */
     basics();
 
     /* Threads on several CPUs at once: all spinning until told to stop. */

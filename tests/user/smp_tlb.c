@@ -29,7 +29,7 @@
 
 typedef struct shared {
     volatile unsigned long reads, bad, last_bad, unmapped, writes, watched, changed, protected_rc;
-    volatile unsigned long stop, fills, cpus, survived;
+    volatile unsigned long stop, fills, cpus, survived, gathered;
 } shared_t;
 
 static shared_t *S;
@@ -38,7 +38,7 @@ static volatile uint8_t *page;
 static void reader(void *arg)
 {
     (void)arg;
-    u_note_cpu(&S->cpus);
+    u_gather(&S->gathered, 2, &S->cpus);
     unsigned long after = 0;
     for (unsigned long i = 0; i < LOOP_BOUND && after < AFTER_FLAG; i++) {
         after += S->unmapped == 1; /* munmap has returned: this read must fault */
@@ -57,7 +57,7 @@ static void reader(void *arg)
 static void unmapper(void *arg)
 {
     (void)arg;
-    u_note_cpu(&S->cpus);
+    u_gather(&S->gathered, 2, &S->cpus);
     u_await(&S->reads, READS_BEFORE);
     u_note_cpu(&S->cpus);
     S->unmapped = sys_munmap((uintptr_t)page, PAGE) == 0 ? 1 : 2;
@@ -137,7 +137,7 @@ static volatile unsigned long *shared_words;
 static void writer(void *arg)
 {
     (void)arg;
-    u_note_cpu(&S->cpus);
+    u_gather(&S->gathered, 2, &S->cpus);
     unsigned long after = 0;
     for (unsigned long i = 1; i < LOOP_BOUND && after < AFTER_FLAG; i++) {
         after += S->protected_rc == 1; /* mprotect has returned: this write must fault */
@@ -154,7 +154,7 @@ static void writer(void *arg)
 static void protector(void *arg)
 {
     (void)arg;
-    u_note_cpu(&S->cpus);
+    u_gather(&S->gathered, 2, &S->cpus);
     u_await(&S->writes, WRITES_BEFORE);
     long rc = sys_mprotect((uintptr_t)shared_words, PAGE, PROT_READ);
     unsigned long snap[64];
@@ -210,6 +210,7 @@ int main(void)
 {
     t_plan(2 * ROUNDS + 1);
     S = (shared_t *)sys_mmap(0, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED);
+    memset((void *)S, 0, sizeof(*S)); /* its frame and tables exist before the count */
     struct kmm_meminfo before, after;
     sys_meminfo(&before);
     for (int r = 1; r <= ROUNDS; r++)

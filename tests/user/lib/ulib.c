@@ -294,6 +294,19 @@ bool u_await(volatile unsigned long *v, unsigned long want)
     return __atomic_load_n(v, __ATOMIC_SEQ_CST) >= want;
 }
 
+bool u_gather(volatile unsigned long *count, unsigned long n, volatile unsigned long *cpus)
+{
+    bool several = u_ncpus() > 1;
+    __atomic_add_fetch(count, 1, __ATOMIC_SEQ_CST);
+    for (unsigned long i = 0; i < U_AWAIT_BOUND; i++) {
+        u_note_cpu(cpus);
+        if (__atomic_load_n(count, __ATOMIC_SEQ_CST) >= n && (!several || u_popcount(*cpus) >= 2))
+            return true;
+        sys_yield();
+    }
+    return false;
+}
+
 static int planned, ran, failed;
 
 void t_plan(int n)

@@ -100,6 +100,12 @@ int u_popcount(unsigned long v);
  * side that never gets there reaches it). */
 #define U_AWAIT_BOUND 20000000ul
 bool u_await(volatile unsigned long *v, unsigned long want);
+/* A barrier that also spreads: adds one to *count, then waits (noting its
+ * CPU in *cpus and yielding) until *count >= n and, on several CPUs, *cpus
+ * holds two or more: the parties then run on different CPUs (a CPU that
+ * idled takes the threads that yield meanwhile). false after U_AWAIT_BOUND
+ * rounds. */
+bool u_gather(volatile unsigned long *count, unsigned long n, volatile unsigned long *cpus);
 /* Atomic add on a word shared by threads or processes (returns the new value). */
 static inline unsigned long u_add(volatile unsigned long *v, unsigned long n)
 {
