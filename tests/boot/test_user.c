@@ -180,7 +180,7 @@ static void soak_check(void *arg)
 }
 
 /* The SMP soak (tests/user/smp_soak.c): several processes and threads do
- * random operations on every CPU; every 3 ticks of this CPU's timer all
+ * random operations on every CPU; every 2 ticks of this CPU's timer all
  * threads are held off and the invariant checker runs; every frame comes
  * back. The line says how many operations the kernel saw (system calls and
  * resolved page faults) and what the checker found, like model-check's. */
@@ -192,7 +192,7 @@ KTEST(userprog_smp_soak_random_operations_keep_the_invariants)
     int status = -1;
     proc_output_prefix = "    ";
     printk("    # Subtest: smp_soak\n");
-    int err = proc_run_checked("smp_soak", &status, soak_check, &c, 3);
+    int err = proc_run_checked("smp_soak", &status, soak_check, &c, 2);
     proc_output_prefix = "";
     size_t ops = kernel_syscall_count() - calls + (kernel_fault_stats.mm_resolved - faults);
     long leaks = (long)free_before - (long)pmm_free_frames();

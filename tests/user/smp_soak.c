@@ -15,7 +15,7 @@
 
 #define PROCS 3
 #define THREADS 3
-#define OPS 300
+#define OPS 500
 #define SLOTS 4
 #define MAX_PAGES 6
 
