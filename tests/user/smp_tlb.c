@@ -1,12 +1,13 @@
 /* tests/user/smp_tlb.c - no stale translation survives munmap or mprotect
  * on any CPU (kernel/process.h threads; the shootdown of mm/mm.c).
  *
- * munmap: in a child process a reader thread reads a private page in a
- * loop and checks every byte it sees; a second thread unmaps the page
+ * munmap: in a child process a reader thread reads private pages in a
+ * loop and checks every byte it sees; a second thread unmaps them
  * while a filler process allocates and fills frames with other bytes. The
  * reader must fault (the child is killed for a read) and must never see a
  * byte of the filler's: a CPU still translating to the page after munmap
- * returned would read the frame once the filler has it.
+ * returned would read the frame once a filler has it (two fillers fault
+ * pages in all the time, so that a frame freed too early is taken at once).
  * mprotect: a writer thread writes a shared page in a loop; a second
  * thread makes it read-only and then watches it: nothing may change after
  * mprotect returned, and the writer's next write kills the child.
@@ -18,12 +19,15 @@
 #include "ulib.h"
 
 #define ROUNDS 3
+#define MUNMAP_ROUNDS 6
+#define VICTIM_PAGES 16         /* unmapped at once: 16 frames the filler may take at once */
 #define READS_BEFORE 20000ul    /* the reader's reads before the unmap */
 #define WRITES_BEFORE 20000ul   /* the writer's writes before the mprotect */
 #define LOOP_BOUND (1ul << 30)  /* a bound on every loop (never reached when the kernel is right) */
 #define AFTER_FLAG 1000ul       /* accesses after the flag that prove a stale translation */
 #define WATCH_READS 200000ul    /* reads of the protected page by the watcher */
-#define FILL_PAGES 32
+#define FILL_PAGES 256
+#define FILLERS 2
 #define PATTERN 0x5a
 #define FILLER 0xbb
 
@@ -42,7 +46,7 @@ static void reader(void *arg)
     unsigned long after = 0;
     for (unsigned long i = 0; i < LOOP_BOUND && after < AFTER_FLAG; i++) {
         after += S->unmapped == 1; /* munmap has returned: this read must fault */
-        uint8_t b = page[(i * 67) % PAGE];
+        uint8_t b = page[(i * 4099) % (VICTIM_PAGES * PAGE)];
         if (b != PATTERN) {
             S->bad++;
             S->last_bad = b;
@@ -60,17 +64,17 @@ static void unmapper(void *arg)
     u_gather(&S->gathered, 2, &S->cpus);
     u_await(&S->reads, READS_BEFORE);
     u_note_cpu(&S->cpus);
-    S->unmapped = sys_munmap((uintptr_t)page, PAGE) == 0 ? 1 : 2;
+    S->unmapped = sys_munmap((uintptr_t)page, VICTIM_PAGES * PAGE) == 0 ? 1 : 2;
 }
 
 /* The child of one munmap round: its main thread waits for the reader,
  * which ends only if it was never stopped. */
 static int munmap_child(void)
 {
-    page = (uint8_t *)sys_mmap(0, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+    page = (uint8_t *)sys_mmap(0, VICTIM_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE);
     if ((long)page < 0)
         return 10;
-    for (unsigned i = 0; i < PAGE; i++)
+    for (unsigned i = 0; i < VICTIM_PAGES * PAGE; i++)
         page[i] = PATTERN;
     uthread_t r, u;
     if (uthread_start(&r, reader, NULL) || uthread_start(&u, unmapper, NULL))
@@ -89,7 +93,7 @@ static int filler(void)
         volatile uint8_t *p = (uint8_t *)sys_mmap(0, FILL_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE);
         if ((long)p < 0)
             return 20;
-        for (unsigned i = 0; i < FILL_PAGES * PAGE; i += 64)
+        for (unsigned i = 0; i < FILL_PAGES * PAGE; i += 512)
             p[i] = FILLER;
         sys_munmap((uintptr_t)p, FILL_PAGES * PAGE);
         S->fills = round + 1;
@@ -99,17 +103,19 @@ static int filler(void)
     return 0;
 }
 
-/* Waits for both children; the victim's status in *victim_st, the filler's in *filler_st. */
-static void reap_two(long victim, int *victim_st, int *filler_st)
+/* Waits for the victim and the fillers; the victim's status in
+ * *victim_st, the fillers' statuses or-ed in *filler_st. */
+static void reap_all(long victim, int *victim_st, int *filler_st)
 {
-    for (int i = 0; i < 2; i++) {
+    *filler_st = 0;
+    for (int i = 0; i < 1 + FILLERS; i++) {
         int st = -1;
         long w = sys_wait(&st);
         if (w == victim) {
             *victim_st = st;
-            S->stop = 1; /* the victim is gone: the filler may stop */
+            S->stop = 1; /* the victim is gone: the fillers may stop */
         } else {
-            *filler_st = st;
+            *filler_st |= w > 0 ? st : 0x80;
         }
     }
 }
@@ -117,14 +123,14 @@ static void reap_two(long victim, int *victim_st, int *filler_st)
 static void munmap_round(int round)
 {
     memset((void *)S, 0, sizeof(*S));
-    long fpid = sys_fork();
-    if (fpid == 0)
-        sys_exit(filler());
+    for (int f = 0; f < FILLERS; f++)
+        if (sys_fork() == 0)
+            sys_exit(filler());
     long vpid = sys_fork();
     if (vpid == 0)
         sys_exit(munmap_child());
     int vst = -1, fst = -1;
-    reap_two(vpid, &vst, &fst);
+    reap_all(vpid, &vst, &fst);
     t_check(vst == KILLED_BY(1) && S->unmapped == 1 && S->bad == 0 && S->reads >= READS_BEFORE && !S->survived &&
                 fst == 0 && u_cpus_spread(S->cpus),
             "munmap round %d: the reader faults after the unmap (status %#x, unmap %lu), %lu reads, never the filler's "
@@ -208,12 +214,12 @@ static void mprotect_round(int round)
 
 int main(void)
 {
-    t_plan(2 * ROUNDS + 1);
+    t_plan(MUNMAP_ROUNDS + ROUNDS + 1);
     S = (shared_t *)sys_mmap(0, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED);
     memset((void *)S, 0, sizeof(*S)); /* its frame and tables exist before the count */
     struct kmm_meminfo before, after;
     sys_meminfo(&before);
-    for (int r = 1; r <= ROUNDS; r++)
+    for (int r = 1; r <= MUNMAP_ROUNDS; r++)
         munmap_round(r);
     for (int r = 1; r <= ROUNDS; r++)
         mprotect_round(r);
