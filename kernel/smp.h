@@ -88,7 +88,11 @@ void smp_test_set_shootdown_hook(void (*fn)(void *arg), void *arg);
 void smp_poll(void);
 
 /* Entry of every CPU but the boot one (the arch calls it on the CPU's own
- * stack, traps installed, kernel context active, interrupts masked). */
+ * stack, traps installed, kernel context active, interrupts masked). Its
+ * idle loop serves calls, runs work, runs user threads from the run queue
+ * (proc_schedule) and idles (proc_idle_wait), again. */
 _Noreturn void smp_ap_main(unsigned id);
-/* The arch's IPI handler calls this (interrupts masked). */
-void kernel_ipi(void);
+/* The arch's IPI handler calls this with the interrupted frame (interrupts
+ * masked, the interrupt already acknowledged: it may not return when it
+ * interrupted a thread of an ending process, proc_user_interrupt). */
+void kernel_ipi(void *frame);
