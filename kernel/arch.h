@@ -63,6 +63,11 @@ extern const size_t arch_user_frame_size;
 /* Fills frame so that returning from it enters user mode at ip with stack
  * sp, the timer interrupt deliverable, every other register zero. */
 void arch_user_frame_init(void *frame, ptr_t ip, ptr_t sp);
+/* As arch_user_frame_init for a thread: user mode enters entry as if a
+ * function call entry(arg) had just been made with the stack at stack_top
+ * (16-byte aligned; x86_64: rsp = stack_top - 8, the return-address slot,
+ * riscv64: sp = stack_top, ra = 0), the first argument register arg. */
+void arch_user_frame_init_thread(void *frame, ptr_t entry, ptr_t stack_top, unsigned long arg);
 /* The call number and arguments of a system call, and its result. */
 unsigned long arch_syscall_nr(const void *frame);
 unsigned long arch_syscall_arg(const void *frame, unsigned n);
@@ -120,8 +125,8 @@ unsigned arch_smp_start(unsigned max, void (*entry)(unsigned id));
 /* The calling CPU's id (0 on the boot CPU, also before arch_smp_start);
  * cheap: a per-CPU register (x86 GS base or TSC_AUX, riscv tp). */
 unsigned arch_cpu_id(void);
-/* Sends an inter-processor interrupt to CPU id; its handler calls
- * kernel_ipi(). A target running the kernel (interrupts masked) takes it
+/* Sends an inter-processor interrupt to CPU id; its handler acknowledges
+ * it and calls kernel_ipi(frame). A target running the kernel (interrupts masked) takes it
  * when it next unmasks; wait loops poll instead (kernel/smp.h). */
 void arch_ipi_send(unsigned id);
 /* A pause inside a spin loop (x86 pause, nothing elsewhere). */

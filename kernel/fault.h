@@ -3,6 +3,8 @@
  * report for the rest. */
 #pragma once
 
+#include <stdatomic.h>
+
 #include "hal/hal.h"
 #include "mm/mm.h"
 
@@ -25,14 +27,17 @@ void kernel_fault_refused(const hal_fault_t *f, void *regs, const char *why);
  * current process if it came from user mode, else fixup or panic. */
 void kernel_trap_refused(void *regs, ptr_t ip, const char *what);
 
-/* The fault path's record, for tests and the demo. */
+/* The fault path's record, for tests and the demo. The counters are
+ * atomics (every CPU faults at once); `last` and `last_was_page_fault` are
+ * the last fault of any CPU, meaningful to a test only while no other CPU
+ * faults. */
 typedef struct kernel_fault_stats {
-    size_t page_faults;   /* page faults seen */
-    size_t mm_resolved;   /* resolved by mm_handle_fault */
-    size_t fixups;        /* resumed at an exception-table fixup */
-    size_t other_traps;   /* traps that were not page faults */
-    hal_fault_t last;     /* the last page fault */
-    bool last_was_page_fault; /* false when the last fixed-up trap was not a #PF */
+    _Atomic size_t page_faults;   /* page faults seen */
+    _Atomic size_t mm_resolved;   /* resolved by mm_handle_fault */
+    _Atomic size_t fixups;        /* resumed at an exception-table fixup */
+    _Atomic size_t other_traps;   /* traps that were not page faults */
+    hal_fault_t last;             /* the last page fault */
+    bool last_was_page_fault;     /* false when the last fixed-up trap was not a #PF */
 } kernel_fault_stats_t;
 extern kernel_fault_stats_t kernel_fault_stats;
 /* When true, a fault resolved through a fixup is reported too (the demo). */

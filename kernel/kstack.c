@@ -7,11 +7,15 @@
 
 #include "kernel/boot.h"
 #include "kernel/panic.h"
+#include "mm/lock.h"
 #include "mm/paging.h"
 
 #define SLOT_SIZE ((ptr_t)1 << KSTACK_SLOT_SHIFT)
 _Static_assert(KSTACK_GUARD_SIZE + KSTACK_SIZE == SLOT_SIZE, "a slot is its guard and its stack");
 
+/* The slot bitmap; every CPU makes and frees stacks (a leaf lock: the
+ * mapping is done outside it). */
+static spinlock_t slots_lock = SPINLOCK_INIT;
 static uint64_t used[KSTACK_SLOTS / 64];
 ptr_t kstack_window_base;
 
@@ -19,21 +23,29 @@ static ptr_t window(void) { return ALIGN_DOWN((ptr_t)_text_start, (ptr_t)1 << 30
 
 static long slot_take(void)
 {
+    long slot = -1;
+    spinlock_acquire(&slots_lock);
     for (size_t w = 0; w < ARRAY_SIZE(used); w++) {
         if (used[w] == ~(uint64_t)0)
             continue;
         unsigned b = (unsigned)__builtin_ctzll(~used[w]);
         used[w] |= (uint64_t)1 << b;
-        return (long)(w * 64 + b);
+        slot = (long)(w * 64 + b);
+        break;
     }
-    return -1;
+    spinlock_release(&slots_lock);
+    return slot;
 }
 
 static void slot_give(size_t slot)
 {
-    if (slot >= KSTACK_SLOTS || !(used[slot / 64] & ((uint64_t)1 << (slot % 64))))
+    spinlock_acquire(&slots_lock);
+    bool in_use = slot < KSTACK_SLOTS && (used[slot / 64] & ((uint64_t)1 << (slot % 64)));
+    if (in_use)
+        used[slot / 64] &= ~((uint64_t)1 << (slot % 64));
+    spinlock_release(&slots_lock);
+    if (!in_use)
         panic("kernel stack slot %zu is not in use", slot);
-    used[slot / 64] &= ~((uint64_t)1 << (slot % 64));
 }
 
 int kstack_alloc(kstack_t *ks)

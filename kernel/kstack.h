@@ -1,7 +1,8 @@
 /* kernel/kstack.h - kernel stacks for processes: KSTACK_PAGES pages mapped
  * in their own window of the kernel half, each stack above an unmapped
  * guard page, so that an overflow faults instead of overwriting whatever
- * lies below. One CPU, no lock. */
+ * lies below. Any CPU may make or free one at any time (the slot bitmap
+ * has its own leaf lock; the kernel context's lock covers the mapping). */
 #pragma once
 
 #include "mm/mm.h"

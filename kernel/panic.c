@@ -3,6 +3,7 @@
 #include "kernel/panic.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 
 #include "kernel/arch.h"
 #include "kernel/printk.h"
@@ -11,8 +12,14 @@
 bool kernel_panicking;
 ptr_t kernel_direct_map_base;
 
+/* The CPU whose panic reports (id + 1), 0 before any. */
+static _Atomic unsigned panic_cpu;
+
 _Noreturn static void vpanic(const char *func, const char *fmt, va_list ap)
 {
+    unsigned me = arch_cpu_id() + 1, none = 0;
+    if (!atomic_compare_exchange_strong(&panic_cpu, &none, me) && none != me)
+        arch_halt(); /* another CPU reports and ends the run: its report stays whole */
     if (kernel_panicking) {
         printk("PANIC (nested) in %s\n", func);
         arch_exit(1);

@@ -1,4 +1,8 @@
-/* kernel/printk.c - a small vsnprintf and the console printk on top of it. */
+/* kernel/printk.c - a small vsnprintf and the console printk on top of it.
+ * The console has one lock (a leaf: nothing else is taken under it), held
+ * for each printk's whole output, so that lines of different CPUs do not
+ * mix; while the kernel panics it is not taken (the panicking CPU may hold
+ * it, or another CPU that will never let it go). */
 #include "kernel/printk.h"
 
 #include <stdbool.h>
@@ -6,6 +10,10 @@
 
 #include "kernel/arch.h"
 #include "kernel/lib/string.h"
+#include "kernel/panic.h"
+#include "mm/lock.h"
+
+static spinlock_t console_spinlock = SPINLOCK_INIT;
 
 typedef struct out {
     char *buf;
@@ -158,10 +166,31 @@ int snprintf(char *buf, size_t size, const char *fmt, ...)
     return n;
 }
 
-void console_write(const char *s, size_t n)
+bool console_lock(void)
+{
+    if (kernel_panicking)
+        return false;
+    spinlock_acquire(&console_spinlock);
+    return true;
+}
+
+void console_unlock(bool locked)
+{
+    if (locked)
+        spinlock_release(&console_spinlock);
+}
+
+void console_write_locked(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         arch_console_putc(s[i]);
+}
+
+void console_write(const char *s, size_t n)
+{
+    bool locked = console_lock();
+    console_write_locked(s, n);
+    console_unlock(locked);
 }
 
 int vprintk(const char *fmt, va_list ap)
@@ -172,9 +201,11 @@ int vprintk(const char *fmt, va_list ap)
     int n = vsnprintf(buf, sizeof(buf), fmt, copy);
     va_end(copy);
     size_t len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
-    console_write(buf, len);
+    bool locked = console_lock();
+    console_write_locked(buf, len);
     if ((size_t)n >= sizeof(buf))
-        console_write("[...]\n", 6);
+        console_write_locked("[...]\n", 6);
+    console_unlock(locked);
     return (int)len;
 }
 

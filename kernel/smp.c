@@ -6,6 +6,7 @@
 #include "kernel/fault.h"
 #include "kernel/panic.h"
 #include "kernel/printk.h"
+#include "kernel/process.h"
 #include "mm/platform.h"
 
 static cpu_t cpus[SMP_MAX_CPUS];
@@ -70,10 +71,11 @@ void smp_poll(void)
     }
 }
 
-void kernel_ipi(void)
+void kernel_ipi(void *frame)
 {
     atomic_fetch_add_explicit(&cpus[arch_cpu_id()].ipis, 1, memory_order_relaxed);
     smp_poll();
+    proc_user_interrupt(frame); /* a thread of an ending process ends here */
 }
 
 void smp_call_many(unsigned long mask, smp_call_fn_t fn, void *arg)
@@ -149,8 +151,20 @@ static void shootdown_here(void *arg)
     atomic_fetch_add_explicit(&smp_cpu(arch_cpu_id())->shootdowns, 1, memory_order_relaxed);
 }
 
+static void (*_Atomic shootdown_hook)(void *);
+static void *shootdown_hook_arg;
+
+void smp_test_set_shootdown_hook(void (*fn)(void *arg), void *arg)
+{
+    shootdown_hook_arg = arg;
+    atomic_store(&shootdown_hook, fn);
+}
+
 void mm_tlb_shootdown(mm_cpumask_t cpus, const mm_shootdown_t *req)
 {
+    void (*hook)(void *) = atomic_exchange(&shootdown_hook, NULL);
+    if (hook)
+        hook(shootdown_hook_arg);
     smp_call_many((unsigned long)cpus, shootdown_here, (void *)req);
 }
 
@@ -182,7 +196,9 @@ _Noreturn void smp_ap_main(unsigned id)
             atomic_store_explicit(&me->work, NULL, memory_order_release);
             continue;
         }
-        arch_wait_for_interrupt();
+        if (proc_schedule()) /* user threads (kernel/process.h) */
+            continue;
+        proc_idle_wait();
     }
 }
 

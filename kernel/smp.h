@@ -79,12 +79,20 @@ void smp_call_many(unsigned long mask, smp_call_fn_t fn, void *arg);
 void smp_start_work(unsigned cpu, smp_work_fn_t fn, void *arg);
 /* Waits, serving calls, until the work started on cpu has returned. */
 void smp_wait_work(unsigned cpu);
+/* Tests: runs fn(arg) once, at the start of the next TLB shootdown, after the
+ * operation changed the tables and before any other CPU invalidated: the
+ * window in which other CPUs still hold the old translations. */
+void smp_test_set_shootdown_hook(void (*fn)(void *arg), void *arg);
 /* Serves the calls pending for the calling CPU, if any. Every loop that
  * waits on another CPU in kernel mode calls it. */
 void smp_poll(void);
 
 /* Entry of every CPU but the boot one (the arch calls it on the CPU's own
- * stack, traps installed, kernel context active, interrupts masked). */
+ * stack, traps installed, kernel context active, interrupts masked). Its
+ * idle loop serves calls, runs work, runs user threads from the run queue
+ * (proc_schedule) and idles (proc_idle_wait), again. */
 _Noreturn void smp_ap_main(unsigned id);
-/* The arch's IPI handler calls this (interrupts masked). */
-void kernel_ipi(void);
+/* The arch's IPI handler calls this with the interrupted frame (interrupts
+ * masked, the interrupt already acknowledged: it may not return when it
+ * interrupted a thread of an ending process, proc_user_interrupt). */
+void kernel_ipi(void *frame);

@@ -5,6 +5,7 @@
 #include "kernel/boot.h"
 #include "kernel/fault.h"
 #include "kernel/process.h"
+#include "kernel/smp.h"
 #include "kernel/uaccess.h"
 #include "kernel/uapi.h"
 #include "mm/cow.h"
@@ -13,7 +14,8 @@
 
 static long sys_write(unsigned long fd, ptr_t buf, size_t len)
 {
-    static char kbuf[WRITE_MAX]; /* one CPU, and the kernel is never preempted */
+    static char bufs[SMP_MAX_CPUS][WRITE_MAX]; /* one per CPU: the kernel is never preempted */
+    char *kbuf = bufs[arch_cpu_id()];
     if (fd != 1 && fd != 2)
         return -EBADF;
     if (!uaccess_range_ok(buf, len))
@@ -116,12 +118,18 @@ static long sys_meminfo(ptr_t out)
         .switches = proc_switches(),
         .faults = kernel_fault_stats.mm_resolved,
         .cycle_hz = arch_cycle_hz(),
+        .cpus = smp_cpu_count(),
     };
     return copy_to_user(out, &m, sizeof(m));
 }
 
+static _Atomic size_t syscalls;
+
+size_t kernel_syscall_count(void) { return atomic_load(&syscalls); }
+
 void kernel_syscall(void *frame)
 {
+    atomic_fetch_add_explicit(&syscalls, 1, memory_order_relaxed);
     unsigned long a0 = arch_syscall_arg(frame, 0), a1 = arch_syscall_arg(frame, 1);
     unsigned long a2 = arch_syscall_arg(frame, 2), a3 = arch_syscall_arg(frame, 3);
     long r;
@@ -155,9 +163,21 @@ void kernel_syscall(void *frame)
     case SYS_MEMINFO:
         r = sys_meminfo(a0);
         break;
+    case SYS_THREAD_CREATE:
+        r = proc_thread_create(a0, a1, a2);
+        break;
+    case SYS_THREAD_EXIT:
+        proc_thread_exit((int)a0);
+    case SYS_THREAD_JOIN:
+        r = proc_thread_join((long)a0, a1);
+        break;
+    case SYS_GETCPU:
+        r = (long)arch_cpu_id();
+        break;
     default:
         r = -ENOSYS;
         break;
     }
     arch_syscall_set_result(frame, r);
+    proc_syscall_return(); /* a thread of an ending process ends here */
 }

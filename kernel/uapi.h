@@ -77,6 +77,7 @@ struct kmm_meminfo {
                               x86_64 rdtsc (CR4.TSD is kept clear), calibrated against
                               the PIT on the first call (~0.15 s); riscv64 rdtime
                               (scounteren.TM set), the device tree's timebase-frequency */
+    uint64_t cpus;         /* CPUs online: the scheduler runs threads on each of them */
 };
 
 /* Error numbers (Linux values), returned negated. */

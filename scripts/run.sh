@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/run.sh [ARCH] [--gdb] [--tests|--user] [--programs A,B] [--append "ARGS"] [--memory SIZE]
+# scripts/run.sh [ARCH] [--gdb] [--tests|--user] [--programs A,B] [--append "ARGS"] [--memory SIZE] [--cpus N]
 # Builds the kernel and boots it in QEMU on this terminal. It shows the memory
 # map it was given, a page-table dump of the kernel address space, frame
 # statistics and a guided walk through the paging API, then powers off.
@@ -11,13 +11,15 @@
 #   --append ARGS   add ARGS to the kernel command line, after the mode's own (a key the mode
 #                   sets keeps the mode's value): e.g. "paging=4", "ktest ktest.filter=^tlb"
 #   --memory SIZE   guest RAM, QEMU's -m (512M, 2G); default 3G (x86_64), 1G (riscv64), 128M (--user)
+#   --cpus N        N CPUs (QEMU's -smp N, 1 to 8, multi-threaded TCG above 1); default 1. The
+#                   scheduler runs user processes and threads on every one of them
 # The command line reaches x86_64 through QEMU's fw_cfg (file opt/kmm/cmdline),
 # riscv64 through -append. Installs what it needs (scripts/deps.sh, as root)
 # and builds in build/ARCH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 
 arch=x86_64
 gdb=0
@@ -25,18 +27,20 @@ mode=demo
 programs=""
 append=""
 mem=""
+cpus=1
 while [ $# -gt 0 ]; do
   case "$1" in
     x86_64|riscv64) arch=$1 ;;
     --gdb) gdb=1 ;;
     --tests) mode=tests ;;
     --user) mode=user ;;
-    --programs|--append|--memory)
+    --programs|--append|--memory|--cpus)
       [ $# -ge 2 ] || { echo "run.sh: $1 needs a value (try --help)" >&2; exit 2; }
       case "$1" in
         --programs) programs=$2; mode=user ;;
         --append) append=$2 ;;
         --memory) mem=$2 ;;
+        --cpus) cpus=$2 ;;
       esac
       shift ;;
     -h|--help) usage; exit 0 ;;
@@ -48,6 +52,15 @@ if [ -n "$mem" ] && ! [[ "$mem" =~ ^[0-9]+[MG]?$ ]]; then
   echo "run.sh: --memory takes a size such as 512M or 2G, not '$mem'" >&2
   exit 2
 fi
+
+if ! [[ "$cpus" =~ ^[1-8]$ ]]; then
+  echo "run.sh: --cpus takes a CPU count from 1 to 8, not '$cpus'" >&2
+  exit 2
+fi
+# Several CPUs: one host thread per CPU (QEMU's multi-threaded TCG).
+qemu_smp=(-smp "$cpus")
+accel=tcg
+[ "$cpus" -gt 1 ] && accel=tcg,thread=multi
 
 bash scripts/deps.sh "$arch"
 dir=build/$arch
@@ -102,14 +115,15 @@ boot() {
       # A comma in a QEMU option value is written twice.
       [ -n "$cmdline" ] && fw_cfg=(-fw_cfg "name=opt/kmm/cmdline,string=${cmdline//,/,,}")
       # isa-debug-exit: the kernel's power-off writes 0x10 -> QEMU exits with 33.
-      timeout --foreground "$limit" qemu-system-x86_64 -accel tcg -cpu max -m "$mem" -cdrom "$dir/kernel/kmm.iso" \
+      timeout --foreground "$limit" qemu-system-x86_64 -accel "$accel" -cpu max -m "$mem" "${qemu_smp[@]}" \
+        -cdrom "$dir/kernel/kmm.iso" \
         -boot d "${fw_cfg[@]}" -display none -serial mon:stdio -no-reboot \
         -device isa-debug-exit,iobase=0xf4,iosize=0x04 "${qemu_gdb[@]}"
       status=$?
       ok=33
       ;;
     riscv64)
-      timeout --foreground "$limit" qemu-system-riscv64 -machine virt -bios default -m "$mem" \
+      timeout --foreground "$limit" qemu-system-riscv64 -machine virt -accel "$accel" -bios default -m "$mem" "${qemu_smp[@]}" \
         -kernel "$dir/kernel/kmm.elf" -append "$cmdline" -display none -serial mon:stdio -no-reboot \
         "${qemu_gdb[@]}"
       status=$?
@@ -129,7 +143,7 @@ boot() {
 failed=0
 for cmdline in "${cmdlines[@]}"; do
   cmdline="$cmdline${append:+${cmdline:+ }$append}"
-  echo "run.sh: $arch, $mem, command line '$cmdline'" >&2
+  echo "run.sh: $arch, $mem, $cpus CPU(s), command line '$cmdline'" >&2
   boot "$cmdline" || failed=$((failed + 1))
 done
 [ "$failed" -eq 0 ] || { [ "${#cmdlines[@]}" -gt 1 ] && echo "run.sh: $failed of ${#cmdlines[@]} boots failed" >&2; exit 1; }

@@ -61,6 +61,8 @@ rv_hart_t *rv_hart(unsigned id);
  * harts of the device tree that arch_smp_start may start (copied). */
 void rv_smp_boot_init(uint64_t boot_hartid, const fdt_info_t *dt);
 
-/* The supervisor software interrupt (an IPI): acknowledge, then kernel_ipi. */
-void rv_ipi_interrupt(void);
+/* The supervisor software interrupt (an IPI) that interrupted frame r:
+ * acknowledge, then kernel_ipi. */
+struct rv_regs;
+void rv_ipi_interrupt(struct rv_regs *r);
 #endif

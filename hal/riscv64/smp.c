@@ -153,12 +153,12 @@ void arch_ipi_send(unsigned id)
         panic("IPI to cpu %u (hart %lu) failed: SBI error %ld", id, (unsigned long)hartid, r.error);
 }
 
-void rv_ipi_interrupt(void)
+void rv_ipi_interrupt(struct rv_regs *r)
 {
     /* Clear first: an IPI sent after this point sets SSIP again, so the
      * call it announces is served now or at the next interrupt. */
     csr_clear(sip, RV_SIP_SSIP);
-    kernel_ipi();
+    kernel_ipi(r);
 }
 
 /* wfi resumes when an interrupt enabled in sie is pending, whatever

@@ -105,7 +105,7 @@ void rv_trap(rv_regs_t *r)
     if (r->scause == (SCAUSE_INTERRUPT | IRQ_S_TIMER))
         rv_timer_interrupt(r);
     else if (r->scause == (SCAUSE_INTERRUPT | RV_IRQ_S_SOFT))
-        rv_ipi_interrupt();
+        rv_ipi_interrupt(r);
     else if (rv_is_page_fault(r->scause))
         page_fault(r);
     else if (r->scause == EXC_ECALL_U) {

@@ -33,6 +33,12 @@ void arch_user_frame_init(void *frame, ptr_t ip, ptr_t sp)
     r->sstatus = csr_read(sstatus) & ~(SSTATUS_SPP | SSTATUS_SUM | SSTATUS_SIE | SSTATUS_SPIE);
 }
 
+void arch_user_frame_init_thread(void *frame, ptr_t entry, ptr_t stack_top, unsigned long arg)
+{
+    arch_user_frame_init(frame, entry, stack_top); /* ra 0: returning faults */
+    ((rv_regs_t *)frame)->x[RV_A0] = arg;
+}
+
 unsigned long arch_syscall_nr(const void *frame) { return ((const rv_regs_t *)frame)->x[RV_A7]; }
 
 unsigned long arch_syscall_arg(const void *frame, unsigned n)

@@ -126,8 +126,8 @@ void x86_lapic_irq(x86_regs_t *r)
         kernel_timer_tick(r); /* may switch to another process */
         return;
     case X86_VEC_IPI:
-        kernel_ipi();
-        wr(LAPIC_EOI, 0);
+        wr(LAPIC_EOI, 0); /* first: kernel_ipi may not return (a thread of an ending process ends) */
+        kernel_ipi(r);
         return;
     default:
         return; /* spurious: no EOI */

@@ -27,6 +27,12 @@ void arch_user_frame_init(void *frame, ptr_t ip, ptr_t sp)
     r->ss = X86_USER_SS;
 }
 
+void arch_user_frame_init_thread(void *frame, ptr_t entry, ptr_t stack_top, unsigned long arg)
+{
+    arch_user_frame_init(frame, entry, stack_top - 8); /* as after a call: rsp + 8 is 16-byte aligned */
+    ((x86_regs_t *)frame)->rdi = arg;
+}
+
 unsigned long arch_syscall_nr(const void *frame) { return ((const x86_regs_t *)frame)->rax; }
 
 unsigned long arch_syscall_arg(const void *frame, unsigned n)

@@ -60,6 +60,7 @@ typedef struct probe {
     int err;             /* the access that ended the loop */
     int bad;             /* a byte other than expect, or -1 */
     unsigned long after; /* accesses that succeeded after phase 2 */
+    _Atomic unsigned long reads; /* accesses made so far */
 } probe_t;
 
 /* On another CPU: runs in ctx, caches the translation, then keeps accessing
@@ -77,6 +78,7 @@ static void probe_work(void *arg)
         smp_poll();
         int phase = atomic_load(&p->phase);
         err = p->write ? bt_write(p->va, p->user, (uint8_t)i) : bt_read(p->va, p->user, &b);
+        atomic_fetch_add(&p->reads, 1);
         if (err)
             break;
         if (!p->write && b != p->expect)
@@ -129,6 +131,58 @@ KTEST(smp_tlb_munmap_then_other_cpu_read_faults_never_new_bytes)
     KT_EXPECT(t, p.after == 0, "cpu %u read the page %lu times after munmap returned", cpu, p.after);
     KT_EXPECT(t, atomic_load(&smp_cpu(cpu)->shootdowns) == sd0 + 1, "cpu %u carried out %lu shootdowns, expected 1",
               cpu, atomic_load(&smp_cpu(cpu)->shootdowns) - sd0);
+    mm_destroy_context(ctx);
+    KT_EXPECT(t, pmm_free_frames() == free0, "free frames %zu, expected %zu", pmm_free_frames(), free0);
+}
+
+/* Inside the shootdown window of a munmap (tables changed, no other CPU
+ * invalidated yet), the frames just unmapped must still be held: this CPU
+ * takes every frame it can and fills it with 0xee while the other CPU goes on
+ * reading through its old translation, which must keep showing 0xa1. */
+typedef struct window {
+    probe_t *p;
+    size_t grabbed;
+    unsigned long reads_in_window;
+} window_t;
+
+static void fill_in_window(void *arg)
+{
+    window_t *w = arg;
+    w->grabbed = grab_frames(grabbed, 512, 0xee);
+    unsigned long r0 = atomic_load(&w->p->reads);
+    uint64_t hz = arch_cycle_hz(), t0 = arch_cycles();
+    while (atomic_load(&w->p->reads) < r0 + 1000 && w->p->bad < 0 &&
+           (hz ? arch_cycles() - t0 < hz / 5 : atomic_load(&w->p->reads) < r0 + 1000))
+        smp_poll();
+    w->reads_in_window = atomic_load(&w->p->reads) - r0;
+}
+
+KTEST(smp_tlb_munmap_keeps_frames_until_every_cpu_invalidated)
+{
+    if (smp_cpu_count() < 2)
+        KT_SKIP(t, "one CPU");
+    size_t free0 = pmm_free_frames();
+    mm_context_t *ctx = anon_context(t, 4, 0xa1);
+    KT_ASSERT(t, ctx, "no context");
+    static probe_t p;
+    p = (probe_t){ .ctx = ctx, .va = TVA + 2 * PAGE_SIZE, .user = true, .expect = 0xa1 };
+    unsigned cpu = 1;
+    smp_start_work(cpu, probe_work, &p);
+    KT_ASSERT(t, wait_eq(&p.phase, 1), "cpu %u never read the page", cpu);
+    static window_t w;
+    w = (window_t){ .p = &p };
+    smp_test_set_shootdown_hook(fill_in_window, &w);
+    KT_EXPECT(t, bt_unmap_user(ctx, TVA, 4) == 0, "munmap failed");
+    smp_test_set_shootdown_hook(NULL, NULL);
+    atomic_store(&p.phase, 2);
+    smp_wait_work(cpu);
+    for (size_t i = 0; i < w.grabbed; i++)
+        pmm_free(grabbed[i]);
+    KT_EXPECT(t, w.grabbed > 0, "no frame to take in the window");
+    KT_EXPECT(t, p.bad < 0, "cpu %u read %#x through its old translation: the frame was freed before it invalidated",
+              cpu, p.bad);
+    KT_EXPECT(t, p.err == -EFAULT && p.after == 0, "cpu %u after munmap: err %d, %lu reads still succeeded", cpu, p.err,
+              p.after);
     mm_destroy_context(ctx);
     KT_EXPECT(t, pmm_free_frames() == free0, "free frames %zu, expected %zu", pmm_free_frames(), free0);
 }

@@ -10,7 +10,9 @@
  * scale with RAM): the boot suites run them in their own QEMU with
  * `ktest.filter=^userprog_` and exclude them elsewhere (`ktest.exclude=userprog_`). */
 #include "kernel/process.h"
+#include "kernel/smp.h"
 #include "kernel/uapi.h"
+#include "mm/check.h"
 #include "tests/boot/boot_test.h"
 #include "tests/boot/user_program.h"
 
@@ -155,4 +157,57 @@ KTEST(userprog_elf_loader_maps_segments_with_their_rights_and_refuses_bad_images
     uint64_t kva = (uint64_t)(ptr_t)_text_start;
     memcpy(img + 64 + 16, &kva, 8);
     KT_EXPECT(t, try_load(img, n, &entry, NULL) == -ENOEXEC, "a segment in the kernel half is refused");
+}
+
+typedef struct soak_checks {
+    size_t runs, violations, no_memory;
+    char first[200];
+} soak_checks_t;
+
+/* Runs at a quiescent moment (proc_run_checked): no thread runs anywhere. */
+static void soak_check(void *arg)
+{
+    soak_checks_t *c = arg;
+    mm_check_report_t r;
+    int err = mm_check_invariants(&r);
+    c->runs++;
+    if (err == -ENOMEM)
+        c->no_memory++;
+    if (err == -EINVAL && !c->violations)
+        memcpy(c->first, r.first, sizeof(c->first));
+    if (err == -EINVAL)
+        c->violations += r.violations;
+}
+
+/* The SMP soak (tests/user/smp_soak.c): several processes and threads do
+ * random operations on every CPU; every 2 ticks of this CPU's timer all
+ * threads are held off and the invariant checker runs; every frame comes
+ * back. The line says how many operations the kernel saw (system calls and
+ * resolved page faults) and what the checker found, like model-check's. */
+KTEST(userprog_smp_soak_random_operations_keep_the_invariants)
+{
+    soak_checks_t c = { 0 };
+    size_t free_before = pmm_free_frames();
+    size_t calls = kernel_syscall_count(), faults = kernel_fault_stats.mm_resolved;
+    int status = -1;
+    proc_output_prefix = "    ";
+    printk("    # Subtest: smp_soak\n");
+    int err = proc_run_checked("smp_soak", &status, soak_check, &c, 2);
+    proc_output_prefix = "";
+    size_t ops = kernel_syscall_count() - calls + (kernel_fault_stats.mm_resolved - faults);
+    long leaks = (long)free_before - (long)pmm_free_frames();
+    mm_check_report_t r;
+    int final = mm_check_invariants(&r);
+    c.runs++;
+    if (final == -EINVAL)
+        c.violations += r.violations;
+    printk("# smp-soak %s: %zu ops, %zu checks, %zu violations, %ld leaks (%u CPUs)\n", kernel_geometry->name, ops,
+           c.runs, c.violations, leaks, smp_cpu_count());
+    KT_ASSERT(t, err == 0, "proc_run_checked(smp_soak) failed with %d", err);
+    KT_EXPECT(t, status == 0, "smp_soak ended with wait status %#x", (unsigned)status);
+    KT_EXPECT(t, c.violations == 0, "the checker found %zu violations, first: %s", c.violations,
+              final == -EINVAL ? r.first : c.first);
+    KT_EXPECT(t, c.runs >= 2 && c.no_memory == 0, "the checker ran %zu times (%zu without memory)", c.runs, c.no_memory);
+    KT_EXPECT(t, leaks == 0, "%ld frames not back", leaks);
+    KT_EXPECT(t, proc_count() == 0, "%zu processes left", proc_count());
 }

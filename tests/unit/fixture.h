@@ -54,5 +54,21 @@ static inline pfn_t alloc_run(size_t npages)
 #define KBASE() (hal_kernel_start(G()) + ((ptr_t)64 << 30)) /* a kernel-half test area */
 #define USER_VA ((ptr_t)0x40000000)
 
+/* A 64-bit word written / read from user mode through the software MMU
+ * (faults resolved as the hardware would take them); fails the test on error. */
+static inline void put64(mm_context_t *ctx, ptr_t va, uint64_t v)
+{
+    int err = softmmu_write(ctx, va, &v, sizeof v, true);
+    cr_assert_eq(err, 0, "write at %#lx: %d", (unsigned long)va, err);
+}
+
+static inline uint64_t get64(mm_context_t *ctx, ptr_t va)
+{
+    uint64_t v = 0;
+    int err = softmmu_read(ctx, va, &v, sizeof v, true);
+    cr_assert_eq(err, 0, "read at %#lx: %d", (unsigned long)va, err);
+    return v;
+}
+
 /* Expect no missed invalidation in the model TLB. */
 #define ASSERT_TLB_CLEAN() cr_assert_eq(softmmu_stale_entries(), 0, "stale TLB entries: a change was not invalidated")

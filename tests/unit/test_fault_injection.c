@@ -150,18 +150,6 @@ static size_t sweep(const scenario_t *sc)
 
 /* ---- building blocks ---- */
 
-static void put64(mm_context_t *ctx, ptr_t va, uint64_t v)
-{
-    cr_assert_eq(softmmu_write(ctx, va, &v, sizeof v, true), 0, "write at %#lx", (unsigned long)va);
-}
-
-static uint64_t get64(mm_context_t *ctx, ptr_t va)
-{
-    uint64_t v = 0;
-    cr_assert_eq(softmmu_read(ctx, va, &v, sizeof v, true), 0, "read at %#lx", (unsigned long)va);
-    return v;
-}
-
 static vmap_t *anon(mm_context_t *ctx, ptr_t va, size_t n, vmap_type_t type)
 {
     spinlock_acquire(&ctx->mm_lock);

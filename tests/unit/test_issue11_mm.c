@@ -34,20 +34,6 @@ static vm_flags entry_flags(mm_context_t *ctx, ptr_t va)
     return f;
 }
 
-static void put64(mm_context_t *ctx, ptr_t va, uint64_t v)
-{
-    int err = softmmu_write(ctx, va, &v, sizeof v, true);
-    cr_assert_eq(err, 0, "write at %#lx: %d", (unsigned long)va, err);
-}
-
-static uint64_t get64(mm_context_t *ctx, ptr_t va)
-{
-    uint64_t v = 0;
-    int err = softmmu_read(ctx, va, &v, sizeof v, true);
-    cr_assert_eq(err, 0, "read at %#lx: %d", (unsigned long)va, err);
-    return v;
-}
-
 static void flag(mm_context_t *ctx, ptr_t va, size_t n, vm_flags f)
 {
     spinlock_acquire(&ctx->mm_lock);

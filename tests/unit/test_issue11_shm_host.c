@@ -46,20 +46,6 @@ static vmap_t *anon(mm_context_t *ctx, ptr_t va, size_t npages, vmap_type_t type
     return v;
 }
 
-static void put64(mm_context_t *ctx, ptr_t va, uint64_t v)
-{
-    int err = softmmu_write(ctx, va, &v, sizeof v, true);
-    cr_assert_eq(err, 0, "write at %#lx: %d", (unsigned long)va, err);
-}
-
-static uint64_t get64(mm_context_t *ctx, ptr_t va)
-{
-    uint64_t v = 0;
-    int err = softmmu_read(ctx, va, &v, sizeof v, true);
-    cr_assert_eq(err, 0, "read at %#lx: %d", (unsigned long)va, err);
-    return v;
-}
-
 /* Everything the frame accounting can see at one moment. */
 typedef struct counts {
     size_t free, tables, objects, user, referenced, vmaps, contexts;

@@ -212,6 +212,101 @@ _Noreturn void sys_exit(int status)
         ;
 }
 
+_Noreturn void sys_thread_exit(int code)
+{
+    kmm_syscall(SYS_THREAD_EXIT, code, 0, 0, 0);
+    for (;;)
+        ;
+}
+
+/* What a new thread finds at the top of its stack. */
+typedef struct uthread_start_block {
+    void (*fn)(void *);
+    void *arg;
+} uthread_start_block_t;
+
+static void uthread_entry(void *arg)
+{
+    uthread_start_block_t *b = arg;
+    b->fn(b->arg);
+    sys_thread_exit(0);
+}
+
+int uthread_start(uthread_t *t, void (*fn)(void *), void *arg)
+{
+    size_t len = UTHREAD_STACK_PAGES * PAGE;
+    long stack = sys_mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+    if (stack < 0)
+        return (int)stack;
+    uintptr_t top = (uintptr_t)stack + len - 32; /* the start block above, 16-byte aligned */
+    uthread_start_block_t *b = (uthread_start_block_t *)top;
+    b->fn = fn;
+    b->arg = arg;
+    long tid = sys_thread_create(uthread_entry, top, b);
+    if (tid < 0) {
+        sys_munmap((uintptr_t)stack, len);
+        return (int)tid;
+    }
+    t->tid = tid;
+    t->stack = (uintptr_t)stack;
+    return 0;
+}
+
+int uthread_join(uthread_t *t, int *code)
+{
+    long r = sys_thread_join(t->tid, code);
+    if (r < 0)
+        return (int)r;
+    sys_munmap(t->stack, UTHREAD_STACK_PAGES * PAGE);
+    return 0;
+}
+
+unsigned long u_ncpus(void)
+{
+    struct kmm_meminfo m;
+    return sys_meminfo(&m) == 0 ? (unsigned long)m.cpus : 0;
+}
+
+void u_note_cpu(volatile unsigned long *set)
+{
+    long cpu = sys_getcpu();
+    if (cpu >= 0 && cpu < 64)
+        __atomic_fetch_or(set, 1ul << cpu, __ATOMIC_SEQ_CST);
+}
+
+int u_popcount(unsigned long v)
+{
+    int n = 0;
+    for (; v; v &= v - 1)
+        n++;
+    return n;
+}
+
+bool u_cpus_spread(unsigned long set) { return u_ncpus() == 1 ? set != 0 : u_popcount(set) >= 2; }
+
+bool u_await(volatile unsigned long *v, unsigned long want)
+{
+    for (unsigned long i = 0; i < U_AWAIT_BOUND; i++) {
+        if (__atomic_load_n(v, __ATOMIC_SEQ_CST) >= want)
+            return true;
+        sys_yield();
+    }
+    return __atomic_load_n(v, __ATOMIC_SEQ_CST) >= want;
+}
+
+bool u_gather(volatile unsigned long *count, unsigned long n, volatile unsigned long *cpus)
+{
+    bool several = u_ncpus() > 1;
+    __atomic_add_fetch(count, 1, __ATOMIC_SEQ_CST);
+    for (unsigned long i = 0; i < U_AWAIT_BOUND; i++) {
+        u_note_cpu(cpus);
+        if (__atomic_load_n(count, __ATOMIC_SEQ_CST) >= n && (!several || u_popcount(*cpus) >= 2))
+            return true;
+        sys_yield();
+    }
+    return false;
+}
+
 static int planned, ran, failed;
 
 void t_plan(int n)

@@ -39,6 +39,14 @@ static inline long sys_mprotect(uintptr_t addr, size_t len, int prot)
 }
 static inline long sys_yield(void) { return kmm_syscall(SYS_YIELD, 0, 0, 0, 0); }
 static inline long sys_meminfo(struct kmm_meminfo *out) { return kmm_syscall(SYS_MEMINFO, (long)out, 0, 0, 0); }
+/* Threads (kernel/uapi.h): entry(arg) runs on stack_top and must not return. */
+static inline long sys_thread_create(void (*entry)(void *), uintptr_t stack_top, void *arg)
+{
+    return kmm_syscall(SYS_THREAD_CREATE, (long)entry, (long)stack_top, (long)arg, 0);
+}
+_Noreturn void sys_thread_exit(int code);
+static inline long sys_thread_join(long tid, int *code) { return kmm_syscall(SYS_THREAD_JOIN, tid, (long)code, 0, 0); }
+static inline long sys_getcpu(void) { return kmm_syscall(SYS_GETCPU, 0, 0, 0, 0); }
 
 void *memset(void *dst, int c, size_t n);
 void *memcpy(void *restrict dst, const void *restrict src, size_t n);
@@ -62,6 +70,47 @@ void t_plan(int n);
 bool t_check(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The exit status: failed checks, plus one if the plan was not met. */
 int t_done(void);
+
+/* A thread with a stack of its own (UTHREAD_STACK_PAGES pages from mmap).
+ * uthread_start runs fn(arg) in a new thread, which exits with code 0 when
+ * fn returns (or earlier through sys_thread_exit); returns 0, or the error
+ * of mmap or thread_create with nothing kept. uthread_join waits for it,
+ * stores its exit code in *code (if code is not NULL), unmaps the stack and
+ * returns 0, or the error of thread_join (the stack is then kept). The
+ * check functions (t_check) belong to one thread: other threads record
+ * what they saw and the main thread checks it. */
+#define UTHREAD_STACK_PAGES 4
+typedef struct uthread {
+    long tid;
+    uintptr_t stack;
+} uthread_t;
+int uthread_start(uthread_t *t, void (*fn)(void *), void *arg);
+int uthread_join(uthread_t *t, int *code);
+
+/* Several CPUs: u_ncpus is meminfo's count of online CPUs; u_note_cpu adds
+ * the caller's CPU (getcpu) to a set shared by threads or processes;
+ * u_cpus_spread says whether a set proves that work ran on different CPUs:
+ * two or more in it, or any at all on a one-CPU machine. */
+unsigned long u_ncpus(void);
+void u_note_cpu(volatile unsigned long *set);
+bool u_cpus_spread(unsigned long set);
+int u_popcount(unsigned long v);
+/* Waits (yielding, so that one CPU runs the others meanwhile) until
+ * *v >= want; false after U_AWAIT_BOUND yields (a count, not a time: only a
+ * side that never gets there reaches it). */
+#define U_AWAIT_BOUND 20000000ul
+bool u_await(volatile unsigned long *v, unsigned long want);
+/* A barrier that also spreads: adds one to *count, then waits (noting its
+ * CPU in *cpus and yielding) until *count >= n and, on several CPUs, *cpus
+ * holds two or more: the parties then run on different CPUs (a CPU that
+ * idled takes the threads that yield meanwhile). false after U_AWAIT_BOUND
+ * rounds. */
+bool u_gather(volatile unsigned long *count, unsigned long n, volatile unsigned long *cpus);
+/* Atomic add on a word shared by threads or processes (returns the new value). */
+static inline unsigned long u_add(volatile unsigned long *v, unsigned long n)
+{
+    return __atomic_add_fetch(v, n, __ATOMIC_SEQ_CST);
+}
 
 /* Runs fn(arg) in a forked child that exits 0 if fn returns; returns the
  * child's wait status, or a negative error if fork or wait failed. */
