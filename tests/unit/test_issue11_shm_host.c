@@ -522,3 +522,35 @@ Test(host_library, bad_init_arguments_leave_the_running_instance_alone)
     cr_assert_eq(get64(ctx, USER_VA), 42, "the instance still runs");
     mm_destroy_context(ctx);
 }
+
+/* The freed-frame check (host_frames_freed_while_cached) counts a frame that
+ * a model TLB still translates to when the allocator gets it back; a
+ * benchmark turns it off (kmm_host_set_free_check), and every
+ * kmm_host_init turns it on again. */
+Test(host_library, free_check_counts_a_cached_frame_unless_turned_off_and_init_turns_it_on)
+{
+    mm_context_t *ctx = new_ctx();
+    pfn_t f = pmm_alloc();
+    vmap_t *v = mm_map_user_pages(ctx, USER_VA, f, 1, VM_RW, VALLOC_EXACT, VMAP_TYPE_PRIVATE, VMAP_MMAP);
+    cr_assert(!IS_ERR(v));
+    uint8_t b;
+    cr_assert_eq(softmmu_read(ctx, USER_VA, &b, 1, true), 0); /* CPU 0's model TLB now holds the page */
+    size_t n0 = host_frames_freed_while_cached();
+    mm_platform_frame_freed(f, 0);
+    cr_assert_eq(host_frames_freed_while_cached(), n0 + 1);
+    kmm_host_set_free_check(false);
+    mm_platform_frame_freed(f, 0);
+    cr_assert_eq(host_frames_freed_while_cached(), n0 + 1, "the check ran while turned off");
+    kmm_host_set_free_check(true);
+    mm_platform_frame_freed(f, 0);
+    cr_assert_eq(host_frames_freed_while_cached(), n0 + 2);
+    kmm_host_set_free_check(false);
+    cr_assert_eq(kmm_host_init(TEST_RAM_MIB, NULL), 0);
+    ctx = new_ctx();
+    f = pmm_alloc();
+    v = mm_map_user_pages(ctx, USER_VA, f, 1, VM_RW, VALLOC_EXACT, VMAP_TYPE_PRIVATE, VMAP_MMAP);
+    cr_assert(!IS_ERR(v));
+    cr_assert_eq(softmmu_read(ctx, USER_VA, &b, 1, true), 0);
+    mm_platform_frame_freed(f, 0);
+    cr_assert_eq(host_frames_freed_while_cached(), 1, "kmm_host_init left the check off");
+}
