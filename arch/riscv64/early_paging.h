@@ -34,7 +34,3 @@ pfn_t rv_early_root(void);
  * then); panics if the pool cannot hold the tables. The caller invalidates
  * the TLB for a range it remaps. For boot and bring-up code only. */
 int rv_early_map(ptr_t va, uint64_t pa, uint64_t size, vm_flags flags);
-
-/* The satp MODE for hal_mmu_activate (mmu.c). */
-void rv_mmu_set_mode(uint64_t satp_mode);
-uint64_t rv_mmu_mode(void);

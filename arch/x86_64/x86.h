@@ -1,32 +1,21 @@
-/* hal/x86_64/x86.h - privileged instructions and registers (kernel only). */
+/* arch/x86_64/x86.h - privileged instructions and registers (kernel only). */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "acpi.h"
+#include "hal/x86_64/x86_cr.h"
 
 #define KERNEL_VMA 0xffffffff80000000ull
 #define X86_DIRECT_MAP_BASE 0xffff800000000000ull
 
-#define X86_CR0_WP (1ull << 16)
-#define X86_CR4_TSD (1ull << 2)
-#define X86_CR4_PGE (1ull << 7)
-#define X86_CR4_LA57 (1ull << 12)
-#define X86_CR4_SMEP (1ull << 20)
-#define X86_CR4_SMAP (1ull << 21)
-#define X86_CR0_PE (1ull << 0)
-#define X86_CR0_NW (1ull << 29)
-#define X86_CR0_CD (1ull << 30)
-#define X86_CR0_PG (1ull << 31)
-#define X86_CR4_PAE (1ull << 5)
 #define X86_MSR_APIC_BASE 0x1Bu
 #define X86_MSR_EFER 0xC0000080u
 #define X86_MSR_TSC_AUX 0xC0000103u
 #define X86_EFER_LME (1ull << 8)
 #define X86_EFER_NXE (1ull << 11)
 #define X86_RFLAGS_AC (1ull << 18)
-#define X86_CR3_ADDR 0x000ffffffffff000ull
 
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
 static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port)); }
@@ -49,20 +38,6 @@ static inline void wrmsr(uint32_t msr, uint64_t v)
     __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
 }
 
-#define X86_CR_ACCESSORS(n)                                                                                            \
-    static inline uint64_t read_cr##n(void)                                                                            \
-    {                                                                                                                  \
-        uint64_t v;                                                                                                    \
-        __asm__ volatile("mov %%cr" #n ", %0" : "=r"(v));                                                              \
-        return v;                                                                                                      \
-    }                                                                                                                  \
-    static inline void write_cr##n(uint64_t v) { __asm__ volatile("mov %0, %%cr" #n : : "r"(v) : "memory"); }
-X86_CR_ACCESSORS(0)
-X86_CR_ACCESSORS(2)
-X86_CR_ACCESSORS(3)
-X86_CR_ACCESSORS(4)
-
-static inline void invlpg(uint64_t va) { __asm__ volatile("invlpg (%0)" : : "r"(va) : "memory"); }
 
 static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
 {

@@ -4,7 +4,7 @@
  * user-half TLB entries. Kernel-half mappings are global (VM_GLOBAL) and
  * survive CR3 loads; they are invalidated whatever is active. */
 #include "hal/hal.h"
-#include "x86.h"
+#include "x86_cr.h"
 
 /* Above this many pages one full flush is cheaper than invlpg per page. */
 #define X86_INVLPG_MAX_PAGES 32
