@@ -97,7 +97,7 @@ static void walk(checker_t *c, mm_context_t *ctx, pfn_t table, unsigned level, p
     const pte_t *t = pfn_va(table);
     ptr_t span = (ptr_t)hal_level_span(level);
     for (unsigned i = 0; i < HAL_ENTRIES_PER_TABLE; i++) {
-        pte_t e = t[i];
+        pte_t e = hal_pte_load(&t[i]);
         if (!hal_pte_present(e))
             continue;
         ptr_t eva = va + i * span;
@@ -120,7 +120,7 @@ static void walk_root_half(checker_t *c, mm_context_t *ctx, bool user)
     const pte_t *root = pfn_va(ctx->pgd);
     ptr_t span = (ptr_t)hal_level_span(top);
     for (unsigned i = user ? 0 : split; i < (user ? split : HAL_ENTRIES_PER_TABLE); i++) {
-        pte_t e = root[i];
+        pte_t e = hal_pte_load(&root[i]);
         if (!hal_pte_present(e))
             continue;
         ptr_t va = (ptr_t)i * span;

@@ -80,8 +80,9 @@ int mm_init(const mm_boot_info_t *info)
         pfn_t t = pt_alloc_table(NULL, false);
         if (t == PMM_NO_FRAME)
             return -ENOMEM;
-        root[i] = hal_pte_make_table(t, false);
+        hal_pte_store(&root[i], hal_pte_make_table(t, false));
     }
+    hal_tables_sync();
     return 0;
 }
 
@@ -97,7 +98,8 @@ mm_context_t *mm_create_context(void)
     const pte_t *kroot = pfn_va(kernel_ctx->pgd);
     pte_t *root = pfn_va(ctx->pgd);
     for (unsigned i = kernel_root_first(); i < HAL_ENTRIES_PER_TABLE; i++)
-        root[i] = kroot[i];
+        hal_pte_store(&root[i], hal_pte_load(&kroot[i]));
+    hal_tables_sync(); /* before the root can be activated */
     spinlock_acquire(&contexts_lock);
     ctx->next = contexts;
     ctx->prev = NULL;
@@ -148,7 +150,7 @@ void mm_switch_context(mm_context_t *ctx)
      * shoots this CPU down) or finished its stores before our walks begin
      * (both sides order with seq_cst; mm/tlb.c). */
     atomic_fetch_or(&ctx->cpus, MM_CPU_BIT(cpu));
-    hal_mmu_activate(ctx->pgd);
+    hal_mmu_activate(ctx->pgd, kernel_ctx->pgd);
     atomic_store_explicit(&active_ctx[cpu], ctx, memory_order_relaxed);
     if (old && old != ctx)
         atomic_fetch_and(&old->cpus, ~MM_CPU_BIT(cpu)); /* activation dropped old's translations here */

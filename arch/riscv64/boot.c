@@ -123,7 +123,7 @@ _Noreturn void arch_exit(int code)
     if (rv_early_root() == 0) /* still on entry.S's table: physical 0..4 GiB is identity-mapped */
         dev = (volatile uint32_t *)(uintptr_t)RV_SIFIVE_TEST_PHYS;
     else if (hal_mmu_active_root() != rv_early_root())
-        hal_mmu_activate(rv_early_root()); /* they map the device whatever the kernel did to its own */
+        hal_mmu_activate(rv_early_root(), rv_early_root()); /* they map the device whatever the kernel did to its own */
     *dev = v;
     arch_halt();
 }

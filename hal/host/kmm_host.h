@@ -12,8 +12,9 @@
 
 /* Brings the generic layer up over `mib` MiB of simulated RAM with the named
  * geometry (NULL: $KMM_GEOMETRY, else the arch's first). Physical memory
- * starts at 0 on x86_64 (first MiB reserved) and at 0x80000000 on riscv64
- * (first 2 MiB reserved, as OpenSBI and the kernel image would be). May be
+ * starts where the arch's machine has it, with the part its firmware keeps
+ * reserved (HAL_ARCH_RAM_BASE, HAL_ARCH_RAM_RESERVED in hal_arch.h: x86_64
+ * 0 and the first MiB, riscv64 0x80000000 and 2 MiB). May be
  * called again: the previous instance is dropped first (kmm_host_fini).
  * 0, or -EINVAL (bad geometry name, mib outside [4, 2^20]: nothing changed)
  * / -ENOMEM (the previous instance is gone, nothing is up). */
@@ -39,6 +40,11 @@ typedef struct host_tlb_event {
     ptr_t start, end; /* HOST_TLB_RANGE: [start, end) */
 } host_tlb_event_t;
 size_t host_tlb_event_count(void);
+/* hal_tables_sync calls since kmm_host_init (one per operation that may have
+ * stored entries, before its invalidation). */
+size_t host_tables_syncs(void);
+/* The kernel root the calling CPU's last hal_mmu_activate named. */
+pfn_t host_active_kernel_root(void);
 const host_tlb_event_t *host_tlb_event(size_t i);
 void host_tlb_log_clear(void);
 

@@ -117,7 +117,7 @@ static int walk_from(pfn_t table, unsigned level, unsigned restrict_mask, ptr_t 
     for (; level >= 1; level--) {
         if (only_allocated && !pmm_is_allocated(table))
             return -2;
-        pte_t e = ((const pte_t *)pfn_va(table))[hal_level_index(level, va)];
+        pte_t e = hal_pte_load(&((const pte_t *)pfn_va(table))[hal_level_index(level, va)]);
         if (!hal_pte_present(e))
             return -1;
         if (hal_pte_is_leaf(level, e)) {
@@ -132,15 +132,7 @@ static int walk_from(pfn_t table, unsigned level, unsigned restrict_mask, ptr_t 
         }
         if (level == 1)
             return -1;
-#ifdef X86_PTE_P
-        /* x86 checks U/S, R/W and XD at every level of the walk. */
-        if (!(e & X86_PTE_US))
-            restrict_mask &= ~VM_USER;
-        if (!(e & X86_PTE_RW))
-            restrict_mask &= ~VM_WRITE;
-        if (e & X86_PTE_NX)
-            restrict_mask &= ~VM_EXEC;
-#endif
+        restrict_mask &= hal_pte_table_allows(e); /* x86 checks U/S, R/W and XD at every level */
         table = hal_pte_pfn(level, e);
     }
     return -1;
