@@ -74,6 +74,7 @@ struct mm_context {
      * mm_switch_context before the CPU loads the root, cleared when the CPU
      * switches away (activation drops the old context's translations). */
     _Atomic mm_cpumask_t cpus;
+    bool is_kernel;          /* the kernel context (mm_kernel_context) */
 };
 
 /* A vmap without flags, as mm_get_free_vaddr_locked / vmap_create leave it,

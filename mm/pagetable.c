@@ -32,11 +32,67 @@ typedef struct walk {
     pt_gather_t *g;
 } walk_t;
 
-static size_t table_pages_total;
+/* The geometry in force (mm/mm.h), set by mm_init. */
+const hal_geometry_t *mm_geometry;
 
-void pt_reset(void) { __atomic_store_n(&table_pages_total, 0, __ATOMIC_RELAXED); }
+static size_t table_pages_total, shootdowns;
+
+void pt_reset(void)
+{
+    __atomic_store_n(&table_pages_total, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&shootdowns, 0, __ATOMIC_RELAXED);
+}
 
 size_t pt_table_pages_total(void) { return __atomic_load_n(&table_pages_total, __ATOMIC_RELAXED); }
+
+size_t pt_shootdowns_total(void) { return __atomic_load_n(&shootdowns, __ATOMIC_RELAXED); }
+
+int mm_check_range(ptr_t vaddr, size_t npages, bool user, ptr_t *last)
+{
+    if (npages == 0 || (vaddr & PAGE_MASK) || npages > (SIZE_MAX >> PAGE_SHIFT))
+        return -EINVAL;
+    ptr_t size = (ptr_t)npages << PAGE_SHIFT;
+    ptr_t end = vaddr + size;
+    if (end <= vaddr) /* overflows, or reaches the top of the address space */
+        return -EINVAL;
+    if (user ? end > hal_user_end(mm_geometry) : vaddr < hal_kernel_start(mm_geometry))
+        return -EINVAL;
+    *last = end - 1;
+    return 0;
+}
+
+int mm_check_flags(vm_flags flags, bool user)
+{
+    if ((flags & ~VM_ALL_FLAGS) || !(flags & VM_READ))
+        return -EINVAL;
+    if (user ? (flags & VM_GLOBAL) || !(flags & VM_USER) : (flags & VM_USER))
+        return -EINVAL;
+    return 0;
+}
+
+/* Invalidates [start, end) of ctx, or everything of ctx (all), on the
+ * calling CPU and on every other CPU that may cache it: all online CPUs for
+ * the kernel half (every context shares it), ctx->cpus for the user half.
+ * Returns when every CPU has done it. The caller has finished its entry
+ * stores (and ordered them with hal_tables_sync); the fence orders them
+ * before the read of ctx->cpus, against mm_switch_context's fetch_or
+ * before a CPU loads the root. */
+static void tlb_flush(mm_context_t *ctx, bool all, ptr_t start, ptr_t end)
+{
+    bool kernel = ctx->is_kernel || !hal_is_user_addr(mm_geometry, start);
+    if (all)
+        hal_tlb_invalidate_all(ctx->pgd);
+    else
+        hal_tlb_invalidate(ctx->pgd, start, end);
+    atomic_thread_fence(memory_order_seq_cst);
+    mm_cpumask_t targets = kernel ? mm_cpus_online() : atomic_load_explicit(&ctx->cpus, memory_order_relaxed);
+    targets &= ~MM_CPU_BIT(mm_cpu_id());
+    if (!targets)
+        return;
+    mm_shootdown_t req = { .root = ctx->pgd, .start = all ? 0 : start, .end = all ? 0 : end, .all = all };
+    __atomic_fetch_add(&shootdowns, 1, __ATOMIC_RELAXED);
+    mm_tlb_shootdown(targets, &req);
+}
 
 pfn_t pt_alloc_table(mm_context_t *ctx, bool user_half)
 {
@@ -202,7 +258,8 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
             vm_flags f = w->flags;
             if (w->guard && (f & VM_WRITE)) {
                 pfn_t pfn = hal_pte_pfn(1, old);
-                if (pfn == mm_zero_page() || pmm_refcount(pfn) > 1)
+                /* (the zero page counts: its permanent reference is one more) */
+                if (pmm_refcount(pfn) > 1)
                     f &= ~VM_WRITE; /* still shared: the next write copies */
             }
             int err = hal_pte_set_flags(1, old, f, &e);
@@ -526,9 +583,9 @@ void pt_finish(mm_context_t *ctx, pt_gather_t *g)
 {
     hal_tables_sync(); /* the operation's stores, before its invalidation and before its callers use them */
     if (g->tables_freed)
-        mm_tlb_flush(ctx, true, 0, 0);
+        tlb_flush(ctx, true, 0, 0);
     else if (g->flush_lo <= g->flush_hi)
-        mm_tlb_flush(ctx, false, g->flush_lo, g->flush_hi + 1);
+        tlb_flush(ctx, false, g->flush_lo, g->flush_hi + 1);
     pmm_gather_release(&g->frames);
     *g = (pt_gather_t)PT_GATHER_INIT;
 }

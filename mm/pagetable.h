@@ -56,3 +56,5 @@ void pt_finish(mm_context_t *ctx, pt_gather_t *g);
 pfn_t pt_alloc_table(mm_context_t *ctx, bool user_half);
 void pt_free_table(mm_context_t *ctx, pfn_t table, bool user_half, pmm_gather_t *g);
 size_t pt_table_pages_total(void);
+/* Invalidation requests sent to other CPUs since mm_init (one per operation). */
+size_t pt_shootdowns_total(void);
