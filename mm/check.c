@@ -134,6 +134,20 @@ static void walk_root_half(checker_t *c, mm_context_t *ctx, bool user)
     }
 }
 
+/* A context's root shares the kernel context's kernel-half entries, or,
+ * with a separate kernel root, has none. */
+static void check_kernel_half(checker_t *c, mm_context_t *ctx)
+{
+    unsigned split = hal_level_index(mm_geometry->levels, hal_kernel_start(mm_geometry));
+    const pte_t *root = pfn_va(ctx->pgd), *kroot = pfn_va(mm_kernel_context()->pgd);
+    bool separate = hal_separate_kernel_root(mm_geometry);
+    for (unsigned i = split; i < HAL_ENTRIES_PER_TABLE; i++) {
+        pte_t e = hal_pte_load(&root[i]), want = separate ? 0 : hal_pte_load(&kroot[i]);
+        CHECK_ONCE(c, e == want, "root's kernel-half entry differs from the kernel context's (or is not empty with a "
+                   "separate kernel root): index, entry", i, e);
+    }
+}
+
 /* What one object's tree holds, seen by shm_for_each_frame. */
 typedef struct object_walk {
     checker_t *c;
@@ -190,6 +204,7 @@ static void check_window(checker_t *c)
     for (mm_context_t *ctx = mm_context_list(); ctx; ctx = ctx->next) {
         spinlock_acquire(&ctx->mm_lock);
         c->tables++;
+        check_kernel_half(c, ctx);
         walk_root_half(c, ctx, true);
         hold_objects(c, ctx);
         spinlock_release(&ctx->mm_lock);

@@ -61,6 +61,8 @@ int mm_contexts_init(void)
     if (!kernel_ctx)
         return -ENOMEM;
     kernel_ctx->is_kernel = true;
+    if (hal_separate_kernel_root(mm_geometry))
+        return 0; /* the kernel half has a root of its own: nothing to share */
     /* Every kernel-half table under the root exists from now on, so that
      * each context can share them by copying the root's kernel half. */
     pte_t *root = pfn_va(kernel_ctx->pgd);
@@ -85,11 +87,13 @@ mm_context_t *mm_create_context(void)
     mm_context_t *ctx = context_alloc();
     if (!ctx)
         return ERR_PTR(-ENOMEM);
-    const pte_t *kroot = pfn_va(kernel_ctx->pgd);
-    pte_t *root = pfn_va(ctx->pgd);
-    for (unsigned i = kernel_root_first(); i < HAL_ENTRIES_PER_TABLE; i++)
-        hal_pte_store(&root[i], hal_pte_load(&kroot[i]));
-    hal_tables_sync(); /* before the root can be activated */
+    if (!hal_separate_kernel_root(mm_geometry)) {
+        const pte_t *kroot = pfn_va(kernel_ctx->pgd);
+        pte_t *root = pfn_va(ctx->pgd);
+        for (unsigned i = kernel_root_first(); i < HAL_ENTRIES_PER_TABLE; i++)
+            hal_pte_store(&root[i], hal_pte_load(&kroot[i]));
+        hal_tables_sync(); /* before the root can be activated */
+    }
     spinlock_acquire(&contexts_lock);
     ctx->next = contexts;
     ctx->prev = NULL;
@@ -138,7 +142,7 @@ void mm_switch_context(mm_context_t *ctx)
     /* The bit is visible before this CPU can walk ctx's tables: an operation
      * that changes them and then reads ctx->cpus either sees the bit (and
      * shoots this CPU down) or finished its stores before our walks begin
-     * (both sides order with seq_cst; mm/tlb.c). */
+     * (both sides order with seq_cst; tlb_flush in mm/pagetable.c). */
     atomic_fetch_or(&ctx->cpus, MM_CPU_BIT(cpu));
     hal_mmu_activate(ctx->pgd, kernel_ctx->pgd);
     atomic_store_explicit(&active_ctx[cpu], ctx, memory_order_relaxed);

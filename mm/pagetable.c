@@ -152,10 +152,25 @@ static bool table_empty(pfn_t table)
 }
 
 /* Tables directly under the root in the kernel half are shared by every
- * context and never freed. */
+ * context and never freed (with a separate kernel root nothing shares them:
+ * they come and go like any other). */
 static bool table_pinned(unsigned level, ptr_t va)
 {
-    return level == mm_geometry->levels - 1 && !hal_is_user_addr(mm_geometry, va);
+    return level == mm_geometry->levels - 1 && !hal_is_user_addr(mm_geometry, va) &&
+           !hal_separate_kernel_root(mm_geometry);
+}
+
+/* Break-before-make (HAL_GEOMETRY_BREAK_BEFORE_MAKE): the valid entries of
+ * [lo, hi] in ctx were just made invalid; they are invalidated on every CPU
+ * that may cache them (everything, with all: a table went) before the
+ * caller stores their replacements. */
+static void break_flush(mm_context_t *ctx, bool all, ptr_t lo, ptr_t hi)
+{
+    hal_tables_sync();
+    if (all || hi + 1 == 0)
+        tlb_flush(ctx, true, 0, 0);
+    else
+        tlb_flush(ctx, false, lo, hi + 1);
 }
 
 /* Replaces the huge leaf *slot at `level` by a table of 512 leaves one level
@@ -175,6 +190,11 @@ static int split_leaf(walk_t *w, pte_t *slot, unsigned level, ptr_t va)
         int err = hal_pte_make_leaf(level - 1, base + i * step, f, &e);
         MM_ASSERT(err == 0, "cannot re-encode a level-%u leaf %#llx one level down", level, (unsigned long long)old);
         hal_pte_store(&c[i], e);
+    }
+    if (hal_break_before_make(mm_geometry)) { /* the leaf's size changes: break it first */
+        ptr_t first = va & ~((ptr_t)hal_level_span(level) - 1);
+        hal_pte_store(slot, 0);
+        break_flush(w->ctx, false, first, first + ((ptr_t)hal_level_span(level) - 1));
     }
     hal_pte_store(slot, hal_pte_make_table(child, user));
     return 0;
@@ -224,6 +244,25 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
     switch (w->kind) {
     case PT_MAP: {
         pfn_t pfn = w->pfn0 + ((va - w->va0) >> PAGE_SHIFT);
+        if (hal_break_before_make(mm_geometry)) {
+            /* Entries that get another frame are broken first, all of this
+             * table's at once, and invalidated once: the loop below then
+             * finds them empty. */
+            ptr_t lo = (ptr_t)-1, hi = 0, bva = va;
+            pfn_t bpfn = pfn;
+            for (unsigned i = first; i < end; i++, bpfn++, bva += PAGE_SIZE) {
+                pte_t old = hal_pte_load(&t[i]);
+                if (!hal_pte_present(old) || hal_pte_pfn(1, old) == bpfn)
+                    continue;
+                hal_pte_store(&t[i], 0);
+                if (w->user)
+                    gather_unref(w->ctx, g, hal_pte_pfn(1, old));
+                lo = MIN(lo, bva);
+                hi = bva + PAGE_MASK;
+            }
+            if (lo <= hi)
+                break_flush(w->ctx, false, lo, hi);
+        }
         for (unsigned i = first; i < end; i++, pfn++, va += PAGE_SIZE) {
             pte_t old = hal_pte_load(&t[i]), e;
             int err = hal_pte_make_leaf(1, pfn, w->flags, &e);
@@ -319,10 +358,21 @@ static int walk_entry(walk_t *w, pte_t *slot, pte_t *dslot, unsigned level, ptr_
             pte_t leaf;
             err = hal_pte_make_leaf(level, w->pfn0 + ((va - w->va0) >> PAGE_SHIFT), w->flags, &leaf);
             MM_ASSERT(err == 0, "flags %#x not encodable at level %u", w->flags, level);
-            if (hal_pte_present(e) && !hal_pte_is_leaf(level, e))
+            bool bbm = hal_break_before_make(mm_geometry);
+            if (hal_pte_present(e) && !hal_pte_is_leaf(level, e)) {
                 gather_subtree(w->ctx, hal_pte_pfn(level, e), level - 1, user, w->g);
-            else if (hal_pte_present(e))
-                gather_flush(w->g, va, last);
+                if (bbm) { /* a leaf replaces a table: break, and drop the cached walks through it */
+                    hal_pte_store(slot, 0);
+                    break_flush(w->ctx, true, va, last);
+                }
+            } else if (hal_pte_present(e)) {
+                if (bbm && hal_pte_pfn(level, e) != hal_pte_pfn(level, leaf)) {
+                    hal_pte_store(slot, 0); /* another output address: break first */
+                    break_flush(w->ctx, false, va, last);
+                } else {
+                    gather_flush(w->g, va, last);
+                }
+            }
             hal_pte_store(slot, leaf); /* one store: the old subtree is detached whole */
             return 0;
         }
@@ -506,6 +556,13 @@ int pt_map_page(mm_context_t *ctx, ptr_t va, pfn_t pfn, vm_flags flags, pt_gathe
     MM_ASSERT(err == 0, "flags %#x not encodable for pfn %#llx", flags, (unsigned long long)pfn);
     pmm_ref(pfn);
     old = hal_pte_load(&t[i]);
+    if (hal_pte_present(old) && hal_break_before_make(mm_geometry) && hal_pte_pfn(1, old) != pfn) {
+        hal_pte_store(&t[i], 0); /* another frame under a live mapping: break first */
+        break_flush(ctx, false, va, va + PAGE_MASK);
+        hal_pte_store(&t[i], e);
+        gather_unref(ctx, g, hal_pte_pfn(1, old));
+        return 0;
+    }
     hal_pte_store(&t[i], e);
     if (hal_pte_present(old)) {
         gather_flush(g, va, va + PAGE_MASK);

@@ -102,6 +102,8 @@ int mm_do_translate(mm_context_t *mmctx, ptr_t vaddr, uint64_t *paddr, vm_flags 
 {
     if (!hal_is_canonical(mm_geometry, vaddr))
         return -EINVAL;
+    if (!hal_is_user_addr(mm_geometry, vaddr))
+        mmctx = mm_kernel_context(); /* the kernel half's tables (every root's, or the kernel root's alone) */
     pte_t e;
     unsigned level;
     int err = pt_lookup(mmctx, vaddr, &e, &level);

@@ -199,11 +199,22 @@ void kmm_host_fini(void)
 
 int kmm_host_init(size_t mib, const char *geometry)
 {
+    const char *f = getenv("KMM_GEOMETRY_FLAGS");
+    return kmm_host_init_flags(mib, geometry, f && *f ? (uint32_t)strtoul(f, NULL, 0) : 0);
+}
+
+int kmm_host_init_flags(size_t mib, const char *geometry, uint32_t flags)
+{
     if (!geometry)
         geometry = getenv("KMM_GEOMETRY");
-    const hal_geometry_t *g = geometry && *geometry ? hal_geometry_find(geometry) : &hal_arch_geometries[0];
-    if (!g || mib < 4 || mib > (1u << 20))
+    const hal_geometry_t *found = geometry && *geometry ? hal_geometry_find(geometry) : &hal_arch_geometries[0];
+    if (!found || mib < 4 || mib > (1u << 20) || (flags & ~HAL_GEOMETRY_KNOWN_FLAGS))
         return -EINVAL;
+    /* A copy that lives as long as the instance, with the flags added. */
+    static hal_geometry_t with_flags;
+    with_flags = *found;
+    with_flags.flags |= flags;
+    const hal_geometry_t *g = &with_flags;
     kmm_host_fini();
     host.size = (uint64_t)mib << 20;
     host.ram = mmap(NULL, host.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -19,6 +19,13 @@
  * 0, or -EINVAL (bad geometry name, mib outside [4, 2^20]: nothing changed)
  * / -ENOMEM (the previous instance is gone, nothing is up). */
 int kmm_host_init(size_t mib, const char *geometry);
+/* kmm_host_init with HAL_GEOMETRY_* flags added to the named geometry, as
+ * an arch whose MMU asks for them (aarch64) declares its geometries: so the
+ * generic layer's break-before-make and separate-kernel-root paths run on
+ * the host in every geometry. kmm_host_init(mib, g) is
+ * kmm_host_init_flags(mib, g, $KMM_GEOMETRY_FLAGS), the variable a number
+ * (0 when unset). -EINVAL also for unknown flags. */
+int kmm_host_init_flags(size_t mib, const char *geometry, uint32_t flags);
 /* Drops the instance kmm_host_init brought up: unmaps the simulated RAM
  * (every context, vmap and frame with it: pointers into them are invalid
  * afterwards), frees the TLB log, empties the model TLB; the host library
@@ -100,6 +107,12 @@ void softmmu_set_cache_not_present(bool on);
  * one's address. */
 void softmmu_set_check_cached_walks(bool on);
 size_t softmmu_cached_walk_violations(ptr_t *first);
+/* In a geometry with HAL_GEOMETRY_BREAK_BEFORE_MAKE, each invalidation also
+ * checks that no translation it drops has been replaced already by a valid
+ * one to another output address or of another size (the change skipped the
+ * invalid entry and the invalidation in between). Returns the number of
+ * violations since init and the first one's address. */
+size_t softmmu_bbm_violations(ptr_t *first);
 
 /* Reads or writes len bytes at va through softmmu_access, from user or
  * kernel mode; a fault goes to mm_handle_fault and the access is retried.
