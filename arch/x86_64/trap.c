@@ -8,13 +8,8 @@
 #include "kernel/kstack.h"
 #include "kernel/printk.h"
 #include "kernel/process.h"
+#include "fault_decode.h"
 #include "x86.h"
-
-#define X86_PF_P (1u << 0)
-#define X86_PF_W (1u << 1)
-#define X86_PF_U (1u << 2)
-#define X86_PF_RSVD (1u << 3)
-#define X86_PF_I (1u << 4)
 
 extern const uint64_t x86_trap_stubs[32];
 extern const uint64_t x86_trap_syscall_stub;
@@ -104,43 +99,14 @@ void arch_dump_regs(const void *regs)
            (unsigned long)r->r15, (unsigned long)read_cr0(), (unsigned long)read_cr4());
 }
 
-/* Decodes a #PF error code, CR2 and the interrupted RFLAGS into the generic
- * record. A kernel access has user pages open when SMAP is off or RFLAGS.AC
- * is set (STAC: a copy helper). Pure. */
-static hal_fault_t decode_page_fault(uint64_t error, uint64_t cr2, uint64_t rip, uint64_t rflags, bool smap)
-{
-    hal_fault_t f = {
-        .addr = cr2,
-        .ip = rip,
-        .access = (error & X86_PF_I) ? HAL_ACCESS_EXEC : (error & X86_PF_W) ? HAL_ACCESS_WRITE : HAL_ACCESS_READ,
-        .user_mode = error & X86_PF_U,
-        .present = (error & X86_PF_P) ? 1 : 0,
-        .user_access = !(error & X86_PF_U) && (!smap || (rflags & X86_RFLAGS_AC)),
-    };
-    return f;
-}
-
 static void page_fault(x86_regs_t *r)
 {
-    hal_fault_t f = decode_page_fault(r->error, read_cr2(), r->rip, r->rflags, x86_features.smap);
-    bool user_page = hal_is_user_addr(kernel_geometry, f.addr);
-
-    if (r->error & X86_PF_RSVD) {
-        kernel_fault_refused(&f, r, "reserved bit set in a page-table entry");
+    hal_fault_t f = x86_decode_page_fault(r->error, read_cr2(), r->rip, r->rflags, x86_features.smap);
+    const char *refused = x86_page_fault_refusal(&f, r->error, hal_is_user_addr(kernel_geometry, f.addr),
+                                                 x86_features.smep, x86_features.smap);
+    if (refused) {
+        kernel_fault_refused(&f, r, refused);
         return;
-    }
-    /* Kernel access to a present user page: SMEP (fetch) or SMAP (data
-     * outside a copy helper) forbade it. The mapping is fine, so the generic
-     * handler must not see it as spurious and retry for ever. */
-    if (!f.user_mode && f.present && user_page) {
-        if (f.access == HAL_ACCESS_EXEC && x86_features.smep) {
-            kernel_fault_refused(&f, r, "SMEP: kernel fetch from a user page");
-            return;
-        }
-        if (f.access != HAL_ACCESS_EXEC && x86_features.smap && !(r->rflags & X86_RFLAGS_AC)) {
-            kernel_fault_refused(&f, r, "SMAP: kernel access to a user page outside the copy helpers");
-            return;
-        }
     }
     if (!kernel_handle_fault(&f, r))
         kernel_fault_refused(&f, r, "user-mode fault nobody resolved (no process to signal)");
