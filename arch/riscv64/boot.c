@@ -1,4 +1,4 @@
-/* hal/riscv64/boot.c - from entry.S to kmain: the device tree, the paging
+/* arch/riscv64/boot.c - from entry.S to kmain: the device tree, the paging
  * mode, the memory regions, and the arch services of kernel/arch.h that
  * have nowhere better to live (exit, cpu features, trap init). */
 #include "boot_regions.h"

@@ -1,4 +1,4 @@
-/* hal/riscv64/boot_regions.c - the boot_info_t regions of a riscv64 machine
+/* arch/riscv64/boot_regions.c - the boot_info_t regions of a riscv64 machine
  * from its device tree. Pure (host-tested in tests/unit/test_fdt.c). */
 #include "boot_regions.h"
 

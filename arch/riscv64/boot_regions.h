@@ -1,4 +1,4 @@
-/* hal/riscv64/boot_regions.h - memory regions for boot_info_t from the
+/* arch/riscv64/boot_regions.h - memory regions for boot_info_t from the
  * device tree (pure: also compiled on the host). */
 #pragma once
 

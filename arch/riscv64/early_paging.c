@@ -1,4 +1,4 @@
-/* hal/riscv64/early_paging.c - boot page tables and the paging-mode probe.
+/* arch/riscv64/early_paging.c - boot page tables and the paging-mode probe.
  *
  * entry.S runs us in the higher half on a one-page Sv39 table. Here we
  * build the real early tables (the direct map of all RAM, the sifive_test

@@ -1,4 +1,4 @@
-/* hal/riscv64/early_paging.h - the boot-time page tables of riscv64 and the
+/* arch/riscv64/early_paging.h - the boot-time page tables of riscv64 and the
  * choice of the paging mode. */
 #pragma once
 

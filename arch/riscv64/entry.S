@@ -1,4 +1,4 @@
-/* hal/riscv64/entry.S - first instructions, in S-mode from OpenSBI.
+/* arch/riscv64/entry.S - first instructions, in S-mode from OpenSBI.
  *
  * In: a0 = hart id, a1 = physical address of the device tree, MMU off,
  * running at physical 0x80200000 (the .boot page is linked there).

@@ -1,4 +1,4 @@
-/* hal/riscv64/fdt.c - bounds-checked flattened device tree reader (see fdt.h).
+/* arch/riscv64/fdt.c - bounds-checked flattened device tree reader (see fdt.h).
  *
  * The blob is big-endian and may sit at any alignment, so it is read a byte
  * at a time through be32()/be64(), each call preceded by a range check

@@ -1,4 +1,4 @@
-/* hal/riscv64/fdt.h - a small, bounds-checked reader for the flattened
+/* arch/riscv64/fdt.h - a small, bounds-checked reader for the flattened
  * device tree (devicetree specification v0.4, chapter 5) that the firmware
  * hands the kernel in a1. It extracts what the boot code needs and nothing
  * else: the /memory regions, the reserved regions (the memory reservation

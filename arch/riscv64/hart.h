@@ -1,4 +1,4 @@
-/* hal/riscv64/hart.h - the per-hart area: one rv_hart_t per CPU, found
+/* arch/riscv64/hart.h - the per-hart area: one rv_hart_t per CPU, found
  * through tp while the kernel runs and through sscratch while the hart runs
  * user code (trap_entry.S), so that user code may use tp as it likes.
  * The offsets are for the assembly (entry.S, trap_entry.S); smp.c checks

@@ -1,4 +1,4 @@
-/* hal/riscv64/ktests.c - boot tests of what only riscv64 has: the paging
+/* arch/riscv64/ktests.c - boot tests of what only riscv64 has: the paging
  * mode probed at boot and its command-line cap, sstatus.SUM outside the copy
  * helpers, the regions taken from the device tree, and the state of every
  * hart (its area, trap vector, satp, timer). They run with the
@@ -102,7 +102,7 @@ KTEST(riscv_boot_regions_reserve_firmware_device_tree_and_image)
               (unsigned long long)bi->kernel_phys_start);
 }
 
-/* ---- several harts (hal/riscv64/smp.c) ---- */
+/* ---- several harts (arch/riscv64/smp.c) ---- */
 
 typedef struct hart_view {
     uint64_t hartid, satp, stvec, sscratch, sie, sstatus, tp;

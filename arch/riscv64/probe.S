@@ -1,4 +1,4 @@
-/* hal/riscv64/probe.S - helpers that touch memory which may fault.
+/* arch/riscv64/probe.S - helpers that touch memory which may fault.
  *
  * Each access that may fault has an __ex_table entry (its address, the
  * address to resume at); the generic fault path (kernel/fault.c) moves sepc

@@ -1,4 +1,4 @@
-/* hal/riscv64/sbi.c - SBI calls and the console on top of them. */
+/* arch/riscv64/sbi.c - SBI calls and the console on top of them. */
 #include "sbi.h"
 
 #include "kernel/arch.h"

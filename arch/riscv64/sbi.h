@@ -1,4 +1,4 @@
-/* hal/riscv64/sbi.h - calls into the SBI firmware (OpenSBI) from S-mode
+/* arch/riscv64/sbi.h - calls into the SBI firmware (OpenSBI) from S-mode
  * (RISC-V SBI specification 2.0). */
 #pragma once
 

@@ -1,4 +1,4 @@
-/* hal/riscv64/smp.c - several harts: the per-hart areas (tp), start-up of
+/* arch/riscv64/smp.c - several harts: the per-hart areas (tp), start-up of
  * the other harts through SBI HSM, IPIs through the SBI IPI extension, and
  * idling with wfi (the "Several CPUs" part of kernel/arch.h).
  *

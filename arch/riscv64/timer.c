@@ -1,4 +1,4 @@
-/* hal/riscv64/timer.c - the preemption timer: the supervisor timer
+/* arch/riscv64/timer.c - the preemption timer: the supervisor timer
  * interrupt, armed through SBI (the TIME extension, or the legacy set_timer
  * call on older firmware). SBI's timer and sie are per hart: each hart that
  * starts its timer gets its own ticks, counted in its rv_hart_t. sie.STIE is

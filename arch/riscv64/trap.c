@@ -1,4 +1,4 @@
-/* hal/riscv64/trap.c - decode traps for the generic fault path.
+/* arch/riscv64/trap.c - decode traps for the generic fault path.
  *
  * Page faults become a hal_fault_t for kernel_handle_fault. RISC-V does not
  * say whether a translation existed (a missing entry and a permission

@@ -1,4 +1,4 @@
-/* hal/riscv64/trap.h - the register frame trap_entry.S saves. */
+/* arch/riscv64/trap.h - the register frame trap_entry.S saves. */
 #pragma once
 
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* hal/riscv64/trap_entry.S - the stvec target (direct mode).
+/* arch/riscv64/trap_entry.S - the stvec target (direct mode).
  *
  * sscratch tells where a trap came from: in U-mode it holds the hart's
  * rv_hart_t (hart.h), in S-mode it is 0. The entry swaps tp with it: a

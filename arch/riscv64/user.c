@@ -1,4 +1,4 @@
-/* hal/riscv64/user.c - U-mode on riscv64: frames that sret to U-mode
+/* arch/riscv64/user.c - U-mode on riscv64: frames that sret to U-mode
  * (SPP clear), the system-call ABI of ecall (a7; a0..a3; result in a0), and
  * kernel stacks for the scheduler. The sscratch / tp protocol is in
  * trap_entry.S. */

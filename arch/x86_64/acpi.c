@@ -1,4 +1,4 @@
-/* hal/x86_64/acpi.c - the CPU list of the ACPI MADT (contract in acpi.h).
+/* arch/x86_64/acpi.c - the CPU list of the ACPI MADT (contract in acpi.h).
  * Tables are read byte by byte (little endian, no alignment assumed) and
  * only after their length and checksum have been checked. */
 #include "acpi.h"

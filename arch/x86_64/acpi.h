@@ -1,4 +1,4 @@
-/* hal/x86_64/acpi.h - the CPUs of the machine as ACPI lists them: the RSDP
+/* arch/x86_64/acpi.h - the CPUs of the machine as ACPI lists them: the RSDP
  * (a copy of which GRUB's multiboot2 information carries, tags 14 and 15)
  * leads to the RSDT or XSDT, that to the MADT ("APIC"), whose entries of
  * type 0 (processor local APIC) and 9 (processor local x2APIC) name the

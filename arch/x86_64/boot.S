@@ -1,4 +1,4 @@
-/* hal/x86_64/boot.S - multiboot2 header and the 32-bit entry: check the
+/* arch/x86_64/boot.S - multiboot2 header and the 32-bit entry: check the
  * loader and the CPU, read the run-time command line from QEMU's fw_cfg,
  * choose 4- or 5-level paging, build the early tables, enter long mode and
  * jump to the higher half (x86_boot_main).

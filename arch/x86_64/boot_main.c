@@ -1,4 +1,4 @@
-/* hal/x86_64/boot_main.c - the first C code, in long mode on the early
+/* arch/x86_64/boot_main.c - the first C code, in long mode on the early
  * tables: console and CPU setup, the multiboot2 information turned into the
  * generic boot_info_t, the command line in force (QEMU fw_cfg's, read by
  * boot.S, else the boot loader's), then kmain. */

@@ -1,4 +1,4 @@
-/* hal/x86_64/clock.c - the TSC as bench mode's cycle counter, calibrated
+/* arch/x86_64/clock.c - the TSC as bench mode's cycle counter, calibrated
  * against PIT channel 2 (1.193182 MHz, polled through port 0x61); the same
  * channel as a stopwatch for the local APIC timer's calibration, and delays. */
 #include "kernel/arch.h"

@@ -1,4 +1,4 @@
-/* hal/x86_64/cpu.c - CPU features (found with CPUID on the boot CPU,
+/* arch/x86_64/cpu.c - CPU features (found with CPUID on the boot CPU,
  * enabled in CR0, CR4 and EFER on every CPU), the CPU id (IA32_TSC_AUX, read
  * with RDPID or RDTSCP) and each CPU's GDT with its TSS. */
 #include "kernel/arch.h"

@@ -1,4 +1,4 @@
-/* hal/x86_64/exit.c - leaving QEMU with a status. isa-debug-exit (port 0xf4)
+/* arch/x86_64/exit.c - leaving QEMU with a status. isa-debug-exit (port 0xf4)
  * makes QEMU exit with (value << 1) | 1: 0x10 -> 33 for success, 0x11 -> 35
  * for failure (scripts/qemu-ktap.py knows both). Without that device the
  * ACPI power-off of QEMU's chipsets is tried, then the CPU halts. */

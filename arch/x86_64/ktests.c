@@ -1,4 +1,4 @@
-/* hal/x86_64/ktests.c - boot tests of what only x86_64 has: the paging mode
+/* arch/x86_64/ktests.c - boot tests of what only x86_64 has: the paging mode
  * chosen by the 32-bit entry (CPUID LA57 and the paging=4 switch), the
  * protection bits in CR0/CR4/EFER/RFLAGS, the ranges the multiboot2 boot
  * keeps out of the allocator, and what each started CPU got (its own GDT,

@@ -1,4 +1,4 @@
-/* hal/x86_64/lapic.c - the local APIC (contracts in lapic.h), its three
+/* arch/x86_64/lapic.c - the local APIC (contracts in lapic.h), its three
  * vectors (timer, IPI, spurious) and the arch services built on it:
  * arch_ipi_send and the per-CPU preemption timer (arch_timer_start/stop).
  * Each CPU that starts the timer gets its own periodic tick. */

@@ -1,4 +1,4 @@
-/* hal/x86_64/lapic.h - the local APIC in xAPIC mode (memory-mapped
+/* arch/x86_64/lapic.h - the local APIC in xAPIC mode (memory-mapped
  * registers; QEMU 7.2's TCG has no x2APIC): per-CPU set-up, IPIs and the
  * per-CPU timer. Registers are those of the calling CPU's own APIC. */
 #pragma once

@@ -1,5 +1,5 @@
 #!/bin/sh
-# hal/x86_64/mkiso.sh KERNEL.elf OUT.iso "COMMAND LINE"
+# arch/x86_64/mkiso.sh KERNEL.elf OUT.iso "COMMAND LINE"
 # Checks the kernel's multiboot2 header and makes a BIOS-bootable GRUB ISO
 # whose menu boots the kernel at once with that command line.
 set -eu

@@ -1,4 +1,4 @@
-/* hal/x86_64/pic.c - the legacy 8259 PICs, remapped to vectors 0x20-0x2f
+/* arch/x86_64/pic.c - the legacy 8259 PICs, remapped to vectors 0x20-0x2f
  * so that no IRQ can look like an exception, with every IRQ masked: the
  * preemption timer is each CPU's local APIC timer (lapic.c). A spurious
  * IRQ 7 or 15 can still arrive; it is recognised and not acknowledged. */

@@ -1,4 +1,4 @@
-/* hal/x86_64/probe.S - accesses that may fault. Each faulting instruction
+/* arch/x86_64/probe.S - accesses that may fault. Each faulting instruction
  * has an exception-table entry (insn, fixup); the fixup returns -EFAULT. The
  * user variants open kernel access to user pages (STAC) for that one access
  * when SMAP is on. The exec probe arms x86_exec_probe_{target,fixup} for the

@@ -1,4 +1,4 @@
-/* hal/x86_64/serial.c - the console on COM1 (16550 UART, 115200 8N1). */
+/* arch/x86_64/serial.c - the console on COM1 (16550 UART, 115200 8N1). */
 #include "kernel/arch.h"
 #include "x86.h"
 

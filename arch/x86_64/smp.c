@@ -1,4 +1,4 @@
-/* hal/x86_64/smp.c - starting the other CPUs (arch_smp_start, kernel/arch.h).
+/* arch/x86_64/smp.c - starting the other CPUs (arch_smp_start, kernel/arch.h).
  *
  * The boot code finds the CPUs in the ACPI MADT (x86_smp_discover) and a
  * run of free pages below 1 MiB (x86_smp_set_low_pages): the first holds

@@ -1,4 +1,4 @@
-/* hal/x86_64/trampoline.S - where an AP starts: smp.c copies this code to
+/* arch/x86_64/trampoline.S - where an AP starts: smp.c copies this code to
  * a page P below 1 MiB and sends STARTUP IPIs with vector P >> 12, so the AP
  * begins in real mode at CS:IP = (P >> 4):0. It goes through 32-bit
  * protected mode into long mode on the start-up root that the parameter

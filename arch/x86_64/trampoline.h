@@ -1,4 +1,4 @@
-/* hal/x86_64/trampoline.h - the parameter block at the end of the AP
+/* arch/x86_64/trampoline.h - the parameter block at the end of the AP
  * start-up code (trampoline.S), shared by the assembly and smp.c. The code
  * is copied to a page below 1 MiB; smp.c fills the block there before each
  * STARTUP IPI. Offsets are from the block's start (x86_trampoline_params). */

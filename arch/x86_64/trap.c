@@ -1,4 +1,4 @@
-/* hal/x86_64/trap.c - the IDT and the decoding of exceptions: #PF becomes a
+/* arch/x86_64/trap.c - the IDT and the decoding of exceptions: #PF becomes a
  * hal_fault_t for the generic fault handler, #GP (a non-canonical address,
  * among others) is reported as what it is, anything else stops the kernel.
  * From ring 3 the same paths kill the process instead (kernel/fault.c), and

@@ -1,4 +1,4 @@
-/* hal/x86_64/traps.S - entry stubs for the 32 exception vectors. Each stub
+/* arch/x86_64/traps.S - entry stubs for the 32 exception vectors. Each stub
  * pushes a zero error code when the CPU does not, then its vector; the common
  * path saves the registers as x86_regs_t (x86.h), calls x86_trap(regs) and
  * returns to whatever rip the frame holds then (exception-table fixups).

@@ -1,4 +1,4 @@
-/* hal/x86_64/user.c - user mode on x86_64: ring-3 frames (iretq through
+/* arch/x86_64/user.c - user mode on x86_64: ring-3 frames (iretq through
  * the trap return path), the system-call ABI of `int $0x80`, kernel stacks
  * for the scheduler. The GDT's ring-3 segments and the TSS live in cpu.c. */
 #include "kernel/arch.h"

@@ -24,7 +24,7 @@
 /* scounteren.TM: U-mode may read the time CSR. */
 #define RV_SCOUNTEREN_TM (1ull << 1)
 /* The rate of the time CSR, from the device tree's /cpus timebase-frequency
- * (hal/riscv64/boot.c; 0 if the tree has none). */
+ * (arch/riscv64/boot.c; 0 if the tree has none). */
 extern uint64_t rv_timebase_hz;
 #endif
 
