@@ -103,8 +103,10 @@ typedef struct mm_boot_info {
 extern const hal_geometry_t *mm_geometry;
 
 /* Brings the generic layer up: frames, the shared zero page, the kernel
- * context with every kernel-half table under the root allocated. Returns 0,
- * -EINVAL on a bad geometry or regions, -ENOMEM when memory is too small. */
+ * context with every kernel-half table under the root allocated (none with
+ * a separate kernel root). Returns 0, -EINVAL on a bad geometry (or one with
+ * flags hal/hal.h does not know) or bad regions, -ENOMEM when memory is too
+ * small. */
 int mm_init(const mm_boot_info_t *info);
 /* The kernel's context (its root is the template for every other one). */
 mm_context_t *mm_kernel_context(void);
