@@ -247,21 +247,29 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
         if (hal_break_before_make(mm_geometry)) {
             /* Entries that get another frame are broken first, all of this
              * table's at once, and invalidated once: the loop below then
-             * finds them empty. */
-            ptr_t lo = (ptr_t)-1, hi = 0, bva = va;
+             * finds them empty. Each broken entry joins the gather's range
+             * before its frame's reference does, so that a full gather
+             * finished early (gather_unref) invalidates it before it lets
+             * the frame go; once the break's invalidation covered them the
+             * range is what it was before. */
+            ptr_t lo = (ptr_t)-1, hi = 0, bva = va, saved_lo = g->flush_lo, saved_hi = g->flush_hi;
             pfn_t bpfn = pfn;
             for (unsigned i = first; i < end; i++, bpfn++, bva += PAGE_SIZE) {
                 pte_t old = hal_pte_load(&t[i]);
                 if (!hal_pte_present(old) || hal_pte_pfn(1, old) == bpfn)
                     continue;
                 hal_pte_store(&t[i], 0);
+                gather_flush(g, bva, bva + PAGE_MASK);
                 if (w->user)
                     gather_unref(w->ctx, g, hal_pte_pfn(1, old));
                 lo = MIN(lo, bva);
                 hi = bva + PAGE_MASK;
             }
-            if (lo <= hi)
+            if (lo <= hi) {
                 break_flush(w->ctx, false, lo, hi);
+                g->flush_lo = saved_lo;
+                g->flush_hi = saved_hi;
+            }
         }
         for (unsigned i = first; i < end; i++, pfn++, va += PAGE_SIZE) {
             pte_t old = hal_pte_load(&t[i]), e;

@@ -152,6 +152,42 @@ Test(arch_hooks, bbm_kernel_remap_to_other_frames_breaks_each_table_once)
     ASSERT_TLB_CLEAN();
 }
 
+Test(arch_hooks, bbm_remap_with_a_full_gather_frees_no_frame_before_its_break_is_invalidated)
+{
+    /* More replaced frames than the gather holds inline, and no memory for
+     * its batch page: the gather is finished early, in the middle of the
+     * break pass. The frames it lets go must have been invalidated first. */
+    reinit(HAL_GEOMETRY_BREAK_BEFORE_MAKE);
+    enum { N = PMM_GATHER_INLINE + 8 };
+    mm_context_t *ctx = new_ctx();
+    pfn_t a = alloc_run(N), b = alloc_run(N);
+    lock(ctx);
+    cr_assert_eq(mm_do_map(ctx, USER_VA, a, N, VM_USER_RW), 0);
+    unlock(ctx);
+    for (size_t i = 0; i < N; i++)
+        cr_assert_eq(softmmu_access(ctx, USER_VA + i * PAGE_SIZE, HAL_ACCESS_READ, true, NULL), SOFTMMU_OK);
+    size_t cap = pmm_free_frames(), held = 0;
+    pfn_t *hold = malloc(cap * sizeof(*hold));
+    cr_assert_not_null(hold);
+    for (pfn_t p; (p = pmm_alloc()) != PMM_NO_FRAME;)
+        hold[held++] = p;
+    lock(ctx);
+    cr_assert_eq(mm_do_map(ctx, USER_VA, b, N, VM_USER_RW), 0);
+    unlock(ctx);
+    cr_assert_eq(host_frames_freed_while_cached(), 0, "a replaced frame was freed before its break was invalidated");
+    cr_assert_eq(bbm_violations(), 0);
+    for (size_t i = 0; i < N; i++)
+        cr_assert_eq(pmm_refcount(a + i), 0);
+    for (size_t i = 0; i < held; i++)
+        pmm_free(hold[i]);
+    free(hold);
+    uint64_t pa;
+    cr_assert_eq(softmmu_access(ctx, USER_VA + (N - 1) * PAGE_SIZE, HAL_ACCESS_READ, true, &pa), SOFTMMU_OK);
+    cr_assert_eq(pa, (uint64_t)(b + N - 1) << PAGE_SHIFT);
+    ASSERT_TLB_CLEAN();
+    mm_destroy_context(ctx);
+}
+
 /* The model catches what the walker must not do: a valid entry given
  * another frame without the break in between (as the walker does without
  * the flag, which x86_64 and riscv64 allow). */
