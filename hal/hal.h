@@ -1,11 +1,20 @@
 /* hal/hal.h - the whole contract between the generic memory manager and an
- * architecture. A new architecture writes:
+ * architecture: the memory manager's part of an arch (hal/<arch>/), which
+ * includes nothing above this header and mm/types.h. A new architecture
+ * writes:
  *   1. hal/<arch>/hal_arch.h : pte_t and the pure entry codec (static inline,
- *      no allocation, no globals, no asm; compiled on the host too);
- *   2. hal/<arch>/geometry.c : its table of geometries (pure);
- *   3. the privileged operations declared below (TLB, address-space switch),
- *      and a trap path that fills a hal_fault_t and calls mm_handle_fault();
- *   4. boot: a list of memory regions, the kernel image range, the command line.
+ *      no allocation, no globals, no asm; compiled on the host too), checked
+ *      below against the contract at compile time;
+ *   2. hal/<arch>/geometry.c : its table of geometries (pure), with the
+ *      geometry flags its MMU needs (break-before-make, a separate kernel root);
+ *   3. the privileged operations declared below (TLB, table-store barrier,
+ *      address-space switch);
+ *   4. a pure decoder of its fault registers into a hal_fault_t
+ *      (hal/<arch>/fault_decode.h), host-tested.
+ * The kernel that embeds the memory manager (the test kernel's arch/<arch>/
+ * here) owns the trap path: it decodes a fault with (4) and hands the record
+ * to mm_handle_fault (through kernel_handle_fault in the test kernel), and
+ * it boots: memory regions, the kernel image range, the command line.
  * Page-table memory is always allocated by the generic layer, never here.
  *
  * Levels are numbered from 1 (the table whose entries map 4 KiB pages) up to
@@ -24,7 +33,26 @@ typedef struct hal_geometry {
     unsigned va_bits;     /* significant virtual-address bits: 39, 48, 57 */
     unsigned pa_bits;     /* physical-address bits an entry can encode */
     uint32_t leaf_levels; /* bit L set: level L may hold a leaf (bit 1: 4 KiB pages) */
+    uint32_t flags;       /* HAL_GEOMETRY_* below: what this MMU asks of the walker */
 } hal_geometry_t;
+
+/* Break-before-make (Arm's rule; x86_64 and riscv64 do not need it): a valid
+ * entry whose output address or size changes (a huge leaf split into a
+ * table, a huge leaf replacing a table, another frame under a live
+ * mapping) is first made invalid and invalidated on every CPU that may
+ * cache it; only then is the new entry stored. Without the flag the walker
+ * stores the new entry at once and invalidates once at the end. */
+#define HAL_GEOMETRY_BREAK_BEFORE_MAKE (1u << 0)
+/* The kernel half is translated from a root of its own (aarch64's TTBR1,
+ * or a kernel that embeds the memory manager without a shared higher half):
+ * a context's root holds no kernel-half entry, kernel mappings live in the
+ * kernel context's root alone, and hal_mmu_activate gets both roots.
+ * Without the flag every root copies the kernel context's kernel-half
+ * entries (x86_64's CR3 and riscv64's satp name one root). */
+#define HAL_GEOMETRY_SEPARATE_KERNEL_ROOT (1u << 1)
+#define HAL_GEOMETRY_KNOWN_FLAGS (HAL_GEOMETRY_BREAK_BEFORE_MAKE | HAL_GEOMETRY_SEPARATE_KERNEL_ROOT)
+static inline bool hal_break_before_make(const hal_geometry_t *g) { return g->flags & HAL_GEOMETRY_BREAK_BEFORE_MAKE; }
+static inline bool hal_separate_kernel_root(const hal_geometry_t *g) { return g->flags & HAL_GEOMETRY_SEPARATE_KERNEL_ROOT; }
 
 /* The arch's geometries; the first is the one the host uses by default. */
 extern const hal_geometry_t hal_arch_geometries[];
@@ -48,19 +76,61 @@ static inline pfn_t hal_max_pfn(const hal_geometry_t *g) { return ((pfn_t)1 << (
 
 #include "hal_arch.h" /* resolved by the include path to hal/<arch>/hal_arch.h */
 
-/* The codec each arch provides in hal_arch.h (all static inline, pure):
- *   typedef uint64_t pte_t;
- *   HAL_VM_FLAGS_ENCODED                 vm_flags this arch can store in an entry
- *   int  hal_pte_make_leaf(unsigned level, pfn_t pfn, vm_flags f, pte_t *out)
- *        0, or -EINVAL when f cannot be encoded (no VM_READ, riscv W without R,
- *        pfn not aligned to the level's page size, pfn too wide)
- *   pte_t hal_pte_make_table(pfn_t table, bool user_half)
- *   bool hal_pte_present(pte_t e)
- *   bool hal_pte_is_leaf(unsigned level, pte_t e)      present and a leaf
- *   pfn_t hal_pte_pfn(unsigned level, pte_t e)         first frame the entry maps/points to
- *   vm_flags hal_pte_flags(unsigned level, pte_t e)    generic flags of a leaf
- *   int  hal_pte_set_flags(unsigned level, pte_t e, vm_flags f, pte_t *out)
- *        the same leaf with other flags; -EINVAL as for make_leaf */
+/* ---- The entry codec each arch provides in hal_arch.h ----
+ * All static inline and pure. The checks below make the contract code: an
+ * arch whose hal_arch.h lacks one of these, or declares it with another
+ * signature, does not compile. tests/unit/test_codec.c is the conformance
+ * suite every arch's codec passes on the host, in each of its geometries.
+ *   pte_t                                 an unsigned 64-bit entry
+ *   HAL_ARCH_NAME                         "x86_64", "riscv64", ...
+ *   HAL_VM_FLAGS_ENCODED                  the vm_flags an entry can store
+ *   hal_pte_make_leaf(level, pfn, f, &out)
+ *        0, or -EINVAL when f cannot be encoded (no VM_READ, riscv W without R),
+ *        pfn not aligned to the level's page size, or pfn too wide; out untouched then
+ *   hal_pte_make_table(table, user_half)  an entry pointing to the next table
+ *   hal_pte_present(e)                    the valid bit
+ *   hal_pte_is_leaf(level, e)             present and a leaf
+ *   hal_pte_pfn(level, e)                 first frame the entry maps / points to
+ *   hal_pte_flags(level, e)               generic flags of a leaf
+ *   hal_pte_set_flags(level, e, f, &out)  the same leaf with other flags; -EINVAL as for make_leaf
+ *   hal_pte_table_allows(e)               the vm_flags a present table entry lets the levels
+ *                                         below grant (x86 checks U/S, R/W and XD at every
+ *                                         level; riscv's table entries restrict nothing):
+ *                                         the host's software MMU applies it on each walk */
+#ifndef HAL_ARCH_NAME
+#error "hal_arch.h must define HAL_ARCH_NAME"
+#endif
+#ifndef HAL_VM_FLAGS_ENCODED
+#error "hal_arch.h must define HAL_VM_FLAGS_ENCODED"
+#endif
+#define HAL_CHECK_SIGNATURE(fn, type) \
+    _Static_assert(__builtin_types_compatible_p(__typeof__(&fn), type), #fn ": not the signature hal/hal.h asks for")
+_Static_assert(sizeof(pte_t) == 8 && (pte_t)-1 > 0, "pte_t must be an unsigned 64-bit integer");
+_Static_assert((HAL_VM_FLAGS_ENCODED & ~VM_ALL_FLAGS) == 0 && (HAL_VM_FLAGS_ENCODED & VM_READ),
+               "HAL_VM_FLAGS_ENCODED: generic flags, VM_READ among them");
+HAL_CHECK_SIGNATURE(hal_pte_make_leaf, int (*)(unsigned, pfn_t, vm_flags, pte_t *));
+HAL_CHECK_SIGNATURE(hal_pte_make_table, pte_t (*)(pfn_t, bool));
+HAL_CHECK_SIGNATURE(hal_pte_present, bool (*)(pte_t));
+HAL_CHECK_SIGNATURE(hal_pte_is_leaf, bool (*)(unsigned, pte_t));
+HAL_CHECK_SIGNATURE(hal_pte_pfn, pfn_t (*)(unsigned, pte_t));
+HAL_CHECK_SIGNATURE(hal_pte_flags, vm_flags (*)(unsigned, pte_t));
+HAL_CHECK_SIGNATURE(hal_pte_set_flags, int (*)(unsigned, pte_t, vm_flags, pte_t *));
+HAL_CHECK_SIGNATURE(hal_pte_table_allows, vm_flags (*)(pte_t));
+
+/* ---- Entry loads and stores ----
+ * Every read and write of a page-table entry, in mm/ and in the host's
+ * software MMU, goes through this pair (Linux's ptep_get / set_pte), so
+ * that an arch adds its barriers in one place and a table walker on another
+ * CPU (the hardware's, or the host's model on another thread) never sees a
+ * torn entry: each is one atomic 64-bit access, relaxed (ordering comes
+ * from hal_tables_sync and the TLB operations). An arch may define
+ * HAL_ARCH_PTE_ACCESSORS and supply both itself, with these signatures. */
+#ifndef HAL_ARCH_PTE_ACCESSORS
+static inline pte_t hal_pte_load(const pte_t *slot) { return __atomic_load_n(slot, __ATOMIC_RELAXED); }
+static inline void hal_pte_store(pte_t *slot, pte_t e) { __atomic_store_n(slot, e, __ATOMIC_RELAXED); }
+#endif
+HAL_CHECK_SIGNATURE(hal_pte_load, pte_t (*)(const pte_t *));
+HAL_CHECK_SIGNATURE(hal_pte_store, void (*)(pte_t *, pte_t));
 
 /* ---- Privileged operations, supplied by the platform (kernel or host) ---- */
 
@@ -75,8 +145,23 @@ void hal_tlb_invalidate(pfn_t root, ptr_t start, ptr_t end);
  * it when an operation freed page-table pages (riscv's sfence.vma with an
  * address does not cover non-leaf entries) or for a whole address space. */
 void hal_tlb_invalidate_all(pfn_t root);
-/* Make `root` the active address space (CR3 / satp). */
-void hal_mmu_activate(pfn_t root);
+/* Orders the entry stores made before it before any use of the
+ * translations they make, on this CPU and (through the invalidations that
+ * follow, if any) the others: aarch64's DSB ISHST (and ISB where a new
+ * translation is used at once). The generic layer calls it once per
+ * operation that stored entries, after the last store and before its
+ * invalidation (and, under break-before-make, between the break and its
+ * invalidation). x86_64 and riscv64 need no instruction here (x86's walker
+ * sees stores in order; riscv's sfence.vma orders them for the
+ * invalidations, and a fresh entry the walker has not seen yet is a
+ * spurious fault the generic layer retries): a compiler barrier. */
+void hal_tables_sync(void);
+/* Make `root` the active address space (CR3 / satp). With
+ * HAL_GEOMETRY_SEPARATE_KERNEL_ROOT the kernel half is translated from
+ * `kernel_root` (aarch64: TTBR0 = root, TTBR1 = kernel_root); without it
+ * root's own kernel-half entries are the kernel context's and kernel_root
+ * is ignored. */
+void hal_mmu_activate(pfn_t root, pfn_t kernel_root);
 /* The root of the active address space. */
 pfn_t hal_mmu_active_root(void);
 

@@ -1,5 +1,5 @@
 /* kernel/arch.h - the services the generic kernel asks of each arch
- * (implemented in hal/<arch>/). Nothing here knows an arch's bits. */
+ * (implemented in arch/<arch>/, the test kernel's part of an arch). Nothing here knows an arch's bits. */
 #pragma once
 
 #include "hal/hal.h"

@@ -27,5 +27,9 @@ _Noreturn void kmain(boot_info_t *bi);
 /* Linker symbols, page aligned, on every arch. */
 extern char _kernel_start[], _text_start[], _text_end[], _rodata_start[], _rodata_end[], _data_start[], _kernel_end[];
 
+/* The paging geometry in force, set by kmain (from boot_info) before traps
+ * are enabled. */
+extern const hal_geometry_t *kernel_geometry;
+
 /* Virtual address of physical 0 (mm_phys_to_virt), set by kmain. */
 extern ptr_t kernel_direct_map_base;

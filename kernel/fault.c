@@ -11,14 +11,8 @@
 #include "kernel/ptwalk.h"
 #include "mm/paging.h"
 
-const hal_geometry_t *kernel_geometry;
 kernel_fault_stats_t kernel_fault_stats;
 bool kernel_fault_verbose;
-/* The context each CPU runs is the memory manager's record of it
- * (mm_switch_context keeps it per CPU, with the CPU masks shootdowns use). */
-mm_context_t *kernel_current_context(void) { return mm_active_context(); }
-
-void kernel_switch_context(mm_context_t *ctx) { mm_switch_context(ctx); }
 
 static const char *access_name(hal_access_t a)
 {

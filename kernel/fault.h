@@ -6,10 +6,9 @@
 #include <stdatomic.h>
 
 #include "hal/hal.h"
+#include "kernel/boot.h"    /* kernel_geometry */
+#include "kernel/context.h" /* kernel_current_context, kernel_switch_context */
 #include "mm/mm.h"
-
-/* The paging geometry in force (set by kmain before traps are enabled). */
-extern const hal_geometry_t *kernel_geometry;
 
 /* A decoded page fault from the arch trap path. Asks the memory manager
  * (user-half addresses, once it runs) to resolve it; else, for a kernel-mode
@@ -42,11 +41,6 @@ typedef struct kernel_fault_stats {
 extern kernel_fault_stats_t kernel_fault_stats;
 /* When true, a fault resolved through a fixup is reported too (the demo). */
 extern bool kernel_fault_verbose;
-
-/* The context faults are resolved in; kernel_switch_context keeps it. */
-mm_context_t *kernel_current_context(void);
-/* Switches to ctx (mm_switch_context) and records it for the fault path. */
-void kernel_switch_context(mm_context_t *ctx);
 
 /* Exception table: the fixup address for a faulting instruction, or 0. */
 ptr_t extable_lookup(ptr_t ip);

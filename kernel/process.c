@@ -14,7 +14,7 @@
 #include "kernel/process.h"
 
 #include "kernel/arch.h"
-#include "kernel/fault.h"
+#include "kernel/context.h"
 #include "kernel/lib/string.h"
 #include "kernel/panic.h"
 #include "kernel/printk.h"

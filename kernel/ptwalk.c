@@ -20,10 +20,11 @@ size_t pt_walk_path(pfn_t root, const hal_geometry_t *g, ptr_t va, pt_step_t *st
     for (unsigned level = g->levels; level >= 1; level--) {
         const pte_t *t = pfn_va(table);
         unsigned idx = hal_level_index(level, va);
-        steps[n++] = (pt_step_t){ .level = level, .index = idx, .table = table, .entry = t[idx] };
-        if (!hal_pte_present(t[idx]) || hal_pte_is_leaf(level, t[idx]) || level == 1)
+        pte_t e = hal_pte_load(&t[idx]);
+        steps[n++] = (pt_step_t){ .level = level, .index = idx, .table = table, .entry = e };
+        if (!hal_pte_present(e) || hal_pte_is_leaf(level, e) || level == 1)
             break;
-        table = hal_pte_pfn(level, t[idx]);
+        table = hal_pte_pfn(level, e);
     }
     return n;
 }
@@ -78,7 +79,7 @@ static void walk_table(const leaf_walk_t *w, unsigned level, pfn_t table, ptr_t 
         ptr_t va_last = va + (span - 1);
         if (va_last < w->first || va > w->last)
             continue;
-        pte_t e = t[i];
+        pte_t e = hal_pte_load(&t[i]);
         if (!hal_pte_present(e))
             continue;
         if (hal_pte_is_leaf(level, e)) {

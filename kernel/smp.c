@@ -3,7 +3,7 @@
 #include "kernel/smp.h"
 
 #include "kernel/arch.h"
-#include "kernel/fault.h"
+#include "kernel/context.h"
 #include "kernel/panic.h"
 #include "kernel/printk.h"
 #include "kernel/process.h"

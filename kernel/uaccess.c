@@ -4,7 +4,8 @@
 #include "kernel/uaccess.h"
 
 #include "kernel/arch.h"
-#include "kernel/fault.h"
+#include "kernel/boot.h"
+#include "kernel/context.h"
 
 bool uaccess_range_ok(ptr_t uaddr, size_t len)
 {

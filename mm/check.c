@@ -97,7 +97,7 @@ static void walk(checker_t *c, mm_context_t *ctx, pfn_t table, unsigned level, p
     const pte_t *t = pfn_va(table);
     ptr_t span = (ptr_t)hal_level_span(level);
     for (unsigned i = 0; i < HAL_ENTRIES_PER_TABLE; i++) {
-        pte_t e = t[i];
+        pte_t e = hal_pte_load(&t[i]);
         if (!hal_pte_present(e))
             continue;
         ptr_t eva = va + i * span;
@@ -120,7 +120,7 @@ static void walk_root_half(checker_t *c, mm_context_t *ctx, bool user)
     const pte_t *root = pfn_va(ctx->pgd);
     ptr_t span = (ptr_t)hal_level_span(top);
     for (unsigned i = user ? 0 : split; i < (user ? split : HAL_ENTRIES_PER_TABLE); i++) {
-        pte_t e = root[i];
+        pte_t e = hal_pte_load(&root[i]);
         if (!hal_pte_present(e))
             continue;
         ptr_t va = (ptr_t)i * span;
@@ -131,6 +131,20 @@ static void walk_root_half(checker_t *c, mm_context_t *ctx, bool user)
             continue;
         }
         walk(c, ctx, hal_pte_pfn(top, e), top - 1, va, user);
+    }
+}
+
+/* A context's root shares the kernel context's kernel-half entries, or,
+ * with a separate kernel root, has none. */
+static void check_kernel_half(checker_t *c, mm_context_t *ctx)
+{
+    unsigned split = hal_level_index(mm_geometry->levels, hal_kernel_start(mm_geometry));
+    const pte_t *root = pfn_va(ctx->pgd), *kroot = pfn_va(mm_kernel_context()->pgd);
+    bool separate = hal_separate_kernel_root(mm_geometry);
+    for (unsigned i = split; i < HAL_ENTRIES_PER_TABLE; i++) {
+        pte_t e = hal_pte_load(&root[i]), want = separate ? 0 : hal_pte_load(&kroot[i]);
+        CHECK_ONCE(c, e == want, "root's kernel-half entry differs from the kernel context's (or is not empty with a "
+                   "separate kernel root): index, entry", i, e);
     }
 }
 
@@ -190,6 +204,7 @@ static void check_window(checker_t *c)
     for (mm_context_t *ctx = mm_context_list(); ctx; ctx = ctx->next) {
         spinlock_acquire(&ctx->mm_lock);
         c->tables++;
+        check_kernel_half(c, ctx);
         walk_root_half(c, ctx, true);
         hold_objects(c, ctx);
         spinlock_release(&ctx->mm_lock);

@@ -1,5 +1,7 @@
-/* mm/cow.c - zero-on-demand, copy-on-write, shared anonymous memory, fork
- * and protection changes. Contracts in mm/cow.h. */
+/* mm/cow.c - anonymous memory: zero-on-demand and copy-on-write faults,
+ * shared anonymous faults, anonymous mmap, the copy-on-write clone of a
+ * vmap. Fork is mm/fork.c, protection changes mm/protect.c; the contracts
+ * of all three are in mm/cow.h. */
 #include "mm/cow.h"
 
 #include "mm/internal.h"
@@ -129,12 +131,8 @@ vmap_t *mm_map_anonymous_locked(mm_context_t *mmctx, size_t npages, ptr_t vaddr,
     return v;
 }
 
-static ptr_t vmap_last(const vmap_t *v) { return v->vaddr + v->npages * PAGE_SIZE - 1; }
-
-/* The frames a copy-on-write clone shares are read-only on both sides: a
- * vmap without a handler gets the copy-on-write one, so that the next write
- * copies. A guard stays a guard (it has nothing to copy, and allows nothing). */
-static void make_cow(vmap_t *a, vmap_t *b)
+/* A guard stays a guard (it has nothing to copy, and allows nothing). */
+void vmap_make_cow(vmap_t *a, vmap_t *b)
 {
     if (!a->on_fault && !vmap_is_guard(a))
         a->on_fault = b->on_fault = cow_fault_handler;
@@ -146,72 +144,6 @@ vmap_t *cow_clone_vmap_locked(mm_context_t *target_mmctx, vmap_t *source_vmap)
     ASSERT_LOCKED(target_mmctx);
     vmap_t *v = vmap_clone_into(source_vmap, target_mmctx, true);
     if (!IS_ERR(v))
-        make_cow(source_vmap, v);
+        vmap_make_cow(source_vmap, v);
     return v;
-}
-
-mm_context_t *mm_clone_context(mm_context_t *parent)
-{
-    mm_context_t *child = mm_create_context();
-    if (IS_ERR(child))
-        return child;
-    mm_lock_ctx_pair(parent, child);
-    int err = 0;
-    /* 1. every vmap and every table of the child; the parent is not touched */
-    for (vmap_t *v = mm_vmap_first_from(parent, 0); v && !err; v = mm_vmap_next(v)) {
-        vmap_t *c = vmap_create(child, v->vaddr, v->npages);
-        if (IS_ERR(c)) {
-            err = (int)PTR_ERR(c);
-            break;
-        }
-        vmap_copy_attributes(c, v);
-        err = pt_copy_prepare(parent, child, v->vaddr, vmap_last(v));
-    }
-    if (err) {
-        mm_unlock_ctx_pair(parent, child);
-        mm_destroy_context(child);
-        return ERR_PTR(err);
-    }
-    /* 2. copy the mappings: this cannot fail */
-    pt_gather_t g = PT_GATHER_INIT;
-    for (vmap_t *v = mm_vmap_first_from(parent, 0), *c = mm_vmap_first_from(child, 0); v;
-         v = mm_vmap_next(v), c = mm_vmap_next(c)) {
-        bool cow = v->type != VMAP_TYPE_SHARED;
-        pt_copy_apply(parent, child, v->vaddr, vmap_last(v), cow, &g);
-        if (cow)
-            make_cow(v, c);
-    }
-    pt_finish(parent, &g);
-    mm_unlock_ctx_pair(parent, child);
-    return child;
-}
-
-int mm_protect_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags)
-{
-    ASSERT_LOCKED(mmctx);
-    ptr_t last;
-    int err = mm_check_range(vaddr, npages, true, &last);
-    if (!err)
-        err = check_anon_flags(flags);
-    if (err)
-        return err;
-    flags |= VM_USER;
-    /* the range must be covered by vmaps, without holes; a guard counts as a
-     * hole (it is not memory, and must stay a guard) */
-    ptr_t cur = vaddr;
-    for (vmap_t *v = mm_vmap_first_from(mmctx, vaddr); cur <= last; v = mm_vmap_next(v)) {
-        if (!v || v->vaddr > cur || vmap_is_guard(v))
-            return -ENOMEM;
-        if (vmap_last(v) >= last)
-            break;
-        cur = vmap_last(v) + 1;
-    }
-    err = vmap_split_at_edges(mmctx, vaddr, last); /* the only step that can fail */
-    if (err)
-        return err;
-    /* The handlers stay as they are: mm_do_flag withholds write only in
-     * copy-on-write memory, where the handler resolves the next write. */
-    for (vmap_t *v = mm_vmap_first_from(mmctx, vaddr); v && v->vaddr <= last; v = mm_vmap_next(v))
-        v->vmflags = flags;
-    return mm_do_flag(mmctx, vaddr, npages, flags);
 }

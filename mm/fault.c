@@ -1,6 +1,9 @@
-/* mm/fault.c - the generic page-fault path, a decision table:
- *   decode (the arch filled hal_fault_t) -> find the vmap -> check the
- *   access against its flags -> ask the vmap's handler -> apply the answer. */
+/* mm/fault.c - the memory manager's part of a page fault, a decision table.
+ * The kernel's trap path decoded the fault into a hal_fault_t (the arch's
+ * pure decoder, hal/<arch>/fault_decode.h) and calls mm_handle_fault (the
+ * test kernel: through kernel_handle_fault, which owns the exception table
+ * and the report): find the vmap -> check the access against its flags ->
+ * ask the vmap's handler -> apply the answer. */
 #include "mm/internal.h"
 #include "mm/pagetable.h"
 #include "mm/paging.h"

@@ -3,9 +3,13 @@
 
 #include "mm/mm.h"
 
+/* The last byte of a vmap. */
+static inline ptr_t vmap_last(const vmap_t *v) { return v->vaddr + v->npages * PAGE_SIZE - 1; }
+
 #define ASSERT_LOCKED(ctx) MM_ASSERT(spinlock_is_locked(&(ctx)->mm_lock), "mm_lock of context %p not held", (void *)(ctx))
 
 /* Forget all state of a previous mm_init (the host platform re-inits). */
+void mm_contexts_reset(void);
 void vmap_reset(void);
 void pt_reset(void);
 void shm_reset(void);
@@ -14,13 +18,13 @@ void cow_reset(void);
 /* shm.c: node pages of every shared object's index. */
 size_t shm_node_pages_total(void);
 
-/* mm.c: invalidates [start, end) of ctx, or all of it, on every CPU that may
- * cache it (the calling one through the HAL, the others through
- * mm_tlb_shootdown), returning when all have done it. */
-void mm_tlb_flush(mm_context_t *ctx, bool all, ptr_t start, ptr_t end);
-
+/* mm.c: the zero page (with its permanent reference) and the kernel
+ * context with every kernel-half table under its root. 0 or -ENOMEM. */
+int mm_contexts_init(void);
 /* mm.c: the live contexts but the kernel's, linked by next (quiescent use only). */
 mm_context_t *mm_context_list(void);
+/* mm.c: live contexts, the kernel's included. */
+size_t mm_live_contexts(void);
 
 /* vmap.c */
 size_t vmap_live_count(void);
@@ -36,6 +40,17 @@ void vmap_copy_attributes(vmap_t *dst, const vmap_t *src);
  * with nothing changed (a failed second split undoes the first with
  * vmap_unsplit). */
 int vmap_split_at_edges(mm_context_t *ctx, ptr_t vaddr, ptr_t last);
+/* paging.c: what every range operation of the paging API starts with: a
+ * valid range of one half (and valid leaf flags for that half, when flags is
+ * given). *ctx becomes the context that owns the half (the kernel context's
+ * for the kernel half), whose lock the caller must hold (asserted). 0 or
+ * -EINVAL. */
+int mm_range_begin(mm_context_t *mmctx, ptr_t vaddr, size_t npages, const vm_flags *flags, ptr_t *last,
+                   mm_context_t **ctx);
+/* cow.c: a vmap without a fault handler (and not a guard) gets the
+ * copy-on-write one, and so does its clone b: after a copy-on-write clone
+ * their shared frames are read-only on both sides, the next write copies. */
+void vmap_make_cow(vmap_t *a, vmap_t *b);
 /* paging.c: the clone behind mm_clone_vmap_locked (cow false) and
  * cow_clone_vmap_locked (cow true). Needs both contexts' locks. */
 vmap_t *vmap_clone_into(vmap_t *src_vmap, mm_context_t *dst_ctx, bool cow);
@@ -47,8 +62,8 @@ vmap_t *vmap_clone_into(vmap_t *src_vmap, mm_context_t *dst_ctx, bool cow);
  * and flag changes, whatever its handler.) */
 bool vmap_is_cow(const vmap_t *v);
 
-/* paging.c: checks that [vaddr, +npages) is a valid range of the user half
- * (user) or kernel half; sets *last. 0 or -EINVAL. */
+/* pagetable.c: checks that [vaddr, +npages) is a valid range of the user
+ * half (user) or kernel half, as the walker needs; sets *last. 0 or -EINVAL. */
 int mm_check_range(ptr_t vaddr, size_t npages, bool user, ptr_t *last);
 /* 0 if flags are valid leaf flags for the half, else -EINVAL. */
 int mm_check_flags(vm_flags flags, bool user);

@@ -1,12 +1,11 @@
-/* mm/mm.c - bring-up, address spaces (mm_context_t), global statistics. */
+/* mm/mm.c - address spaces (mm_context_t): the kernel context and the zero
+ * page, creation, destruction, switching, the pair lock. */
 #include "mm/mm.h"
 
 #include "mm/internal.h"
 #include "mm/pagetable.h"
 #include "mm/platform.h"
 #include "mm/slab.h"
-
-const hal_geometry_t *mm_geometry;
 
 static mm_context_t *kernel_ctx;
 static pfn_t zero_page = PMM_NO_FRAME;
@@ -15,7 +14,6 @@ static size_t live_contexts;
 static spinlock_t contexts_lock = SPINLOCK_INIT;
 static mm_context_t *contexts; /* every live context but the kernel's */
 static mm_context_t *_Atomic active_ctx[MM_MAX_CPUS]; /* what each CPU runs (mm_switch_context) */
-static size_t shootdowns;
 
 mm_context_t *mm_context_list(void) { return contexts; }
 
@@ -35,18 +33,13 @@ static mm_context_t *context_alloc(void)
     ctx->mm_lock = (spinlock_t)SPINLOCK_INIT;
     ctx->vmaps = (vm_tree_t)VM_TREE_INIT;
     atomic_store_explicit(&ctx->cpus, 0, memory_order_relaxed);
+    ctx->is_kernel = false;
     __atomic_fetch_add(&live_contexts, 1, __ATOMIC_RELAXED);
     return ctx;
 }
 
-int mm_init(const mm_boot_info_t *info)
+void mm_contexts_reset(void)
 {
-    const hal_geometry_t *g = info ? info->geometry : NULL;
-    if (!g || g->levels < 3 || g->levels > HAL_MAX_LEVELS || !(g->leaf_levels & 2) || g->va_bits < 32 ||
-        g->va_bits != PAGE_SHIFT + HAL_BITS_PER_LEVEL * g->levels)
-        return -EINVAL;
-    mm_geometry = g;
-    /* Start from nothing, also when called again (host tests re-init). */
     context_cache = (slab_cache_t)SLAB_CACHE_INIT("mm_context", mm_context_t);
     live_contexts = 0;
     contexts = NULL;
@@ -54,17 +47,11 @@ int mm_init(const mm_boot_info_t *info)
     kernel_ctx = NULL;
     for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++)
         atomic_store_explicit(&active_ctx[cpu], NULL, memory_order_relaxed);
-    __atomic_store_n(&shootdowns, 0, __ATOMIC_RELAXED);
     zero_page = PMM_NO_FRAME;
-    vmap_reset();
-    pt_reset();
-    shm_reset();
-    cow_reset();
-    slab_reset();
-    int err = pmm_init(info->regions, info->nregions);
-    if (err)
-        return err;
+}
 
+int mm_contexts_init(void)
+{
     zero_page = pmm_alloc_zeroed();
     if (zero_page == PMM_NO_FRAME)
         return -ENOMEM;
@@ -73,6 +60,9 @@ int mm_init(const mm_boot_info_t *info)
     kernel_ctx = context_alloc();
     if (!kernel_ctx)
         return -ENOMEM;
+    kernel_ctx->is_kernel = true;
+    if (hal_separate_kernel_root(mm_geometry))
+        return 0; /* the kernel half has a root of its own: nothing to share */
     /* Every kernel-half table under the root exists from now on, so that
      * each context can share them by copying the root's kernel half. */
     pte_t *root = pfn_va(kernel_ctx->pgd);
@@ -80,10 +70,13 @@ int mm_init(const mm_boot_info_t *info)
         pfn_t t = pt_alloc_table(NULL, false);
         if (t == PMM_NO_FRAME)
             return -ENOMEM;
-        root[i] = hal_pte_make_table(t, false);
+        hal_pte_store(&root[i], hal_pte_make_table(t, false));
     }
+    hal_tables_sync();
     return 0;
 }
+
+size_t mm_live_contexts(void) { return __atomic_load_n(&live_contexts, __ATOMIC_RELAXED); }
 
 mm_context_t *mm_kernel_context(void) { return kernel_ctx; }
 
@@ -94,10 +87,13 @@ mm_context_t *mm_create_context(void)
     mm_context_t *ctx = context_alloc();
     if (!ctx)
         return ERR_PTR(-ENOMEM);
-    const pte_t *kroot = pfn_va(kernel_ctx->pgd);
-    pte_t *root = pfn_va(ctx->pgd);
-    for (unsigned i = kernel_root_first(); i < HAL_ENTRIES_PER_TABLE; i++)
-        root[i] = kroot[i];
+    if (!hal_separate_kernel_root(mm_geometry)) {
+        const pte_t *kroot = pfn_va(kernel_ctx->pgd);
+        pte_t *root = pfn_va(ctx->pgd);
+        for (unsigned i = kernel_root_first(); i < HAL_ENTRIES_PER_TABLE; i++)
+            hal_pte_store(&root[i], hal_pte_load(&kroot[i]));
+        hal_tables_sync(); /* before the root can be activated */
+    }
     spinlock_acquire(&contexts_lock);
     ctx->next = contexts;
     ctx->prev = NULL;
@@ -146,9 +142,9 @@ void mm_switch_context(mm_context_t *ctx)
     /* The bit is visible before this CPU can walk ctx's tables: an operation
      * that changes them and then reads ctx->cpus either sees the bit (and
      * shoots this CPU down) or finished its stores before our walks begin
-     * (both sides order with seq_cst; mm/tlb.c). */
+     * (both sides order with seq_cst; tlb_flush in mm/pagetable.c). */
     atomic_fetch_or(&ctx->cpus, MM_CPU_BIT(cpu));
-    hal_mmu_activate(ctx->pgd);
+    hal_mmu_activate(ctx->pgd, kernel_ctx->pgd);
     atomic_store_explicit(&active_ctx[cpu], ctx, memory_order_relaxed);
     if (old && old != ctx)
         atomic_fetch_and(&old->cpus, ~MM_CPU_BIT(cpu)); /* activation dropped old's translations here */
@@ -173,48 +169,4 @@ void mm_unlock_ctx_pair(mm_context_t *ctx1, mm_context_t *ctx2)
     if (ctx2 && ctx2 != ctx1)
         spinlock_release(&ctx2->mm_lock);
     spinlock_release(&ctx1->mm_lock);
-}
-
-void mm_get_stats(mm_stats_t *out)
-{
-    *out = (mm_stats_t){
-        .table_pages = pt_table_pages_total(),
-        .contexts = __atomic_load_n(&live_contexts, __ATOMIC_RELAXED),
-        .vmaps = vmap_live_count(),
-        .object_pages = slab_pages_total() + shm_node_pages_total(),
-        .shootdowns = __atomic_load_n(&shootdowns, __ATOMIC_RELAXED),
-    };
-    /* Tables, slab pages and nodes each hold one reference (taken before
-     * they are counted, dropped after), as does the zero page: the other
-     * referenced frames are user memory. Read last, so that in flight it
-     * errs upwards, and never below 0. */
-    pmm_stats_t ps;
-    pmm_get_stats(&ps);
-    size_t others = out->table_pages + out->object_pages + (zero_page != PMM_NO_FRAME);
-    out->user_pages = ps.referenced_frames > others ? ps.referenced_frames - others : 0;
-}
-
-/* ---- TLB invalidation on every CPU that may cache a translation ---- */
-
-/* Invalidates [start, end) of ctx, or everything of ctx (all), on the
- * calling CPU and on every other CPU that may cache it: all online CPUs for
- * the kernel half (every context shares it), ctx->cpus for the user half.
- * Returns when every CPU has done it. The caller has finished its entry
- * stores; the fence orders them before the read of ctx->cpus, against
- * mm_switch_context's fetch_or before a CPU loads the root. */
-void mm_tlb_flush(mm_context_t *ctx, bool all, ptr_t start, ptr_t end)
-{
-    bool kernel = ctx == kernel_ctx || !hal_is_user_addr(mm_geometry, start);
-    if (all)
-        hal_tlb_invalidate_all(ctx->pgd);
-    else
-        hal_tlb_invalidate(ctx->pgd, start, end);
-    atomic_thread_fence(memory_order_seq_cst);
-    mm_cpumask_t targets = kernel ? mm_cpus_online() : atomic_load_explicit(&ctx->cpus, memory_order_relaxed);
-    targets &= ~MM_CPU_BIT(mm_cpu_id());
-    if (!targets)
-        return;
-    mm_shootdown_t req = { .root = ctx->pgd, .start = all ? 0 : start, .end = all ? 0 : end, .all = all };
-    __atomic_fetch_add(&shootdowns, 1, __ATOMIC_RELAXED);
-    mm_tlb_shootdown(targets, &req);
 }

@@ -2,7 +2,10 @@
  *
  * Every context shares the kernel half: its root table's kernel-half entries
  * point to the same tables as the kernel context's, which are allocated once
- * at mm_init and never freed. The user half belongs to the context. vmaps
+ * at mm_init and never freed; or, in a geometry with
+ * HAL_GEOMETRY_SEPARATE_KERNEL_ROOT, the kernel half is translated from the
+ * kernel context's root alone and a context's root has no kernel-half entry
+ * (hal/hal.h). The user half belongs to the context. vmaps
  * describe the user half only and are kept in an ordered balanced tree with
  * O(log n) lookup and free-range search (mm/vmap_tree.h). */
 #pragma once
@@ -74,6 +77,7 @@ struct mm_context {
      * mm_switch_context before the CPU loads the root, cleared when the CPU
      * switches away (activation drops the old context's translations). */
     _Atomic mm_cpumask_t cpus;
+    bool is_kernel;          /* the kernel context (mm_kernel_context) */
 };
 
 /* A vmap without flags, as mm_get_free_vaddr_locked / vmap_create leave it,
@@ -99,23 +103,27 @@ typedef struct mm_boot_info {
 extern const hal_geometry_t *mm_geometry;
 
 /* Brings the generic layer up: frames, the shared zero page, the kernel
- * context with every kernel-half table under the root allocated. Returns 0,
- * -EINVAL on a bad geometry or regions, -ENOMEM when memory is too small. */
+ * context with every kernel-half table under the root allocated (none with
+ * a separate kernel root). Returns 0, -EINVAL on a bad geometry (or one with
+ * flags hal/hal.h does not know) or bad regions, -ENOMEM when memory is too
+ * small. */
 int mm_init(const mm_boot_info_t *info);
 /* The kernel's context (its root is the template for every other one). */
 mm_context_t *mm_kernel_context(void);
 /* The shared zero page: never written, never freed (it holds a permanent reference). */
 pfn_t mm_zero_page(void);
 
-/* A new context with an empty user half and the shared kernel half.
+/* A new context with an empty user half and the shared kernel half (none in
+ * its root with a separate kernel root).
  * Returns the context or ERR_PTR(-ENOMEM); on failure nothing is left allocated. */
 mm_context_t *mm_create_context(void);
 /* Destroys every vmap (dropping the references of their pages), frees the
  * user-half tables, the root and the context. The context must not be active
  * nor locked, and must not be the kernel context. */
 void mm_destroy_context(mm_context_t *ctx);
-/* Makes ctx the active address space of the calling CPU and records it in
- * ctx->cpus (the previous context of this CPU loses the CPU's bit). */
+/* Makes ctx the active address space of the calling CPU (hal_mmu_activate
+ * with ctx's root and the kernel context's) and records it in ctx->cpus (the
+ * previous context of this CPU loses the CPU's bit). */
 void mm_switch_context(mm_context_t *ctx);
 /* The context active on the calling CPU (NULL before the first switch). */
 mm_context_t *mm_active_context(void);

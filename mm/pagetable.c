@@ -32,17 +32,78 @@ typedef struct walk {
     pt_gather_t *g;
 } walk_t;
 
-static size_t table_pages_total;
+/* The geometry in force (mm/mm.h), set by mm_init. */
+const hal_geometry_t *mm_geometry;
 
-void pt_reset(void) { __atomic_store_n(&table_pages_total, 0, __ATOMIC_RELAXED); }
+static size_t table_pages_total, shootdowns;
+
+void pt_reset(void)
+{
+    __atomic_store_n(&table_pages_total, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&shootdowns, 0, __ATOMIC_RELAXED);
+}
 
 size_t pt_table_pages_total(void) { return __atomic_load_n(&table_pages_total, __ATOMIC_RELAXED); }
 
+size_t pt_shootdowns_total(void) { return __atomic_load_n(&shootdowns, __ATOMIC_RELAXED); }
+
+int mm_check_range(ptr_t vaddr, size_t npages, bool user, ptr_t *last)
+{
+    if (npages == 0 || (vaddr & PAGE_MASK) || npages > (SIZE_MAX >> PAGE_SHIFT))
+        return -EINVAL;
+    ptr_t size = (ptr_t)npages << PAGE_SHIFT;
+    ptr_t end = vaddr + size;
+    if (end <= vaddr) /* overflows, or reaches the top of the address space */
+        return -EINVAL;
+    if (user ? end > hal_user_end(mm_geometry) : vaddr < hal_kernel_start(mm_geometry))
+        return -EINVAL;
+    *last = end - 1;
+    return 0;
+}
+
+int mm_check_flags(vm_flags flags, bool user)
+{
+    if ((flags & ~VM_ALL_FLAGS) || !(flags & VM_READ))
+        return -EINVAL;
+    if (user ? (flags & VM_GLOBAL) || !(flags & VM_USER) : (flags & VM_USER))
+        return -EINVAL;
+    return 0;
+}
+
+/* Invalidates [start, end) of ctx, or everything of ctx (all), on the
+ * calling CPU and on every other CPU that may cache it: all online CPUs for
+ * the kernel half (every context shares it), ctx->cpus for the user half.
+ * Returns when every CPU has done it. The caller has finished its entry
+ * stores (and ordered them with hal_tables_sync); the fence orders them
+ * before the read of ctx->cpus, against mm_switch_context's fetch_or
+ * before a CPU loads the root. */
+static void tlb_flush(mm_context_t *ctx, bool all, ptr_t start, ptr_t end)
+{
+    bool kernel = ctx->is_kernel || !hal_is_user_addr(mm_geometry, start);
+    if (all)
+        hal_tlb_invalidate_all(ctx->pgd);
+    else
+        hal_tlb_invalidate(ctx->pgd, start, end);
+    atomic_thread_fence(memory_order_seq_cst);
+    mm_cpumask_t targets = kernel ? mm_cpus_online() : atomic_load_explicit(&ctx->cpus, memory_order_relaxed);
+    targets &= ~MM_CPU_BIT(mm_cpu_id());
+    if (!targets)
+        return;
+    mm_shootdown_t req = { .root = ctx->pgd, .start = all ? 0 : start, .end = all ? 0 : end, .all = all };
+    __atomic_fetch_add(&shootdowns, 1, __ATOMIC_RELAXED);
+    mm_tlb_shootdown(targets, &req);
+}
+
 pfn_t pt_alloc_table(mm_context_t *ctx, bool user_half)
 {
-    pfn_t t = pmm_alloc_zeroed();
+    pfn_t t = pmm_alloc();
     if (t == PMM_NO_FRAME)
         return t;
+    /* Cleared through the accessor: a table walker on another CPU may read
+     * an entry of this page as soon as it is linked. */
+    pte_t *e = pfn_va(t);
+    for (unsigned i = 0; i < HAL_ENTRIES_PER_TABLE; i++)
+        hal_pte_store(&e[i], 0);
     pmm_ref(t);
     __atomic_fetch_add(&table_pages_total, 1, __ATOMIC_RELAXED);
     if (user_half && ctx)
@@ -85,16 +146,31 @@ static bool table_empty(pfn_t table)
 {
     const pte_t *t = pfn_va(table);
     for (unsigned i = 0; i < HAL_ENTRIES_PER_TABLE; i++)
-        if (hal_pte_present(t[i]))
+        if (hal_pte_present(hal_pte_load(&t[i])))
             return false;
     return true;
 }
 
 /* Tables directly under the root in the kernel half are shared by every
- * context and never freed. */
+ * context and never freed (with a separate kernel root nothing shares them:
+ * they come and go like any other). */
 static bool table_pinned(unsigned level, ptr_t va)
 {
-    return level == mm_geometry->levels - 1 && !hal_is_user_addr(mm_geometry, va);
+    return level == mm_geometry->levels - 1 && !hal_is_user_addr(mm_geometry, va) &&
+           !hal_separate_kernel_root(mm_geometry);
+}
+
+/* Break-before-make (HAL_GEOMETRY_BREAK_BEFORE_MAKE): the valid entries of
+ * [lo, hi] in ctx were just made invalid; they are invalidated on every CPU
+ * that may cache them (everything, with all: a table went) before the
+ * caller stores their replacements. */
+static void break_flush(mm_context_t *ctx, bool all, ptr_t lo, ptr_t hi)
+{
+    hal_tables_sync();
+    if (all || hi + 1 == 0)
+        tlb_flush(ctx, true, 0, 0);
+    else
+        tlb_flush(ctx, false, lo, hi + 1);
 }
 
 /* Replaces the huge leaf *slot at `level` by a table of 512 leaves one level
@@ -105,15 +181,22 @@ static int split_leaf(walk_t *w, pte_t *slot, unsigned level, ptr_t va)
     pfn_t child = pt_alloc_table(w->ctx, user);
     if (child == PMM_NO_FRAME)
         return -ENOMEM;
-    pte_t *c = pfn_va(child);
-    pfn_t base = hal_pte_pfn(level, *slot);
-    vm_flags f = hal_pte_flags(level, *slot);
+    pte_t *c = pfn_va(child), old = hal_pte_load(slot);
+    pfn_t base = hal_pte_pfn(level, old);
+    vm_flags f = hal_pte_flags(level, old);
     pfn_t step = (pfn_t)1 << (HAL_BITS_PER_LEVEL * (level - 2));
     for (unsigned i = 0; i < HAL_ENTRIES_PER_TABLE; i++) {
-        int err = hal_pte_make_leaf(level - 1, base + i * step, f, &c[i]);
-        MM_ASSERT(err == 0, "cannot re-encode a level-%u leaf %#llx one level down", level, (unsigned long long)*slot);
+        pte_t e;
+        int err = hal_pte_make_leaf(level - 1, base + i * step, f, &e);
+        MM_ASSERT(err == 0, "cannot re-encode a level-%u leaf %#llx one level down", level, (unsigned long long)old);
+        hal_pte_store(&c[i], e);
     }
-    *slot = hal_pte_make_table(child, user);
+    if (hal_break_before_make(mm_geometry)) { /* the leaf's size changes: break it first */
+        ptr_t first = va & ~((ptr_t)hal_level_span(level) - 1);
+        hal_pte_store(slot, 0);
+        break_flush(w->ctx, false, first, first + ((ptr_t)hal_level_span(level) - 1));
+    }
+    hal_pte_store(slot, hal_pte_make_table(child, user));
     return 0;
 }
 
@@ -130,9 +213,11 @@ static void gather_subtree(mm_context_t *ctx, pfn_t table, unsigned level, bool 
     MM_ASSERT(!user, "a huge leaf replaces table %#llx in the user half", (unsigned long long)table);
     if (level > 1) {
         const pte_t *t = pfn_va(table);
-        for (unsigned i = 0; i < HAL_ENTRIES_PER_TABLE; i++)
-            if (hal_pte_present(t[i]) && !hal_pte_is_leaf(level, t[i]))
-                gather_subtree(ctx, hal_pte_pfn(level, t[i]), level - 1, user, g);
+        for (unsigned i = 0; i < HAL_ENTRIES_PER_TABLE; i++) {
+            pte_t e = hal_pte_load(&t[i]);
+            if (hal_pte_present(e) && !hal_pte_is_leaf(level, e))
+                gather_subtree(ctx, hal_pte_pfn(level, e), level - 1, user, g);
+        }
     }
     pt_free_table(ctx, table, user, &g->frames);
     g->tables_freed = true;
@@ -159,13 +244,40 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
     switch (w->kind) {
     case PT_MAP: {
         pfn_t pfn = w->pfn0 + ((va - w->va0) >> PAGE_SHIFT);
+        if (hal_break_before_make(mm_geometry)) {
+            /* Entries that get another frame are broken first, all of this
+             * table's at once, and invalidated once: the loop below then
+             * finds them empty. Each broken entry joins the gather's range
+             * before its frame's reference does, so that a full gather
+             * finished early (gather_unref) invalidates it before it lets
+             * the frame go; once the break's invalidation covered them the
+             * range is what it was before. */
+            ptr_t lo = (ptr_t)-1, hi = 0, bva = va, saved_lo = g->flush_lo, saved_hi = g->flush_hi;
+            pfn_t bpfn = pfn;
+            for (unsigned i = first; i < end; i++, bpfn++, bva += PAGE_SIZE) {
+                pte_t old = hal_pte_load(&t[i]);
+                if (!hal_pte_present(old) || hal_pte_pfn(1, old) == bpfn)
+                    continue;
+                hal_pte_store(&t[i], 0);
+                gather_flush(g, bva, bva + PAGE_MASK);
+                if (w->user)
+                    gather_unref(w->ctx, g, hal_pte_pfn(1, old));
+                lo = MIN(lo, bva);
+                hi = bva + PAGE_MASK;
+            }
+            if (lo <= hi) {
+                break_flush(w->ctx, false, lo, hi);
+                g->flush_lo = saved_lo;
+                g->flush_hi = saved_hi;
+            }
+        }
         for (unsigned i = first; i < end; i++, pfn++, va += PAGE_SIZE) {
-            pte_t old = t[i], e;
+            pte_t old = hal_pte_load(&t[i]), e;
             int err = hal_pte_make_leaf(1, pfn, w->flags, &e);
             MM_ASSERT(err == 0, "flags %#x not encodable for pfn %#llx", w->flags, (unsigned long long)pfn);
             if (w->user)
                 pmm_ref(pfn);
-            t[i] = e;
+            hal_pte_store(&t[i], e);
             if (hal_pte_present(old)) {
                 gather_flush(g, va, va + PAGE_MASK);
                 if (w->user)
@@ -176,10 +288,10 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
     }
     case PT_UNMAP:
         for (unsigned i = first; i < end; i++, va += PAGE_SIZE) {
-            pte_t old = t[i];
+            pte_t old = hal_pte_load(&t[i]);
             if (!hal_pte_present(old))
                 continue;
-            t[i] = 0;
+            hal_pte_store(&t[i], 0);
             gather_flush(g, va, va + PAGE_MASK);
             if (w->user)
                 gather_unref(w->ctx, g, hal_pte_pfn(1, old));
@@ -187,37 +299,40 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
         break;
     case PT_PROTECT:
         for (unsigned i = first; i < end; i++, va += PAGE_SIZE) {
-            pte_t old = t[i], e;
+            pte_t old = hal_pte_load(&t[i]), e;
             if (!hal_pte_present(old))
                 continue;
             vm_flags f = w->flags;
             if (w->guard && (f & VM_WRITE)) {
                 pfn_t pfn = hal_pte_pfn(1, old);
-                if (pfn == mm_zero_page() || pmm_refcount(pfn) > 1)
+                /* (the zero page counts: its permanent reference is one more) */
+                if (pmm_refcount(pfn) > 1)
                     f &= ~VM_WRITE; /* still shared: the next write copies */
             }
             int err = hal_pte_set_flags(1, old, f, &e);
             MM_ASSERT(err == 0, "flags %#x not encodable for entry %#llx", f, (unsigned long long)old);
             if (e != old) {
-                t[i] = e;
+                hal_pte_store(&t[i], e);
                 gather_flush(g, va, va + PAGE_MASK);
             }
         }
         break;
     case PT_COPY:
         for (unsigned i = first; i < end; i++, va += PAGE_SIZE) {
-            pte_t e = t[i];
+            pte_t e = hal_pte_load(&t[i]);
             if (!hal_pte_present(e))
                 continue;
             pmm_ref(hal_pte_pfn(1, e));
             vm_flags f = hal_pte_flags(1, e);
             if (w->cow && (f & VM_WRITE)) {
-                int err = hal_pte_set_flags(1, e, f & ~VM_WRITE, &e);
-                MM_ASSERT(err == 0, "cannot write-protect entry %#llx", (unsigned long long)t[i]);
-                t[i] = e;
+                pte_t ro;
+                int err = hal_pte_set_flags(1, e, f & ~VM_WRITE, &ro);
+                MM_ASSERT(err == 0, "cannot write-protect entry %#llx", (unsigned long long)e);
+                e = ro;
+                hal_pte_store(&t[i], e);
                 gather_flush(g, va, va + PAGE_MASK);
             }
-            dt[i] = e;
+            hal_pte_store(&dt[i], e);
         }
         break;
     default:
@@ -229,7 +344,7 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
  * the operation covers; whole says it covers all of it. */
 static int walk_entry(walk_t *w, pte_t *slot, pte_t *dslot, unsigned level, ptr_t va, ptr_t last, bool whole)
 {
-    pte_t e = *slot;
+    pte_t e = hal_pte_load(slot);
     bool user = hal_is_user_addr(mm_geometry, va);
     int err;
 
@@ -241,21 +356,32 @@ static int walk_entry(walk_t *w, pte_t *slot, pte_t *dslot, unsigned level, ptr_
             pfn_t child = pt_alloc_table(w->ctx, user);
             if (child == PMM_NO_FRAME)
                 return -ENOMEM;
-            *slot = hal_pte_make_table(child, user);
+            hal_pte_store(slot, hal_pte_make_table(child, user));
         } else if (hal_pte_is_leaf(level, e) && (err = split_leaf(w, slot, level, va)))
             return err;
-        return level > 2 ? walk(w, hal_pte_pfn(level, *slot), 0, level - 1, va, last) : 0;
+        return level > 2 ? walk(w, hal_pte_pfn(level, hal_pte_load(slot)), 0, level - 1, va, last) : 0;
 
     case PT_MAP:
         if (can_map_huge(w, level, va, whole)) {
             pte_t leaf;
             err = hal_pte_make_leaf(level, w->pfn0 + ((va - w->va0) >> PAGE_SHIFT), w->flags, &leaf);
             MM_ASSERT(err == 0, "flags %#x not encodable at level %u", w->flags, level);
-            if (hal_pte_present(e) && !hal_pte_is_leaf(level, e))
+            bool bbm = hal_break_before_make(mm_geometry);
+            if (hal_pte_present(e) && !hal_pte_is_leaf(level, e)) {
                 gather_subtree(w->ctx, hal_pte_pfn(level, e), level - 1, user, w->g);
-            else if (hal_pte_present(e))
-                gather_flush(w->g, va, last);
-            *slot = leaf; /* one store: the old subtree is detached whole */
+                if (bbm) { /* a leaf replaces a table: break, and drop the cached walks through it */
+                    hal_pte_store(slot, 0);
+                    break_flush(w->ctx, true, va, last);
+                }
+            } else if (hal_pte_present(e)) {
+                if (bbm && hal_pte_pfn(level, e) != hal_pte_pfn(level, leaf)) {
+                    hal_pte_store(slot, 0); /* another output address: break first */
+                    break_flush(w->ctx, false, va, last);
+                } else {
+                    gather_flush(w->g, va, last);
+                }
+            }
+            hal_pte_store(slot, leaf); /* one store: the old subtree is detached whole */
             return 0;
         }
         MM_ASSERT(hal_pte_present(e) && !hal_pte_is_leaf(level, e), "no table prepared at level %u for %#lx (entry %#llx)",
@@ -268,13 +394,13 @@ static int walk_entry(walk_t *w, pte_t *slot, pte_t *dslot, unsigned level, ptr_
         if (hal_pte_is_leaf(level, e)) {
             MM_ASSERT(whole && !w->user, "huge leaf %#llx at %#lx covered in part or in the user half",
                       (unsigned long long)e, (unsigned long)va);
-            *slot = 0;
+            hal_pte_store(slot, 0);
             gather_flush(w->g, va, last);
             return 0;
         }
         walk(w, hal_pte_pfn(level, e), 0, level - 1, va, last);
         if (!table_pinned(level - 1, va) && (whole || table_empty(hal_pte_pfn(level, e)))) {
-            *slot = 0;
+            hal_pte_store(slot, 0);
             pt_free_table(w->ctx, hal_pte_pfn(level, e), user, &w->g->frames);
             w->g->tables_freed = true;
         }
@@ -289,7 +415,7 @@ static int walk_entry(walk_t *w, pte_t *slot, pte_t *dslot, unsigned level, ptr_
             err = hal_pte_set_flags(level, e, w->flags, &n);
             MM_ASSERT(err == 0, "flags %#x not encodable at level %u", w->flags, level);
             if (n != e) {
-                *slot = n;
+                hal_pte_store(slot, n);
                 gather_flush(w->g, va, last);
             }
             return 0;
@@ -299,20 +425,20 @@ static int walk_entry(walk_t *w, pte_t *slot, pte_t *dslot, unsigned level, ptr_
     case PT_PREPARE_COPY:
         if (!hal_pte_present(e) || hal_pte_is_leaf(level, e))
             return 0;
-        if (!hal_pte_present(*dslot)) {
+        if (!hal_pte_present(hal_pte_load(dslot))) {
             pfn_t child = pt_alloc_table(w->dst, user);
             if (child == PMM_NO_FRAME)
                 return -ENOMEM;
-            *dslot = hal_pte_make_table(child, user);
+            hal_pte_store(dslot, hal_pte_make_table(child, user));
         }
-        return level > 2 ? walk(w, hal_pte_pfn(level, e), hal_pte_pfn(level, *dslot), level - 1, va, last) : 0;
+        return level > 2 ? walk(w, hal_pte_pfn(level, e), hal_pte_pfn(level, hal_pte_load(dslot)), level - 1, va, last) : 0;
 
     case PT_COPY:
         if (!hal_pte_present(e))
             return 0;
         MM_ASSERT(!hal_pte_is_leaf(level, e), "huge leaf %#llx in the user half at %#lx", (unsigned long long)e,
                   (unsigned long)va);
-        return walk(w, hal_pte_pfn(level, e), hal_pte_pfn(level, *dslot), level - 1, va, last);
+        return walk(w, hal_pte_pfn(level, e), hal_pte_pfn(level, hal_pte_load(dslot)), level - 1, va, last);
 
     case PT_PRUNE:
         if (!hal_pte_present(e) || hal_pte_is_leaf(level, e))
@@ -320,7 +446,7 @@ static int walk_entry(walk_t *w, pte_t *slot, pte_t *dslot, unsigned level, ptr_
         if (level > 2)
             walk(w, hal_pte_pfn(level, e), 0, level - 1, va, last);
         if (!table_pinned(level - 1, va) && table_empty(hal_pte_pfn(level, e))) {
-            *slot = 0;
+            hal_pte_store(slot, 0);
             pt_free_table(w->ctx, hal_pte_pfn(level, e), user, &w->g->frames);
             w->g->tables_freed = true;
         }
@@ -375,16 +501,18 @@ static int split_edge(mm_context_t *ctx, ptr_t b)
     pfn_t table = ctx->pgd;
     for (unsigned level = mm_geometry->levels; level > 1; level--) {
         pte_t *slot = &((pte_t *)pfn_va(table))[hal_level_index(level, b)];
-        if (!hal_pte_present(*slot))
+        pte_t e = hal_pte_load(slot);
+        if (!hal_pte_present(e))
             return 0;
-        if (hal_pte_is_leaf(level, *slot)) {
+        if (hal_pte_is_leaf(level, e)) {
             if ((b & ((ptr_t)hal_level_span(level) - 1)) == 0)
                 return 0;
             int err = split_leaf(&w, slot, level, b);
             if (err)
                 return err;
+            e = hal_pte_load(slot);
         }
-        table = hal_pte_pfn(level, *slot);
+        table = hal_pte_pfn(level, e);
     }
     return 0;
 }
@@ -416,25 +544,34 @@ int pt_map_page(mm_context_t *ctx, ptr_t va, pfn_t pfn, vm_flags flags, pt_gathe
     pfn_t table = ctx->pgd;
     for (unsigned level = mm_geometry->levels; level > 1; level--) {
         pte_t *slot = &((pte_t *)pfn_va(table))[hal_level_index(level, va)];
-        if (!hal_pte_present(*slot)) {
+        pte_t e = hal_pte_load(slot);
+        if (!hal_pte_present(e)) {
             pfn_t child = pt_alloc_table(ctx, true);
             if (child == PMM_NO_FRAME) {
                 prune(ctx, va, va + PAGE_MASK, g); /* the tables made on the way down */
                 return -ENOMEM;
             }
-            *slot = hal_pte_make_table(child, true);
+            e = hal_pte_make_table(child, true);
+            hal_pte_store(slot, e);
         }
-        MM_ASSERT(!hal_pte_is_leaf(level, *slot), "huge leaf %#llx in the user half at %#lx", (unsigned long long)*slot,
+        MM_ASSERT(!hal_pte_is_leaf(level, e), "huge leaf %#llx in the user half at %#lx", (unsigned long long)e,
                   (unsigned long)va);
-        table = hal_pte_pfn(level, *slot);
+        table = hal_pte_pfn(level, e);
     }
     pte_t *t = pfn_va(table), e, old;
     unsigned i = hal_level_index(1, va);
     int err = hal_pte_make_leaf(1, pfn, flags, &e);
     MM_ASSERT(err == 0, "flags %#x not encodable for pfn %#llx", flags, (unsigned long long)pfn);
     pmm_ref(pfn);
-    old = t[i];
-    t[i] = e;
+    old = hal_pte_load(&t[i]);
+    if (hal_pte_present(old) && hal_break_before_make(mm_geometry) && hal_pte_pfn(1, old) != pfn) {
+        hal_pte_store(&t[i], 0); /* another frame under a live mapping: break first */
+        break_flush(ctx, false, va, va + PAGE_MASK);
+        hal_pte_store(&t[i], e);
+        gather_unref(ctx, g, hal_pte_pfn(1, old));
+        return 0;
+    }
+    hal_pte_store(&t[i], e);
     if (hal_pte_present(old)) {
         gather_flush(g, va, va + PAGE_MASK);
         gather_unref(ctx, g, hal_pte_pfn(1, old));
@@ -494,7 +631,7 @@ int pt_lookup(mm_context_t *ctx, ptr_t va, pte_t *entry, unsigned *level)
 {
     pfn_t table = ctx->pgd;
     for (unsigned l = mm_geometry->levels;; l--) {
-        pte_t e = ((const pte_t *)pfn_va(table))[hal_level_index(l, va)];
+        pte_t e = hal_pte_load(&((const pte_t *)pfn_va(table))[hal_level_index(l, va)]);
         if (!hal_pte_present(e))
             return -ENOENT;
         if (hal_pte_is_leaf(l, e)) {
@@ -509,10 +646,11 @@ int pt_lookup(mm_context_t *ctx, ptr_t va, pte_t *entry, unsigned *level)
 
 void pt_finish(mm_context_t *ctx, pt_gather_t *g)
 {
+    hal_tables_sync(); /* the operation's stores, before its invalidation and before its callers use them */
     if (g->tables_freed)
-        mm_tlb_flush(ctx, true, 0, 0);
+        tlb_flush(ctx, true, 0, 0);
     else if (g->flush_lo <= g->flush_hi)
-        mm_tlb_flush(ctx, false, g->flush_lo, g->flush_hi + 1);
+        tlb_flush(ctx, false, g->flush_lo, g->flush_hi + 1);
     pmm_gather_release(&g->frames);
     *g = (pt_gather_t)PT_GATHER_INIT;
 }

@@ -47,7 +47,8 @@ void pt_copy_apply(mm_context_t *src, mm_context_t *dst, ptr_t va, ptr_t last, b
 void pt_prune(mm_context_t *ctx, ptr_t va, ptr_t last);
 /* The leaf mapping va: 0 with *entry and *level, or -ENOENT. */
 int pt_lookup(mm_context_t *ctx, ptr_t va, pte_t *entry, unsigned *level);
-/* Invalidates what g gathered in ctx's address space and frees its frames. */
+/* Ends an operation: orders its entry stores (hal_tables_sync), invalidates
+ * what g gathered in ctx's address space and frees its frames. */
 void pt_finish(mm_context_t *ctx, pt_gather_t *g);
 
 /* Page-table pages: allocated zeroed with one reference (the tree's),
@@ -55,3 +56,5 @@ void pt_finish(mm_context_t *ctx, pt_gather_t *g);
 pfn_t pt_alloc_table(mm_context_t *ctx, bool user_half);
 void pt_free_table(mm_context_t *ctx, pfn_t table, bool user_half, pmm_gather_t *g);
 size_t pt_table_pages_total(void);
+/* Invalidation requests sent to other CPUs since mm_init (one per operation). */
+size_t pt_shootdowns_total(void);

@@ -7,29 +7,6 @@
 #include "mm/platform.h"
 #include "mm/shm.h"
 
-int mm_check_range(ptr_t vaddr, size_t npages, bool user, ptr_t *last)
-{
-    if (npages == 0 || (vaddr & PAGE_MASK) || npages > (SIZE_MAX >> PAGE_SHIFT))
-        return -EINVAL;
-    ptr_t size = (ptr_t)npages << PAGE_SHIFT;
-    ptr_t end = vaddr + size;
-    if (end <= vaddr) /* overflows, or reaches the top of the address space */
-        return -EINVAL;
-    if (user ? end > hal_user_end(mm_geometry) : vaddr < hal_kernel_start(mm_geometry))
-        return -EINVAL;
-    *last = end - 1;
-    return 0;
-}
-
-int mm_check_flags(vm_flags flags, bool user)
-{
-    if ((flags & ~VM_ALL_FLAGS) || !(flags & VM_READ))
-        return -EINVAL;
-    if (user ? (flags & VM_GLOBAL) || !(flags & VM_USER) : (flags & VM_USER))
-        return -EINVAL;
-    return 0;
-}
-
 /* Every frame of [pfn, +npages) is allocated from the frame allocator. */
 static bool frames_allocated(pfn_t pfn, size_t npages)
 {
@@ -58,11 +35,8 @@ vmap_t *mm_get_free_vaddr_locked(mm_context_t *mmctx, size_t n_pages, ptr_t base
     return vmap_create(mmctx, at, n_pages);
 }
 
-/* What every range operation starts with: a valid range of one half (and
- * valid leaf flags for that half, when flags is given). *ctx becomes the
- * context that owns the half, whose lock the caller must hold. 0 or -EINVAL. */
-static int range_op_begin(mm_context_t *mmctx, ptr_t vaddr, size_t npages, const vm_flags *flags, ptr_t *last,
-                          mm_context_t **ctx)
+int mm_range_begin(mm_context_t *mmctx, ptr_t vaddr, size_t npages, const vm_flags *flags, ptr_t *last,
+                   mm_context_t **ctx)
 {
     bool user = hal_is_user_addr(mm_geometry, vaddr);
     int err = mm_check_range(vaddr, npages, user, last);
@@ -79,7 +53,7 @@ int mm_do_map(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_fla
 {
     ptr_t last;
     mm_context_t *ctx;
-    int err = range_op_begin(mmctx, vaddr, npages, &flags, &last, &ctx);
+    int err = mm_range_begin(mmctx, vaddr, npages, &flags, &last, &ctx);
     if (err)
         return err;
     bool user = hal_is_user_addr(mm_geometry, vaddr);
@@ -99,49 +73,11 @@ int mm_do_unmap(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
 {
     ptr_t last;
     mm_context_t *ctx;
-    int err = range_op_begin(mmctx, vaddr, npages, NULL, &last, &ctx);
+    int err = mm_range_begin(mmctx, vaddr, npages, NULL, &last, &ctx);
     if (err)
         return err;
     pt_gather_t g = PT_GATHER_INIT;
     err = pt_unmap(ctx, vaddr, last, &g);
-    pt_finish(ctx, &g);
-    return err;
-}
-
-int mm_do_flag(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags)
-{
-    ptr_t last;
-    mm_context_t *ctx;
-    int err = range_op_begin(mmctx, vaddr, npages, &flags, &last, &ctx);
-    if (err)
-        return err;
-    bool user = hal_is_user_addr(mm_geometry, vaddr);
-    pt_gather_t g = PT_GATHER_INIT;
-    if (!user) {
-        err = pt_protect(ctx, vaddr, last, flags, false, &g);
-    } else {
-        /* In copy-on-write memory a page whose frame is still shared (the
-         * zero page, or a count above one) stays read-only: its next write
-         * fault copies. Anywhere else no write fault could make it writable
-         * again (other holders are not copy-on-write sharers), so the flags
-         * are set as asked. The user half has no huge leaves, so nothing
-         * here can fail. */
-        for (ptr_t cur = vaddr; cur <= last && !err;) {
-            vmap_t *v = mm_vmap_first_from(ctx, cur);
-            ptr_t seg_last = last;
-            bool cow = false;
-            if (v && v->vaddr <= cur) {
-                seg_last = MIN(last, v->vaddr + v->npages * PAGE_SIZE - 1);
-                cow = vmap_is_cow(v);
-            } else if (v && v->vaddr <= last) {
-                seg_last = v->vaddr - 1;
-            }
-            err = pt_protect(ctx, cur, seg_last, flags, cow, &g);
-            if (seg_last == last)
-                break;
-            cur = seg_last + 1;
-        }
-    }
     pt_finish(ctx, &g);
     return err;
 }
@@ -166,6 +102,8 @@ int mm_do_translate(mm_context_t *mmctx, ptr_t vaddr, uint64_t *paddr, vm_flags 
 {
     if (!hal_is_canonical(mm_geometry, vaddr))
         return -EINVAL;
+    if (!hal_is_user_addr(mm_geometry, vaddr))
+        mmctx = mm_kernel_context(); /* the kernel half's tables (every root's, or the kernel root's alone) */
     pte_t e;
     unsigned level;
     int err = pt_lookup(mmctx, vaddr, &e, &level);
@@ -288,14 +226,6 @@ bool mm_get_is_mapped_locked(mm_context_t *mmctx, ptr_t vaddr)
 {
     ASSERT_LOCKED(mmctx);
     return mm_do_translate(mmctx, vaddr, NULL, NULL) == 0;
-}
-
-void mm_flag_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags)
-{
-    ASSERT_LOCKED(mmctx);
-    int err = mm_do_flag(mmctx, vaddr, npages, flags);
-    if (err)
-        mm_panic("cannot set flags %#x on %zu pages at %#lx: error %d", flags, npages, (unsigned long)vaddr, err);
 }
 
 ptr_t mm_get_phys_addr(mm_context_t *ctx, ptr_t vaddr)

@@ -139,7 +139,9 @@ int mm_do_flag(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags);
  * invalidates the source's TLB for the range. On -ENOMEM dst is unchanged. */
 int mm_do_copy(mm_context_t *src, mm_context_t *dst, ptr_t vaddr, size_t npages, bool cow);
 /* The frame and flags of the page mapped at vaddr: 0, or -ENOENT if not
- * mapped, -EINVAL if not canonical. *paddr gets the full physical address. */
+ * mapped, -EINVAL if not canonical. *paddr gets the full physical address.
+ * A kernel-half vaddr is looked up in the kernel context's tables, whatever
+ * mmctx is. */
 int mm_do_translate(mm_context_t *mmctx, ptr_t vaddr, uint64_t *paddr, vm_flags *flags);
 /* As mm_replace_page_locked, returning -errno. */
 int mm_do_replace(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, vm_flags flags);

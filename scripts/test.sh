@@ -81,9 +81,11 @@ build_and_test build/riscv64-clang --cross-file cross-files/riscv64-clang.txt
 # build/asan: every host suite under AddressSanitizer + UndefinedBehaviorSanitizer,
 #   with the model-based random tester at 400 000 operations per geometry
 #   (4 seeds, full comparison + invariant checker every 8 operations).
-# build/tsan: the concurrency suite under ThreadSanitizer (Criterion cannot
-#   start under TSan, so only the `concurrency` meson suite runs there); any
-#   TSan report makes the test exit 66, which counts as a failure.
+# build/tsan: the concurrency and smp suites under ThreadSanitizer (Criterion
+#   cannot start under TSan, so only the `concurrency` and `smp` meson suites
+#   run there; smp's simulated CPUs walk the tables while others change them,
+#   through hal_pte_load/hal_pte_store); any TSan report makes the test exit
+#   66, which counts as a failure.
 # The `model-check <geometry>: ...` lines of both host campaigns are printed.
 rel_start=$SECONDS
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
@@ -91,10 +93,11 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=0:second_deadlock_stack=1}
 run_suite build/asan -Db_sanitize=address,undefined -Db_lundef=false -Dmodel_ops=400000 -Dmodel_full_every=8
 
-# rel_suite DIR SUITE [setup args]: as run_suite, testing one meson suite only.
+# rel_suite DIR "SUITE..." [setup args]: as run_suite, testing those meson
+# suites only (one meson test run, so one testlog for the summary).
 rel_suite() {
-  local dir=$1 suite=$2; shift 2
-  echo "=== $dir (suite $suite)"
+  local dir=$1 suites=$2; shift 2
+  echo "=== $dir (suites $suites)"
   if ! setup_dir "$dir" "$@"; then
     echo "test.sh: meson setup failed for $dir"; extra_failed=$((extra_failed + 1)); return
   fi
@@ -108,10 +111,12 @@ rel_suite() {
     wrap=(setarch "$(uname -m)" -R)
   fi
   rm -f "$dir/meson-logs/testlog.json"
-  "${wrap[@]}" meson test -C "$dir" --suite "$suite" --print-errorlogs --num-processes 2 || true
+  local args=()
+  for s in $suites; do args+=(--suite "$s"); done
+  "${wrap[@]}" meson test -C "$dir" "${args[@]}" --print-errorlogs --num-processes 2 || true
   tested+=("$dir")
 }
-rel_suite build/tsan concurrency -Db_sanitize=thread
+rel_suite build/tsan "concurrency smp" -Db_sanitize=thread
 
 for d in build/host build/asan; do
   [ -f "$d/meson-logs/testlog.txt" ] || continue

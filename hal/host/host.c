@@ -15,7 +15,7 @@ static struct {
     uint8_t *ram;
     uint64_t base, size;
     const hal_geometry_t *geometry;
-    pfn_t active_root[MM_MAX_CPUS];
+    pfn_t active_root[MM_MAX_CPUS], kernel_root[MM_MAX_CPUS];
     host_tlb_event_t *log;
     size_t nlog, cap;
 } host;
@@ -139,14 +139,23 @@ void hal_tlb_invalidate_all(pfn_t root)
     softmmu_tlb_drop_all(this_cpu_id, root, true);
 }
 
-void hal_mmu_activate(pfn_t root)
+static _Atomic size_t tables_syncs;
+
+void hal_tables_sync(void) { atomic_fetch_add(&tables_syncs, 1); }
+
+size_t host_tables_syncs(void) { return atomic_load(&tables_syncs); }
+
+void hal_mmu_activate(pfn_t root, pfn_t kernel_root)
 {
     log_event((host_tlb_event_t){ HOST_TLB_ACTIVATE, root, 0, 0 });
     host.active_root[this_cpu_id] = root;
+    host.kernel_root[this_cpu_id] = kernel_root;
     softmmu_tlb_drop_all(this_cpu_id, root, false);
 }
 
 pfn_t hal_mmu_active_root(void) { return host.active_root[this_cpu_id]; }
+
+pfn_t host_active_kernel_root(void) { return host.kernel_root[this_cpu_id]; }
 
 size_t host_tlb_event_count(void)
 {
@@ -183,6 +192,8 @@ void kmm_host_fini(void)
     host.base = host.size = 0;
     host.geometry = NULL;
     memset(host.active_root, 0, sizeof(host.active_root));
+    memset(host.kernel_root, 0, sizeof(host.kernel_root));
+    atomic_store(&tables_syncs, 0);
     atomic_store(&online_cpus, MM_CPU_BIT(this_cpu_id) | 1);
     atomic_store(&remote_invalidations, 0);
     atomic_store(&frames_freed_cached, 0);
@@ -194,11 +205,22 @@ void kmm_host_fini(void)
 
 int kmm_host_init(size_t mib, const char *geometry)
 {
+    const char *f = getenv("KMM_GEOMETRY_FLAGS");
+    return kmm_host_init_flags(mib, geometry, f && *f ? (uint32_t)strtoul(f, NULL, 0) : 0);
+}
+
+int kmm_host_init_flags(size_t mib, const char *geometry, uint32_t flags)
+{
     if (!geometry)
         geometry = getenv("KMM_GEOMETRY");
-    const hal_geometry_t *g = geometry && *geometry ? hal_geometry_find(geometry) : &hal_arch_geometries[0];
-    if (!g || mib < 4 || mib > (1u << 20))
+    const hal_geometry_t *found = geometry && *geometry ? hal_geometry_find(geometry) : &hal_arch_geometries[0];
+    if (!found || mib < 4 || mib > (1u << 20) || (flags & ~HAL_GEOMETRY_KNOWN_FLAGS))
         return -EINVAL;
+    /* A copy that lives as long as the instance, with the flags added. */
+    static hal_geometry_t with_flags;
+    with_flags = *found;
+    with_flags.flags |= flags;
+    const hal_geometry_t *g = &with_flags;
     kmm_host_fini();
     host.size = (uint64_t)mib << 20;
     host.ram = mmap(NULL, host.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -207,12 +229,11 @@ int kmm_host_init(size_t mib, const char *geometry)
         host.size = 0;
         return -ENOMEM;
     }
-    bool riscv = strcmp(HAL_ARCH_NAME, "riscv64") == 0;
-    host.base = riscv ? 0x80000000ull : 0;
+    host.base = HAL_ARCH_RAM_BASE;
     host.geometry = g;
     mm_region_t regions[] = {
         { .base = host.base, .size = host.size, .usable = true },
-        { .base = host.base, .size = riscv ? 2u << 20 : 1u << 20, .usable = false },
+        { .base = host.base, .size = HAL_ARCH_RAM_RESERVED, .usable = false },
     };
     mm_boot_info_t info = { .geometry = g, .regions = regions, .nregions = 2 };
     int err = mm_init(&info);

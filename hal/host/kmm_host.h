@@ -12,12 +12,20 @@
 
 /* Brings the generic layer up over `mib` MiB of simulated RAM with the named
  * geometry (NULL: $KMM_GEOMETRY, else the arch's first). Physical memory
- * starts at 0 on x86_64 (first MiB reserved) and at 0x80000000 on riscv64
- * (first 2 MiB reserved, as OpenSBI and the kernel image would be). May be
+ * starts where the arch's machine has it, with the part its firmware keeps
+ * reserved (HAL_ARCH_RAM_BASE, HAL_ARCH_RAM_RESERVED in hal_arch.h: x86_64
+ * 0 and the first MiB, riscv64 0x80000000 and 2 MiB). May be
  * called again: the previous instance is dropped first (kmm_host_fini).
  * 0, or -EINVAL (bad geometry name, mib outside [4, 2^20]: nothing changed)
  * / -ENOMEM (the previous instance is gone, nothing is up). */
 int kmm_host_init(size_t mib, const char *geometry);
+/* kmm_host_init with HAL_GEOMETRY_* flags added to the named geometry, as
+ * an arch whose MMU asks for them (aarch64) declares its geometries: so the
+ * generic layer's break-before-make and separate-kernel-root paths run on
+ * the host in every geometry. kmm_host_init(mib, g) is
+ * kmm_host_init_flags(mib, g, $KMM_GEOMETRY_FLAGS), the variable a number
+ * (0 when unset). -EINVAL also for unknown flags. */
+int kmm_host_init_flags(size_t mib, const char *geometry, uint32_t flags);
 /* Drops the instance kmm_host_init brought up: unmaps the simulated RAM
  * (every context, vmap and frame with it: pointers into them are invalid
  * afterwards), frees the TLB log, empties the model TLB; the host library
@@ -39,6 +47,11 @@ typedef struct host_tlb_event {
     ptr_t start, end; /* HOST_TLB_RANGE: [start, end) */
 } host_tlb_event_t;
 size_t host_tlb_event_count(void);
+/* hal_tables_sync calls since kmm_host_init (one per operation that may have
+ * stored entries, before its invalidation). */
+size_t host_tables_syncs(void);
+/* The kernel root the calling CPU's last hal_mmu_activate named. */
+pfn_t host_active_kernel_root(void);
 const host_tlb_event_t *host_tlb_event(size_t i);
 void host_tlb_log_clear(void);
 
@@ -99,6 +112,12 @@ void softmmu_set_cache_not_present(bool on);
  * one's address. */
 void softmmu_set_check_cached_walks(bool on);
 size_t softmmu_cached_walk_violations(ptr_t *first);
+/* In a geometry with HAL_GEOMETRY_BREAK_BEFORE_MAKE, each invalidation also
+ * checks that no translation it drops has been replaced already by a valid
+ * one to another output address or of another size (the change skipped the
+ * invalid entry and the invalidation in between). Returns the number of
+ * violations since init and the first one's address. */
+size_t softmmu_bbm_violations(ptr_t *first);
 
 /* Reads or writes len bytes at va through softmmu_access, from user or
  * kernel mode; a fault goes to mm_handle_fault and the access is retried.

@@ -54,8 +54,8 @@ typedef struct cpu_mmu {
 static cpu_mmu_t cpus[MM_MAX_CPUS];
 static pthread_once_t cpus_once = PTHREAD_ONCE_INIT;
 static _Atomic bool cache_not_present, check_cached_walks;
-static _Atomic size_t faults, walk_violations;
-static _Atomic ptr_t first_violation;
+static _Atomic size_t faults, walk_violations, bbm_violations;
+static _Atomic ptr_t first_violation, first_bbm_violation;
 
 static void cpus_init(void)
 {
@@ -86,6 +86,24 @@ void softmmu_reset(void)
     atomic_store(&faults, 0);
     atomic_store(&walk_violations, 0);
     atomic_store(&first_violation, 0);
+    atomic_store(&bbm_violations, 0);
+    atomic_store(&first_bbm_violation, 0);
+}
+
+size_t softmmu_bbm_violations(ptr_t *first)
+{
+    if (first)
+        *first = atomic_load(&first_bbm_violation);
+    return atomic_load(&bbm_violations);
+}
+
+/* The root a CPU walks for va in ctx: ctx's, or for the kernel half with a
+ * separate kernel root (aarch64's TTBR1) the kernel context's. */
+static pfn_t root_for(mm_context_t *ctx, ptr_t va)
+{
+    if (hal_separate_kernel_root(mm_geometry) && !hal_is_user_addr(mm_geometry, va))
+        return mm_kernel_context()->pgd;
+    return ctx->pgd;
 }
 
 void softmmu_set_cache_not_present(bool on) { atomic_store(&cache_not_present, on); }
@@ -117,7 +135,7 @@ static int walk_from(pfn_t table, unsigned level, unsigned restrict_mask, ptr_t 
     for (; level >= 1; level--) {
         if (only_allocated && !pmm_is_allocated(table))
             return -2;
-        pte_t e = ((const pte_t *)pfn_va(table))[hal_level_index(level, va)];
+        pte_t e = hal_pte_load(&((const pte_t *)pfn_va(table))[hal_level_index(level, va)]);
         if (!hal_pte_present(e))
             return -1;
         if (hal_pte_is_leaf(level, e)) {
@@ -132,15 +150,7 @@ static int walk_from(pfn_t table, unsigned level, unsigned restrict_mask, ptr_t 
         }
         if (level == 1)
             return -1;
-#ifdef X86_PTE_P
-        /* x86 checks U/S, R/W and XD at every level of the walk. */
-        if (!(e & X86_PTE_US))
-            restrict_mask &= ~VM_USER;
-        if (!(e & X86_PTE_RW))
-            restrict_mask &= ~VM_WRITE;
-        if (e & X86_PTE_NX)
-            restrict_mask &= ~VM_EXEC;
-#endif
+        restrict_mask &= hal_pte_table_allows(e); /* x86 checks U/S, R/W and XD at every level */
         table = hal_pte_pfn(level, e);
     }
     return -1;
@@ -176,7 +186,7 @@ static softmmu_result_t check(const cpu_mmu_t *mmu, vm_flags f, hal_access_t acc
 softmmu_result_t softmmu_walk(mm_context_t *ctx, ptr_t va, hal_access_t access, bool user, uint64_t *pa)
 {
     walk_out_t w;
-    if (walk(ctx->pgd, va, &w) != 0)
+    if (walk(root_for(ctx, va), va, &w) != 0)
         return SOFTMMU_NOT_PRESENT;
     cpu_mmu_t *c = this_cpu();
     pthread_mutex_lock(&c->lock);
@@ -203,20 +213,21 @@ static tlb_entry_t *tlb_find(cpu_mmu_t *c, pfn_t root, ptr_t vpage)
 static softmmu_result_t access_locked(cpu_mmu_t *c, mm_context_t *ctx, ptr_t va, hal_access_t access, bool user,
                                       uint64_t *pa)
 {
-    tlb_entry_t *t = tlb_find(c, ctx->pgd, va >> PAGE_SHIFT);
+    pfn_t root = root_for(ctx, va);
+    tlb_entry_t *t = tlb_find(c, root, va >> PAGE_SHIFT);
     if (!t) {
         walk_out_t w;
         atomic_fetch_or(&ctx->cpus, MM_CPU_BIT(mm_cpu_id()));
-        if (walk(ctx->pgd, va, &w) != 0) {
+        if (walk(root, va, &w) != 0) {
             /* Not-present lookups are cached only when asked: RISC-V
              * allows it (without Svvptc), x86 does not. */
             if (atomic_load(&cache_not_present))
                 c->tlb[c->next++ % TLB_ENTRIES] =
-                    (tlb_entry_t){ .valid = true, .present = false, .root = ctx->pgd, .vpage = va >> PAGE_SHIFT };
+                    (tlb_entry_t){ .valid = true, .present = false, .root = root, .vpage = va >> PAGE_SHIFT };
             return SOFTMMU_NOT_PRESENT;
         }
         t = &c->tlb[c->next++ % TLB_ENTRIES];
-        *t = (tlb_entry_t){ .valid = true, .present = true, .global = w.global, .root = ctx->pgd,
+        *t = (tlb_entry_t){ .valid = true, .present = true, .global = w.global, .root = root,
                             .vpage = va >> PAGE_SHIFT, .ppage = w.ppage, .flags = w.flags, .table = w.table,
                             .table_level = w.table_level, .mask = w.mask };
     }
@@ -302,10 +313,26 @@ static void check_cached_walk(const tlb_entry_t *t, pfn_t root)
         atomic_store(&first_violation, va);
 }
 
+/* Break-before-make (geometries with HAL_GEOMETRY_BREAK_BEFORE_MAKE): a
+ * translation t is dropped only now, so the tables must not yet give a
+ * valid translation of its page to another output address or with another
+ * size (level): that change had to go through an invalid entry and an
+ * invalidation first. Called with the lock held, for each present entry an
+ * invalidation drops. */
+static void check_break_before_make(const tlb_entry_t *t)
+{
+    walk_out_t now;
+    ptr_t va = t->vpage << PAGE_SHIFT;
+    if (walk(t->root, va, &now) != 0 || (now.ppage == t->ppage && now.table_level == t->table_level))
+        return;
+    if (atomic_fetch_add(&bbm_violations, 1) == 0)
+        atomic_store(&first_bbm_violation, va);
+}
+
 void softmmu_tlb_drop_range(unsigned cpu, pfn_t root, ptr_t start, ptr_t end)
 {
     bool kernel = !hal_is_user_addr(mm_geometry, start);
-    bool check_walks = atomic_load(&check_cached_walks);
+    bool check_walks = atomic_load(&check_cached_walks), bbm = mm_geometry && hal_break_before_make(mm_geometry);
     cpu_mmu_t *c = cpu_of(cpu);
     pthread_mutex_lock(&c->lock);
     for (unsigned i = 0; i < TLB_ENTRIES; i++) {
@@ -314,6 +341,8 @@ void softmmu_tlb_drop_range(unsigned cpu, pfn_t root, ptr_t start, ptr_t end)
         if (t->valid && va >= start && va < end && (kernel || t->root == root)) {
             if (check_walks && t->present)
                 check_cached_walk(t, root);
+            if (bbm && t->present)
+                check_break_before_make(t);
             t->valid = false;
         }
     }
@@ -322,7 +351,7 @@ void softmmu_tlb_drop_range(unsigned cpu, pfn_t root, ptr_t start, ptr_t end)
 
 void softmmu_tlb_drop_all(unsigned cpu, pfn_t root, bool with_global)
 {
-    bool check_walks = atomic_load(&check_cached_walks);
+    bool check_walks = atomic_load(&check_cached_walks), bbm = mm_geometry && hal_break_before_make(mm_geometry);
     cpu_mmu_t *c = cpu_of(cpu);
     pthread_mutex_lock(&c->lock);
     for (unsigned i = 0; i < TLB_ENTRIES; i++) {
@@ -330,6 +359,8 @@ void softmmu_tlb_drop_all(unsigned cpu, pfn_t root, bool with_global)
         if (t->valid && (t->global ? with_global : (t->root == root || !with_global))) {
             if (check_walks && with_global && t->present)
                 check_cached_walk(t, root);
+            if (bbm && t->present)
+                check_break_before_make(t);
             t->valid = false;
         }
     }

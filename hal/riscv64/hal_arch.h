@@ -25,6 +25,11 @@ typedef uint64_t pte_t;
 
 #define HAL_ARCH_NAME "riscv64"
 #define HAL_VM_FLAGS_ENCODED (VM_READ | VM_WRITE | VM_EXEC | VM_USER | VM_GLOBAL)
+/* Where QEMU virt's RAM starts and how much of its start OpenSBI and the
+ * kernel image take (2 MiB): the host platform lays its simulated RAM out
+ * the same way. */
+#define HAL_ARCH_RAM_BASE 0x80000000ull
+#define HAL_ARCH_RAM_RESERVED 0x200000ull
 
 static inline bool hal_pte_present(pte_t e) { return e & RV_PTE_V; }
 
@@ -81,6 +86,13 @@ static inline vm_flags hal_pte_flags(unsigned level, pte_t e)
     if (e & RV_PTE_G)
         f |= VM_GLOBAL;
     return (vm_flags)f;
+}
+
+/* A non-leaf entry grants nothing and withholds nothing: the leaf decides. */
+static inline vm_flags hal_pte_table_allows(pte_t e)
+{
+    (void)e;
+    return VM_ALL_FLAGS;
 }
 
 static inline int hal_pte_set_flags(unsigned level, pte_t e, vm_flags f, pte_t *out)

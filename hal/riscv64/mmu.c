@@ -45,8 +45,14 @@ void hal_tlb_invalidate_all(pfn_t root)
     rv_sfence_all();
 }
 
-void hal_mmu_activate(pfn_t root)
+/* The sfence.vma of the invalidations orders the stores before them for
+ * the walker; an entry it has not seen yet is a spurious fault that the
+ * generic fault path invalidates and retries. */
+void hal_tables_sync(void) { __asm__ volatile("" ::: "memory"); }
+
+void hal_mmu_activate(pfn_t root, pfn_t kernel_root)
 {
+    (void)kernel_root; /* one root: its kernel half is the kernel context's */
     csr_write(satp, rv_satp_mode << SATP_MODE_SHIFT | (root & SATP_PPN_MASK));
     rv_sfence_all();
 }

@@ -24,7 +24,7 @@
 /* scounteren.TM: U-mode may read the time CSR. */
 #define RV_SCOUNTEREN_TM (1ull << 1)
 /* The rate of the time CSR, from the device tree's /cpus timebase-frequency
- * (hal/riscv64/boot.c; 0 if the tree has none). */
+ * (arch/riscv64/boot.c; 0 if the tree has none). */
 extern uint64_t rv_timebase_hz;
 #endif
 
@@ -81,6 +81,11 @@ extern uint64_t rv_timebase_hz;
 #define RV_OPENSBI_DEFAULT_SIZE RV_U64(0x80000)
 
 #ifndef __ASSEMBLER__
+/* The satp MODE hal_mmu_activate uses (hal/riscv64/mmu.c): set once at boot
+ * by the early paging code, read by the boot tests. */
+void rv_mmu_set_mode(uint64_t satp_mode);
+uint64_t rv_mmu_mode(void);
+
 static inline void rv_sfence_all(void) { __asm__ volatile("sfence.vma x0, x0" ::: "memory"); }
 static inline void rv_sfence_page(uintptr_t va) { __asm__ volatile("sfence.vma %0, x0" ::"r"(va) : "memory"); }
 #endif

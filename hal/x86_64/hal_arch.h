@@ -25,6 +25,11 @@ typedef uint64_t pte_t;
 
 #define HAL_ARCH_NAME "x86_64"
 #define HAL_VM_FLAGS_ENCODED (VM_READ | VM_WRITE | VM_EXEC | VM_USER | VM_WRITE_THROUGH | VM_CACHE_DISABLED | VM_GLOBAL)
+/* Where a PC's RAM starts and how much of it the firmware and the boot
+ * loader keep (the first MiB): the host platform lays its simulated RAM out
+ * the same way. */
+#define HAL_ARCH_RAM_BASE 0x0ull
+#define HAL_ARCH_RAM_RESERVED 0x100000ull
 
 static inline bool hal_pte_present(pte_t e) { return e & X86_PTE_P; }
 
@@ -94,6 +99,20 @@ static inline vm_flags hal_pte_flags(unsigned level, pte_t e)
         f |= VM_GLOBAL;
     if (!(e & X86_PTE_NX))
         f |= VM_EXEC;
+    return (vm_flags)f;
+}
+
+/* x86 checks U/S, R/W and XD at every level of a walk: a table entry
+ * without U/S, without R/W or with XD withholds that right below it. */
+static inline vm_flags hal_pte_table_allows(pte_t e)
+{
+    unsigned f = VM_ALL_FLAGS;
+    if (!(e & X86_PTE_US))
+        f &= ~VM_USER;
+    if (!(e & X86_PTE_RW))
+        f &= ~VM_WRITE;
+    if (e & X86_PTE_NX)
+        f &= ~VM_EXEC;
     return (vm_flags)f;
 }
 

@@ -4,7 +4,7 @@
  * user-half TLB entries. Kernel-half mappings are global (VM_GLOBAL) and
  * survive CR3 loads; they are invalidated whatever is active. */
 #include "hal/hal.h"
-#include "x86.h"
+#include "x86_cr.h"
 
 /* Above this many pages one full flush is cheaper than invlpg per page. */
 #define X86_INVLPG_MAX_PAGES 32
@@ -50,8 +50,12 @@ void hal_tlb_invalidate_all(pfn_t root)
     flush_everything();
 }
 
-void hal_mmu_activate(pfn_t root)
+/* x86's walker reads the tables coherently with the CPU's own stores. */
+void hal_tables_sync(void) { __asm__ volatile("" ::: "memory"); }
+
+void hal_mmu_activate(pfn_t root, pfn_t kernel_root)
 {
+    (void)kernel_root; /* one root: its kernel half is the kernel context's */
     write_cr3((uint64_t)root << PAGE_SHIFT);
 }
 

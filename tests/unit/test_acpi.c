@@ -1,4 +1,4 @@
-/* tests/unit/test_acpi.c - the x86_64 MADT reader (hal/x86_64/acpi.c) on
+/* tests/unit/test_acpi.c - the x86_64 MADT reader (arch/x86_64/acpi.c) on
  * ACPI tables built here in a fake physical memory: the CPUs it finds
  * (enabled local APIC and x2APIC entries, in table order), both root
  * tables (RSDT for ACPI 1.0, XSDT after), the local APIC address override,

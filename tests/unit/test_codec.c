@@ -91,6 +91,15 @@ Test(codec, table_entry_points_to_table_and_is_not_a_leaf)
     }
 }
 
+Test(codec, table_entries_made_by_the_walker_withhold_only_user_rights_in_the_kernel_half)
+{
+    /* What hal_pte_table_allows says of the walker's own table entries: the
+     * leaf decides everything, except that x86's kernel-half tables lack U/S. */
+    cr_assert_eq(hal_pte_table_allows(hal_pte_make_table(5, true)), VM_ALL_FLAGS);
+    vm_flags kernel_half = hal_pte_table_allows(hal_pte_make_table(5, false));
+    cr_assert(kernel_half == VM_ALL_FLAGS || kernel_half == (VM_ALL_FLAGS & ~VM_USER), "got %#x", kernel_half);
+}
+
 Test(codec, zero_entry_is_not_present)
 {
     for (unsigned level = 1; level <= G()->levels; level++) {
@@ -130,6 +139,10 @@ Test(codec, x86_bits_are_where_the_sdm_puts_them)
     /* user-half tables carry U/S and R/W, kernel-half ones R/W only */
     cr_assert_eq(hal_pte_make_table(5, true) & (X86_PTE_US | X86_PTE_RW | X86_PTE_NX), X86_PTE_US | X86_PTE_RW);
     cr_assert_eq(hal_pte_make_table(5, false) & (X86_PTE_US | X86_PTE_RW), X86_PTE_RW);
+    /* a table entry withholds below it what it lacks (SDM 4.6: every level counts) */
+    cr_assert_eq(hal_pte_table_allows(hal_pte_make_table(5, false)), VM_ALL_FLAGS & ~VM_USER);
+    cr_assert_eq(hal_pte_table_allows(X86_PTE_P | X86_PTE_US), VM_ALL_FLAGS & ~VM_WRITE);
+    cr_assert_eq(hal_pte_table_allows(X86_PTE_P | X86_PTE_US | X86_PTE_RW | X86_PTE_NX), VM_ALL_FLAGS & ~VM_EXEC);
 }
 #endif
 
@@ -145,6 +158,7 @@ Test(codec, riscv_leaf_and_table_bits_follow_the_spec)
     /* table entries: V only; U, A, D clear */
     pte_t t = hal_pte_make_table(0x80001, true);
     cr_assert_eq(t & 0x3ff, RV_PTE_V);
+    cr_assert_eq(hal_pte_table_allows(RV_PTE_V), VM_ALL_FLAGS, "riscv's table entries restrict nothing");
     /* W without R cannot be encoded */
     cr_assert_eq(hal_pte_make_leaf(1, 1, VM_WRITE, &e), -EINVAL);
     cr_assert_eq(hal_pte_make_leaf(1, 1, VM_WRITE | VM_EXEC, &e), -EINVAL);

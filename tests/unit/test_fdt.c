@@ -12,10 +12,10 @@
  * return the expected error and leave the output untouched.
  *
  * The last tests turn a parsed tree into boot_info_t regions as the riscv64
- * boot does (hal/riscv64/boot_regions.c).
+ * boot does (arch/riscv64/boot_regions.c).
  *
  * Build and run from the repository root:
- *   gcc -I. -Ihal/riscv64 tests/unit/test_fdt.c hal/riscv64/fdt.c hal/riscv64/boot_regions.c \
+ *   gcc -I. -Ihal/riscv64 -Iarch/riscv64 tests/unit/test_fdt.c arch/riscv64/fdt.c arch/riscv64/boot_regions.c \
  *       kernel/boot.c -lcriterion -o /tmp/test_fdt && /tmp/test_fdt
  * (FDT_TEST_DATA may name the data directory when run from elsewhere.) */
 #define _GNU_SOURCE /* memmem */

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# tests/unit/install/check.sh BUILD_DIR OUTSIDE_C SANITIZE CC... - the host library
+# tests/unit/install/check.sh BUILD_DIR OUTSIDE_C SANITIZE ARCHES CC... - the host library
 # as another project sees it. Checks that `ninja -C BUILD_DIR kmm-host-<arch>`
 # names a target, installs the build into a scratch DESTDIR, and for each
 # arch compiles tests/unit/install/outside.c (which includes "paging.h" by the
 # seed's name) with nothing but the installed pkg-config file's cflags and
-# libs, and runs it in every geometry of that arch. TAP output, one point per
-# arch and step.
+# libs, and runs it in every geometry of that arch. ARCHES is one argument,
+# "ARCH=GEOMETRY,GEOMETRY... ARCH=..." (from hal/<arch>/meson.build). TAP
+# output, one point per arch and step.
 set -uo pipefail
-build=$1 outside=$2 sanitize=$3
-shift 3
+build=$1 outside=$2 sanitize=$3 arch_specs=$4
+shift 4
 cc=("$@")
-declare -A geometries=(
-  [x86_64]="x86_64-4level x86_64-5level"
-  [riscv64]="riscv64-sv39 riscv64-sv48 riscv64-sv57"
-)
+declare -A geometries=()
+arches=()
+for spec in $arch_specs; do
+  arches+=("${spec%%=*}")
+  geometries[${spec%%=*}]=$(echo "${spec#*=}" | tr , ' ')
+done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 n=0 failed=0
@@ -21,8 +24,8 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; [ -f "$tmp/log" ] && sed 's/^/# /' "$tmp/log"; }
 
 echo "TAP version 13"
-echo "1..7"
-for a in x86_64 riscv64; do
+echo "1..$((3 * ${#arches[@]} + 1))"
+for a in "${arches[@]}"; do
   if ninja -C "$build" -n "kmm-host-$a" >"$tmp/log" 2>&1; then ok "ninja target kmm-host-$a"; else not_ok "ninja target kmm-host-$a"; fi
 done
 if meson install -C "$build" --destdir "$tmp/root" --no-rebuild --quiet >"$tmp/log" 2>&1; then
@@ -33,7 +36,7 @@ else
 fi
 extra=()
 [ "$sanitize" != none ] && extra=("-fsanitize=$sanitize")
-for a in x86_64 riscv64; do
+for a in "${arches[@]}"; do
   pc=$(find "$tmp/root" -name "kmm-host-$a.pc" | head -1)
   if [ -z "$pc" ]; then
     echo "no kmm-host-$a.pc under the DESTDIR" >"$tmp/log"

@@ -1,0 +1,291 @@
+/* The generic hooks the next arch needs (hal/hal.h): break-before-make, the
+ * barrier after entry stores, and a kernel half with a root of its own.
+ * x86_64 and riscv64 need none of them, so each test turns the geometry flag
+ * on in the geometry under test (kmm_host_init_flags), as aarch64's
+ * geometries declare it, and the software MMU checks what the MMU would
+ * demand. Runs in every geometry of every arch. */
+#include "fixture.h"
+#include "mm/check.h"
+#include "mm/cow.h"
+
+TestSuite(arch_hooks, .init = fixture_setup);
+
+static void lock(mm_context_t *c) { spinlock_acquire(&c->mm_lock); }
+static void unlock(mm_context_t *c) { spinlock_release(&c->mm_lock); }
+
+/* The geometry under test again, with these HAL_GEOMETRY_* flags. */
+static void reinit(uint32_t flags)
+{
+    const char *name = G()->name;
+    int err = kmm_host_init_flags(TEST_RAM_MIB, name, flags);
+    cr_assert_eq(err, 0, "kmm_host_init_flags(%s, %#x): %d", name, flags, err);
+    cr_assert_eq(G()->flags, flags);
+}
+
+/* The level of the leaf mapping va in the kernel context, and its slot. */
+static unsigned kernel_leaf(ptr_t va, pte_t **slot_out)
+{
+    pfn_t table = mm_kernel_context()->pgd;
+    for (unsigned level = G()->levels; level >= 1; level--) {
+        pte_t *slot = &((pte_t *)pfn_va(table))[hal_level_index(level, va)];
+        pte_t e = hal_pte_load(slot);
+        if (!hal_pte_present(e))
+            return 0;
+        if (hal_pte_is_leaf(level, e)) {
+            if (slot_out)
+                *slot_out = slot;
+            return level;
+        }
+        table = hal_pte_pfn(level, e);
+    }
+    return 0;
+}
+
+static void touch_kernel(mm_context_t *ctx, ptr_t va, uint64_t expect_pa)
+{
+    uint64_t pa = 0;
+    cr_assert_eq(softmmu_access(ctx, va, HAL_ACCESS_READ, false, &pa), SOFTMMU_OK, "kernel read at %#lx", (unsigned long)va);
+    cr_assert_eq(pa, expect_pa, "%#lx translates to %#llx, expected %#llx", (unsigned long)va, (unsigned long long)pa,
+                 (unsigned long long)expect_pa);
+}
+
+static size_t bbm_violations(void)
+{
+    ptr_t first = 0;
+    size_t n = softmmu_bbm_violations(&first);
+    if (n)
+        cr_log_error("first break-before-make violation at %#lx", (unsigned long)first);
+    return n;
+}
+
+#define HUGE_VA() (KBASE() + ((ptr_t)6 << 30))
+#define HUGE_PFN ((pfn_t)((32ull << 30) >> PAGE_SHIFT)) /* device-like frames: kernel maps hold no reference */
+
+Test(arch_hooks, bbm_copy_on_write_puts_the_new_frame_only_after_the_zero_page_was_invalidated)
+{
+    reinit(HAL_GEOMETRY_BREAK_BEFORE_MAKE);
+    mm_context_t *ctx = new_ctx();
+    lock(ctx);
+    cr_assert(!IS_ERR(cow_allocate_zeroed_pages(ctx, 1, USER_VA, VALLOC_EXACT, VM_USER_RW)));
+    unlock(ctx);
+    uint8_t b = 1;
+    cr_assert_eq(softmmu_read(ctx, USER_VA, &b, 1, true), 0); /* the zero page, read-only, now cached */
+    cr_assert_eq(b, 0);
+    host_tlb_log_clear();
+    size_t syncs = host_tables_syncs();
+    cr_assert_eq(softmmu_write(ctx, USER_VA, "x", 1, true), 0); /* another frame under a live mapping */
+    cr_assert_eq(bbm_violations(), 0, "the new frame was stored while the zero page's translation was live");
+    /* The break's invalidation of that page is the only one: the end of the
+     * operation has nothing left to invalidate. */
+    cr_assert_eq(host_tlb_event_count(), 1);
+    cr_assert_eq(host_tlb_event(0)->kind, HOST_TLB_RANGE);
+    cr_assert_eq(host_tlb_event(0)->start, USER_VA);
+    cr_assert_eq(host_tlb_event(0)->end, USER_VA + PAGE_SIZE);
+    cr_assert_eq(host_tables_syncs() - syncs, 2, "one barrier before the break's invalidation, one at the end");
+    cr_assert_eq(softmmu_read(ctx, USER_VA, &b, 1, true), 0);
+    cr_assert_eq(b, 'x');
+    cr_assert_eq(host_frames_freed_while_cached(), 0);
+    ASSERT_TLB_CLEAN();
+    mm_destroy_context(ctx);
+}
+
+Test(arch_hooks, bbm_split_of_a_huge_leaf_invalidates_it_before_the_table_is_linked)
+{
+    reinit(HAL_GEOMETRY_BREAK_BEFORE_MAKE);
+    mm_context_t *k = mm_kernel_context();
+    const ptr_t va = HUGE_VA();
+    mm_map_kernel_pages(k, va, HUGE_PFN, 512, VM_RW);
+    cr_assert_eq(kernel_leaf(va, NULL), 2);
+    touch_kernel(k, va + 0x10000, ((uint64_t)HUGE_PFN << PAGE_SHIFT) + 0x10000);
+    touch_kernel(k, va + 0x100000, ((uint64_t)HUGE_PFN << PAGE_SHIFT) + 0x100000);
+    host_tlb_log_clear();
+    lock(k);
+    cr_assert_eq(mm_do_flag(k, va + 0x10000, 1, VM_READ), 0); /* splits the 2 MiB leaf */
+    unlock(k);
+    cr_assert_eq(bbm_violations(), 0, "the table replaced the 2 MiB leaf while its translations were live");
+    cr_assert_eq(host_tlb_event_count(), 2);
+    cr_assert_eq(host_tlb_event(0)->kind, HOST_TLB_RANGE);
+    cr_assert_eq(host_tlb_event(0)->start, va, "the break invalidates the whole leaf");
+    cr_assert_eq(host_tlb_event(0)->end, va + ((ptr_t)2 << 20));
+    cr_assert_eq(host_tlb_event(1)->start, va + 0x10000, "then the flag change its page");
+    cr_assert_eq(host_tlb_event(1)->end, va + 0x11000);
+    cr_assert_eq(kernel_leaf(va, NULL), 1);
+    cr_assert_eq(softmmu_walk(k, va + 0x10000, HAL_ACCESS_WRITE, false, NULL), SOFTMMU_DENIED);
+    touch_kernel(k, va + 0x100000, ((uint64_t)HUGE_PFN << PAGE_SHIFT) + 0x100000);
+    ASSERT_TLB_CLEAN();
+}
+
+Test(arch_hooks, bbm_huge_leaf_over_a_table_invalidates_the_table_before_the_leaf_is_stored)
+{
+    reinit(HAL_GEOMETRY_BREAK_BEFORE_MAKE);
+    mm_context_t *k = mm_kernel_context();
+    const ptr_t va = HUGE_VA();
+    mm_map_kernel_pages(k, va + PAGE_SIZE, HUGE_PFN + 1, 3, VM_RW); /* 4 KiB leaves: a level-1 table */
+    cr_assert_eq(kernel_leaf(va + PAGE_SIZE, NULL), 1);
+    touch_kernel(k, va + PAGE_SIZE, (uint64_t)(HUGE_PFN + 1) << PAGE_SHIFT);
+    host_tlb_log_clear();
+    mm_map_kernel_pages(k, va, HUGE_PFN, 512, VM_RW); /* a 2 MiB leaf where the table hangs */
+    cr_assert_eq(bbm_violations(), 0, "the leaf replaced the table while translations through it were live");
+    cr_assert_eq(host_tlb_event_count(), 2, "the break's invalidation, then the one that frees the table");
+    cr_assert_eq(host_tlb_event(0)->kind, HOST_TLB_ALL);
+    cr_assert_eq(host_tlb_event(1)->kind, HOST_TLB_ALL);
+    cr_assert_eq(kernel_leaf(va + PAGE_SIZE, NULL), 2);
+    touch_kernel(k, va + PAGE_SIZE, (uint64_t)(HUGE_PFN + 1) << PAGE_SHIFT);
+    ASSERT_TLB_CLEAN();
+}
+
+Test(arch_hooks, bbm_kernel_remap_to_other_frames_breaks_each_table_once)
+{
+    reinit(HAL_GEOMETRY_BREAK_BEFORE_MAKE);
+    mm_context_t *k = mm_kernel_context();
+    const ptr_t va = HUGE_VA() + PAGE_SIZE; /* 4 KiB leaves */
+    mm_map_kernel_pages(k, va, HUGE_PFN, 4, VM_RW);
+    touch_kernel(k, va, (uint64_t)HUGE_PFN << PAGE_SHIFT);
+    touch_kernel(k, va + 3 * PAGE_SIZE, (uint64_t)(HUGE_PFN + 3) << PAGE_SHIFT);
+    host_tlb_log_clear();
+    mm_map_kernel_pages(k, va, HUGE_PFN + 100, 4, VM_RW);
+    cr_assert_eq(bbm_violations(), 0);
+    cr_assert_eq(host_tlb_event_count(), 1, "one break of the four entries, nothing left at the end");
+    cr_assert_eq(host_tlb_event(0)->start, va);
+    cr_assert_eq(host_tlb_event(0)->end, va + 4 * PAGE_SIZE);
+    touch_kernel(k, va + 3 * PAGE_SIZE, (uint64_t)(HUGE_PFN + 103) << PAGE_SHIFT);
+    ASSERT_TLB_CLEAN();
+}
+
+Test(arch_hooks, bbm_remap_with_a_full_gather_frees_no_frame_before_its_break_is_invalidated)
+{
+    /* More replaced frames than the gather holds inline, and no memory for
+     * its batch page: the gather is finished early, in the middle of the
+     * break pass. The frames it lets go must have been invalidated first. */
+    reinit(HAL_GEOMETRY_BREAK_BEFORE_MAKE);
+    enum { N = PMM_GATHER_INLINE + 8 };
+    mm_context_t *ctx = new_ctx();
+    pfn_t a = alloc_run(N), b = alloc_run(N);
+    lock(ctx);
+    cr_assert_eq(mm_do_map(ctx, USER_VA, a, N, VM_USER_RW), 0);
+    unlock(ctx);
+    for (size_t i = 0; i < N; i++)
+        cr_assert_eq(softmmu_access(ctx, USER_VA + i * PAGE_SIZE, HAL_ACCESS_READ, true, NULL), SOFTMMU_OK);
+    size_t cap = pmm_free_frames(), held = 0;
+    pfn_t *hold = malloc(cap * sizeof(*hold));
+    cr_assert_not_null(hold);
+    for (pfn_t p; (p = pmm_alloc()) != PMM_NO_FRAME;)
+        hold[held++] = p;
+    lock(ctx);
+    cr_assert_eq(mm_do_map(ctx, USER_VA, b, N, VM_USER_RW), 0);
+    unlock(ctx);
+    cr_assert_eq(host_frames_freed_while_cached(), 0, "a replaced frame was freed before its break was invalidated");
+    cr_assert_eq(bbm_violations(), 0);
+    for (size_t i = 0; i < N; i++)
+        cr_assert_eq(pmm_refcount(a + i), 0);
+    for (size_t i = 0; i < held; i++)
+        pmm_free(hold[i]);
+    free(hold);
+    uint64_t pa;
+    cr_assert_eq(softmmu_access(ctx, USER_VA + (N - 1) * PAGE_SIZE, HAL_ACCESS_READ, true, &pa), SOFTMMU_OK);
+    cr_assert_eq(pa, (uint64_t)(b + N - 1) << PAGE_SHIFT);
+    ASSERT_TLB_CLEAN();
+    mm_destroy_context(ctx);
+}
+
+/* The model catches what the walker must not do: a valid entry given
+ * another frame without the break in between (as the walker does without
+ * the flag, which x86_64 and riscv64 allow). */
+static size_t change_frame_without_break(uint32_t flags)
+{
+    reinit(flags);
+    mm_context_t *k = mm_kernel_context();
+    const ptr_t va = HUGE_VA() + PAGE_SIZE;
+    mm_map_kernel_pages(k, va, HUGE_PFN, 1, VM_RW);
+    touch_kernel(k, va, (uint64_t)HUGE_PFN << PAGE_SHIFT);
+    pte_t *slot = NULL, e;
+    cr_assert_eq(kernel_leaf(va, &slot), 1);
+    cr_assert_eq(hal_pte_make_leaf(1, HUGE_PFN + 7, VM_RW, &e), 0);
+    hal_pte_store(slot, e);
+    hal_tlb_invalidate(k->pgd, va, va + PAGE_SIZE);
+    ptr_t first = 0;
+    size_t n = softmmu_bbm_violations(&first);
+    cr_assert(n == 0 || first == va, "violation reported at %#lx, not %#lx", (unsigned long)first, (unsigned long)va);
+    return n;
+}
+
+Test(arch_hooks, bbm_model_reports_a_frame_change_that_skipped_the_break)
+{
+    cr_assert_eq(change_frame_without_break(HAL_GEOMETRY_BREAK_BEFORE_MAKE), 1);
+    cr_assert_eq(change_frame_without_break(0), 0, "reported without the flag");
+}
+
+Test(arch_hooks, tables_sync_once_per_operation_before_its_invalidation)
+{
+    reinit(0);
+    mm_context_t *k = mm_kernel_context();
+    const ptr_t va = HUGE_VA() + PAGE_SIZE;
+    size_t s0 = host_tables_syncs();
+    mm_map_kernel_pages(k, va, HUGE_PFN, 2, VM_RW);
+    cr_assert_eq(host_tables_syncs() - s0, 1);
+    mm_unmap_kernel_pages(k, va, 2);
+    cr_assert_eq(host_tables_syncs() - s0, 2);
+    mm_context_t *ctx = new_ctx();
+    cr_assert_eq(host_tables_syncs() - s0, 3, "a new root's kernel half is ordered before it can be activated");
+    mm_destroy_context(ctx);
+}
+
+Test(arch_hooks, separate_kernel_root_leaves_every_user_root_without_kernel_half)
+{
+    reinit(HAL_GEOMETRY_SEPARATE_KERNEL_ROOT);
+    const unsigned levels = G()->levels, split = hal_level_index(levels, hal_kernel_start(G()));
+    mm_context_t *k = mm_kernel_context();
+    cr_assert_eq(take_baseline().table_pages, 1, "nothing to pin or share: the kernel root alone");
+    const ptr_t kva = KBASE();
+    const pfn_t kpfn = (pfn_t)(kmm_host_phys_base() >> PAGE_SHIFT) + 600;
+    mm_map_kernel_pages(k, kva, kpfn, 1, VM_RW);
+    cr_assert_eq(take_baseline().table_pages, levels, "one table per level below the kernel root");
+
+    mm_context_t *ctx = new_ctx();
+    const pte_t *root = pfn_va(ctx->pgd), *kroot = pfn_va(k->pgd);
+    for (unsigned i = split; i < HAL_ENTRIES_PER_TABLE; i++)
+        cr_assert_eq(hal_pte_load(&root[i]), 0, "kernel-half entry %u copied into a user root", i);
+    cr_assert(hal_pte_present(hal_pte_load(&kroot[hal_level_index(levels, kva)])));
+
+    /* Active: the kernel half is translated from the kernel root. */
+    mm_switch_context(ctx);
+    cr_assert_eq(hal_mmu_active_root(), ctx->pgd);
+    cr_assert_eq(host_active_kernel_root(), k->pgd);
+    touch_kernel(ctx, kva, (uint64_t)kpfn << PAGE_SHIFT);
+    cr_assert_eq(mm_get_phys_addr(ctx, kva), (ptr_t)kpfn << PAGE_SHIFT);
+    lock(ctx);
+    cr_assert(mm_get_is_mapped_locked(ctx, kva));
+    cr_assert(!IS_ERR(cow_allocate_zeroed_pages(ctx, 2, USER_VA, VALLOC_EXACT, VM_USER_RW)));
+    unlock(ctx);
+
+    /* User memory is unaffected. */
+    cr_assert_eq(softmmu_write(ctx, USER_VA + PAGE_SIZE, "hi", 2, true), 0);
+    char buf[2];
+    cr_assert_eq(softmmu_read(ctx, USER_VA + PAGE_SIZE, buf, 2, true), 0);
+    cr_assert(buf[0] == 'h' && buf[1] == 'i');
+    mm_check_report_t r;
+    cr_assert_eq(mm_check_invariants(&r), 0, "%s", r.first);
+
+    /* The kernel tables under the root are not pinned: they go with the last page. */
+    size_t tables = take_baseline().table_pages;
+    mm_unmap_kernel_pages(k, kva, 1);
+    cr_assert_eq(take_baseline().table_pages, tables - (levels - 1));
+    cr_assert_eq(softmmu_access(ctx, kva, HAL_ACCESS_READ, false, NULL), SOFTMMU_NOT_PRESENT);
+    ASSERT_TLB_CLEAN();
+    mm_switch_context(k);
+    mm_destroy_context(ctx);
+    cr_assert_eq(take_baseline().table_pages, 1);
+}
+
+Test(arch_hooks, geometry_with_unknown_flags_is_refused)
+{
+    reinit(0);
+    const char *name = G()->name;
+    cr_assert_eq(kmm_host_init_flags(TEST_RAM_MIB, name, 1u << 7), -EINVAL);
+    hal_geometry_t g = *G();
+    g.flags = 1u << 7;
+    mm_region_t region = { .base = kmm_host_phys_base(), .size = kmm_host_phys_size(), .usable = true };
+    mm_boot_info_t info = { .geometry = &g, .regions = &region, .nregions = 1 };
+    cr_assert_eq(mm_init(&info), -EINVAL);
+    cr_assert_eq(G()->flags, 0, "the geometry in force changed");
+}
