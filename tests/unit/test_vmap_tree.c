@@ -805,6 +805,13 @@ static void differential_run(uint64_t seed, uintptr_t origin, uintptr_t span, ui
     cr_assert_gt(no_free, 5);
     cr_assert_gt(nomem, 0); /* splits are rare: neighbours take ranges first */
     cr_assert_gt(moved, 50);
+    /* Emptied, the tree gives every node back. */
+    while (m.n > 0) {
+        vm_tree_remove(&t, m.node[m.n - 1]);
+        m.n--;
+    }
+    cr_assert_eq(vm_tree_check(&t), 0);
+    cr_assert_eq(nodes_live, 0, "seed %llu: %zu nodes left in an empty tree", (unsigned long long)seed, nodes_live);
 }
 
 Test(vmap_tree, differential_small_units_low_addresses)
