@@ -70,6 +70,8 @@ struct mm_context {
     pfn_t pgd;               /* root table */
     vm_tree_t vmaps;
     size_t table_pages;      /* user-half table pages owned by this context */
+    size_t table_walks;      /* descents from the root towards one page (pt_walk_page: lookups, faults,
+                              * one-page maps); a relaxed atomic counter, statistics for tests */
     /* CPUs that may cache this context's user-half translations: set by
      * mm_switch_context before the CPU loads the root, cleared when the CPU
      * switches away (activation drops the old context's translations). */
