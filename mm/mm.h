@@ -3,8 +3,8 @@
  * Every context shares the kernel half: its root table's kernel-half entries
  * point to the same tables as the kernel context's, which are allocated once
  * at mm_init and never freed. The user half belongs to the context. vmaps
- * describe the user half only and are kept in an ordered balanced tree with
- * O(log n) lookup and free-range search (mm/vmap_tree.h). */
+ * describe the user half only and are kept in a B-tree with O(log n)
+ * lookup and free-range search (mm/vmap_tree.h). */
 #pragma once
 
 #include "hal/hal.h"
@@ -47,6 +47,10 @@ typedef struct vmfault_info {
     int error;            /* with VMFAULT_CANNOT_HANDLE: the -errno to report (default -EFAULT) */
 } vmfault_info_t;
 
+/* Called with the context's lock held. The fault path stores a MAP_ or
+ * COPY_BACKING_PAGE answer at the entry its walk found before the call, so
+ * a handler that changes the context's page tables itself (maps the page)
+ * must answer VMFAULT_COMPLETE or VMFAULT_CANNOT_HANDLE. */
 typedef vmfault_result_t (*vmfault_handler_t)(vmap_t *vmap, ptr_t fault_addr, vmfault_info_t *info);
 
 struct vmap {
