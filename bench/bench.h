@@ -37,6 +37,9 @@ typedef struct side_result {
     size_t counts_used[BENCH_COUNTS];            /* vmaps really present (Linux: vm.max_map_count) */
     int tree_height[BENCH_COUNTS];               /* ours: height of the vmap tree */
     size_t search_visits[BENCH_COUNTS];          /* ours: tree nodes one free-range search visits */
+    size_t tree_nodes[BENCH_COUNTS];             /* ours: nodes of the vmap tree */
+    double vmap_bytes[BENCH_COUNTS];             /* ours: memory per vmap: its slab slot and its share of the tree */
+    size_t vmap_slot_bytes;                      /* ours: the slab slot of one vmap_t */
     double faults_per_page;                      /* Linux: minor faults per populated page */
     double null_syscall_ns;                      /* Linux: getppid() */
     double pmm_pair_ns[PMM_THREAD_COUNTS];       /* ours: ns per pmm_alloc+pmm_free pair, per thread */

@@ -7,6 +7,7 @@
  *   kmm-bench [--smoke] [--reps N] [--sizes A,B] [--geometry NAME]
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,31 @@ static int run_linux_side(const bench_config_t *c, side_result_t *r)
     return r->error[0] ? -1 : 0;
 }
 
+#define MAX_MAP_COUNT "/proc/sys/vm/max_map_count"
+
+/* vm.max_map_count, or -1 if it cannot be read. */
+static long read_max_map_count(void)
+{
+    long v = -1;
+    FILE *f = fopen(MAX_MAP_COUNT, "r");
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+/* 0 if vm.max_map_count is now v. */
+static int write_max_map_count(long v)
+{
+    FILE *f = fopen(MAX_MAP_COUNT, "w");
+    if (!f)
+        return -1;
+    int ok = fprintf(f, "%ld\n", v) > 0;
+    return fclose(f) == 0 && ok && read_max_map_count() == v ? 0 : -1;
+}
+
 /* Per-page cost: slope of the whole-operation medians between the sizes. */
 static double slope(const bench_config_t *c, const double ns[BENCH_SIZES])
 {
@@ -119,11 +145,31 @@ int main(int argc, char **argv)
     side_result_t lin, ours;
     memset(&lin, 0, sizeof(lin));
     memset(&ours, 0, sizeof(ours));
-    if (run_linux_side(&c, &lin) != 0) {
+    /* Linux allows a process vm.max_map_count vmas (65 530 by default). As
+     * root the bench raises it for the Linux side's run and puts it back;
+     * otherwise both sides run at the counts Linux allows. */
+    long map_count = read_max_map_count(), map_need = 1024;
+    bool raised = false;
+    for (int k = 0; k < BENCH_COUNTS; k++)
+        if ((long)c.counts[k] + 1024 > map_need)
+            map_need = (long)c.counts[k] + 1024;
+    if (map_count >= 0 && map_count < map_need && geteuid() == 0)
+        raised = write_max_map_count(map_need) == 0;
+    int linux_rc = run_linux_side(&c, &lin);
+    if (raised && write_max_map_count(map_count) != 0)
+        fprintf(stderr, "kmm-bench: could not put vm.max_map_count back to %ld\n", map_count);
+    if (linux_rc != 0) {
         fprintf(stderr, "kmm-bench: %s\n", lin.error);
         return 1;
     }
-    if (bench_ours(&c, &ours) != 0 || bench_pmm(&c, &ours) != 0) {
+    bench_config_t oc = c; /* ours, at the counts Linux ran */
+    bool capped = false;
+    for (int k = 0; k < BENCH_COUNTS; k++)
+        if (lin.counts_used[k] != c.counts[k]) {
+            oc.counts[k] = lin.counts_used[k];
+            capped = true;
+        }
+    if (bench_ours(&oc, &ours) != 0 || bench_pmm(&c, &ours) != 0) {
         fprintf(stderr, "kmm-bench: %s\n", ours.error);
         return 1;
     }
@@ -156,13 +202,22 @@ int main(int argc, char **argv)
     printf("# lookup   vmap_obtain of a random vmap among n (msync MS_ASYNC: find_vma behind a system call)\n");
     printf("# linux per-call figures include the system-call entry and exit: getppid() = %.1f ns here\n",
            lin.null_syscall_ns);
-    for (int k = 0; k < BENCH_COUNTS; k++)
-        printf("# ours n=%zu: vmap tree height %d, free-range search visits %zu nodes\n", c.counts[k],
-               ours.tree_height[k], ours.search_visits[k]);
+    if (raised)
+        printf("# vmap counts: vm.max_map_count raised from %ld to %ld for the Linux side (put back): both sides at "
+               "every n\n", map_count, map_need);
+    else if (capped)
+        printf("# vmap counts: vm.max_map_count %ld (%s): both sides at the counts Linux allows, said per n\n",
+               map_count, geteuid() == 0 ? "could not raise it" : "not root, cannot raise it");
+    else
+        printf("# vmap counts: vm.max_map_count %ld allows every n: both sides at every n\n", map_count);
     for (int k = 0; k < BENCH_COUNTS; k++)
         if (lin.counts_used[k] != c.counts[k])
-            printf("# linux n=%zu: only %zu vmas allowed by vm.max_map_count; figures at that count\n", c.counts[k],
-                   lin.counts_used[k]);
+            printf("# n=%zu: both sides at %zu vmaps (Linux's cap)\n", c.counts[k], lin.counts_used[k]);
+    for (int k = 0; k < BENCH_COUNTS; k++)
+        printf("# ours n=%zu: vmap tree height %d, %zu tree nodes, free-range search visits %zu nodes; "
+               "%.1f bytes per vmap (vmap_t slot %zu + tree %.1f)\n",
+               oc.counts[k], ours.tree_height[k], ours.tree_nodes[k], ours.search_visits[k], ours.vmap_bytes[k],
+               ours.vmap_slot_bytes, ours.vmap_bytes[k] - (double)ours.vmap_slot_bytes);
     for (int op = 0; op < OP_PAGE_COUNT; op++)
         for (int s = 0; s < BENCH_SIZES; s++)
             printf("# %s whole at %zu MiB: ours %.3f ms (%.1f ns/page), linux %.3f ms (%.1f ns/page)\n", page_op_name[op],
@@ -193,5 +248,7 @@ int main(int argc, char **argv)
         printf("pmm.alloc_free.threads%zu.ours=%.1f\npmm.alloc_free.threads%zu.ours_cpu=%.1f\n", c.pmm_threads[k],
                ours.pmm_pair_ns[k], c.pmm_threads[k], ours.pmm_pair_cpu_ns[k]);
     printf("host.cores=%ld\n", cores);
+    for (int k = 0; k < BENCH_COUNTS; k++)
+        printf("vmap_bytes.%zu.ours=%.1f\n", c.counts[k], ours.vmap_bytes[k]);
     return 0;
 }

@@ -203,7 +203,12 @@ static int bench_calls(const bench_config_t *c, size_t k, side_result_t *r)
     /* The work behind the figures: the tree's height and the nodes the
      * search visits (O(log n) both). */
     ptr_t at;
-    r->tree_height[k] = ctx->vmaps.root ? ctx->vmaps.root->height : 0;
+    r->tree_height[k] = (int)ctx->vmaps.height;
+    r->tree_nodes[k] = ctx->vmaps.nodes;
+    /* Slab slots are 16-byte aligned (mm/slab.c). */
+    r->vmap_slot_bytes = ALIGN_UP(sizeof(vmap_t), 16);
+    r->vmap_bytes[k] = (double)r->vmap_slot_bytes +
+                       (double)(ctx->vmaps.nodes * ALIGN_UP(sizeof(vm_tree_bnode_t), 16)) / (double)n;
     vm_tree_find_free_visits(&ctx->vmaps, VMAPS_VA, PAGE_SIZE, MM_USER_MIN, hal_user_end(mm_geometry), PAGE_SIZE, &at,
                              &r->search_visits[k]);
     for (int rep = 0; rep < c->reps; rep++) {

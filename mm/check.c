@@ -186,6 +186,23 @@ static void hold_objects(checker_t *c, mm_context_t *ctx)
     }
 }
 
+/* The context's vmap tree: its own invariants (vm_tree_check), each vmap's
+ * range in it equal to [vaddr, +npages) and owned by ctx. Adds the tree's
+ * vmaps and nodes to the totals the caller compares with the caches. */
+static void check_vmaps(checker_t *c, mm_context_t *ctx, size_t *vmaps, size_t *nodes)
+{
+    int err = vm_tree_check(&ctx->vmaps);
+    CHECK(c, err == 0, "vmap tree broken: context's vmaps, vm_tree_check code", ctx->vmaps.count, -err);
+    if (err)
+        return; /* the walk below could loop */
+    for (vmap_t *v = mm_vmap_first_from(ctx, 0); v; v = mm_vmap_next(v))
+        CHECK(c, v->mmctx == ctx && v->npages > 0 && v->node.start == v->vaddr &&
+                     v->node.end == v->vaddr + v->npages * PAGE_SIZE,
+              "vmap's tree range differs from its pages: vaddr, tree end", v->vaddr, v->node.end);
+    *vmaps += ctx->vmaps.count;
+    *nodes += ctx->vmaps.nodes;
+}
+
 /* One pass over every context, counting the holders of the frames in
  * [c->base, c->end); the checks that do not depend on the window are made in
  * the first pass only (c->first). */
@@ -201,13 +218,21 @@ static void check_window(checker_t *c)
     hold(c, mm_zero_page());
 
     c->mark++;
+    size_t vmaps = 0, nodes = 0;
     for (mm_context_t *ctx = mm_context_list(); ctx; ctx = ctx->next) {
         spinlock_acquire(&ctx->mm_lock);
+        if (c->first)
+            check_vmaps(c, ctx, &vmaps, &nodes);
         c->tables++;
         check_kernel_half(c, ctx);
         walk_root_half(c, ctx, true);
         hold_objects(c, ctx);
         spinlock_release(&ctx->mm_lock);
+    }
+    if (c->first) {
+        CHECK(c, vmaps == vmap_live_count(), "vmaps in the trees vs allocated", vmaps, vmap_live_count());
+        CHECK(c, nodes == vmap_tree_nodes_live(), "vmap tree nodes in the trees vs allocated", nodes,
+              vmap_tree_nodes_live());
     }
     for (pfn_t p = c->base; p < c->end; p++)
         if (c->count[p - c->base])

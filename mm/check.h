@@ -9,7 +9,11 @@
  *  - every mapped frame's refcount equals its user mappings plus its other
  *    known holders (the zero page's permanent reference, shared objects);
  *  - every table page holds one reference, and the tables found equal the
- *    table-page count (roots, shared kernel half, user halves).
+ *    table-page count (roots, shared kernel half, user halves);
+ *  - every context's vmap tree keeps its invariants (vm_tree_check: order,
+ *    fill, levels, each entry's lo/hi/largest gap, links), each vmap's
+ *    range in it is its pages, and the vmaps and tree nodes of all trees
+ *    equal those allocated (nothing leaked).
  * Call it quiescent: no other thread may change contexts meanwhile. */
 #pragma once
 

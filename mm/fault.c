@@ -2,8 +2,9 @@
  * The kernel's trap path decoded the fault into a hal_fault_t (the arch's
  * pure decoder, hal/<arch>/fault_decode.h) and calls mm_handle_fault (the
  * test kernel: through kernel_handle_fault, which owns the exception table
- * and the report): find the vmap -> check the access against its flags ->
- * ask the vmap's handler -> apply the answer. */
+ * and the report): walk to the page's entry once -> find the vmap -> check
+ * the access against its flags -> ask the vmap's handler -> apply the answer
+ * at the entry the walk found. */
 #include "mm/internal.h"
 #include "mm/pagetable.h"
 #include "mm/paging.h"
@@ -30,16 +31,34 @@ static bool vmap_allows(const vmap_t *v, hal_access_t access)
     return (v->vmflags & VM_READ) != 0;
 }
 
-/* Applies a handler's answer for the page at addr. 0 or -errno. */
-static int apply(mm_context_t *ctx, vmap_t *v, ptr_t addr, vmfault_result_t r, const vmfault_info_t *info)
+/* Maps pfn at the page the fault's walk found (cur), with the vmap's flags
+ * (which include VM_READ and VM_USER: vmap_allows checked them). Where
+ * nothing was mapped and the table is there (most faults), nothing is
+ * replaced and no table can be freed, so no gather is needed. Where a page
+ * was mapped (a copy-on-write break, a write to the zero page), its frame's
+ * reference is dropped by pt_finish only after every CPU that may cache
+ * the context invalidated the page. 0 or -ENOMEM. */
+static int map_at(mm_context_t *ctx, pt_cursor_t *cur, ptr_t addr, pfn_t pfn, vm_flags flags)
+{
+    if (cur->level == 1 && !hal_pte_present(cur->entry))
+        return pt_set_page(ctx, addr, cur, pfn, flags, NULL);
+    pt_gather_t g = PT_GATHER_INIT;
+    int err = pt_set_page(ctx, addr, cur, pfn, flags, &g);
+    pt_finish(ctx, &g);
+    return err;
+}
+
+/* Applies a handler's answer at the page the fault's walk found. 0 or -errno. */
+static int apply(mm_context_t *ctx, vmap_t *v, pt_cursor_t *cur, ptr_t addr, vmfault_result_t r,
+                 const vmfault_info_t *info)
 {
     switch (r) {
     case VMFAULT_COMPLETE:
         return 0;
     case VMFAULT_MAP_BACKING_PAGE:
-        return mm_do_replace(ctx, addr, info->backing_page, v->vmflags);
+        return map_at(ctx, cur, addr, info->backing_page, v->vmflags);
     case VMFAULT_MAP_BACKING_PAGE_RO:
-        return mm_do_replace(ctx, addr, info->backing_page, v->vmflags & ~VM_WRITE);
+        return map_at(ctx, cur, addr, info->backing_page, v->vmflags & ~VM_WRITE);
     case VMFAULT_COPY_BACKING_PAGE: {
         /* A copy of the zero page is a cleared frame: no need to read it. */
         bool zero = info->backing_page == mm_zero_page();
@@ -48,7 +67,7 @@ static int apply(mm_context_t *ctx, vmap_t *v, ptr_t addr, vmfault_result_t r, c
             return -ENOMEM;
         if (!zero)
             __builtin_memcpy(pfn_va(copy), pfn_va(info->backing_page), PAGE_SIZE);
-        int err = mm_do_replace(ctx, addr, copy, v->vmflags);
+        int err = map_at(ctx, cur, addr, copy, v->vmflags);
         if (err)
             pmm_free(copy);
         return err;
@@ -59,14 +78,19 @@ static int apply(mm_context_t *ctx, vmap_t *v, ptr_t addr, vmfault_result_t r, c
     mm_panic("vmap %#lx: handler returned unknown result %d", (unsigned long)v->vaddr, (int)r);
 }
 
+/* One walk finds the page's entry; the decision uses what it read and the
+ * answer is stored at that entry. A handler that returns MAP_ or
+ * COPY_BACKING_PAGE leaves the context's tables alone (one that maps the
+ * page itself returns COMPLETE, as shm_fault_handler does), so the entry
+ * found is still the one to change. */
 static int handle_locked(mm_context_t *ctx, const hal_fault_t *f)
 {
     ptr_t addr = ALIGN_DOWN(f->addr, PAGE_SIZE);
-    uint64_t pa;
-    vm_flags cur = VM_NONE;
-    bool present = mm_do_translate(ctx, addr, &pa, &cur) == 0;
+    pt_cursor_t cur;
+    pt_walk_page(ctx, addr, &cur);
+    bool present = hal_pte_present(cur.entry);
 
-    if (present && entry_allows(cur, f->access, f->user_mode)) {
+    if (present && entry_allows(hal_pte_flags(cur.level, cur.entry), f->access, f->user_mode)) {
         /* The tables already allow it, so the TLB held a stale entry (riscv
          * may cache invalid ones, and a fresh mapping makes no TLB call):
          * drop it and retry. A kernel access to a user page counts only
@@ -84,15 +108,17 @@ static int handle_locked(mm_context_t *ctx, const hal_fault_t *f)
     vmap_t *v = vmap_obtain(ctx, addr, NULL);
     if (IS_ERR(v) || !vmap_allows(v, f->access) || !v->on_fault)
         return -EFAULT;
+    MM_ASSERT(!present || cur.level == 1, "huge leaf %#llx in the user half at %#lx", (unsigned long long)cur.entry,
+              (unsigned long)addr);
     vmfault_info_t info = {
         .fault_addr = addr,
         .access = f->access,
         .user_mode = f->user_mode,
         .is_present = present,
-        .faulting_pfn = present ? (pfn_t)(pa >> PAGE_SHIFT) : PMM_NO_FRAME,
+        .faulting_pfn = present ? hal_pte_pfn(1, cur.entry) : PMM_NO_FRAME,
         .backing_page = PMM_NO_FRAME,
     };
-    return apply(ctx, v, addr, v->on_fault(v, addr, &info), &info);
+    return apply(ctx, v, &cur, addr, v->on_fault(v, addr, &info), &info);
 }
 
 int mm_handle_fault(mm_context_t *ctx, const hal_fault_t *f)

@@ -28,6 +28,10 @@ size_t mm_live_contexts(void);
 
 /* vmap.c */
 size_t vmap_live_count(void);
+/* Tree nodes held by every context's vmap tree (the slab cache's objects). */
+size_t vmap_tree_nodes_live(void);
+/* Where every context's vmap tree takes its nodes (a slab cache). */
+extern const vm_tree_alloc_t vmap_tree_alloc;
 /* Removes vmap from its context and frees it without touching mappings. */
 void vmap_forget(vmap_t *vmap);
 /* Undoes vmap_split(first, n) that returned second (nothing else changed

@@ -31,7 +31,7 @@ static mm_context_t *context_alloc(void)
         return NULL;
     }
     ctx->mm_lock = (spinlock_t)SPINLOCK_INIT;
-    ctx->vmaps = (vm_tree_t)VM_TREE_INIT;
+    ctx->vmaps = (vm_tree_t)VM_TREE_INIT(&vmap_tree_alloc);
     atomic_store_explicit(&ctx->cpus, 0, memory_order_relaxed);
     ctx->is_kernel = false;
     __atomic_fetch_add(&live_contexts, 1, __ATOMIC_RELAXED);
@@ -112,7 +112,7 @@ void mm_destroy_context(mm_context_t *ctx)
                   "context %p (root %#llx) is active on CPU %u", (void *)ctx, (unsigned long long)ctx->pgd, cpu);
     spinlock_acquire(&ctx->mm_lock);
     vm_tree_node_t *n;
-    while ((n = ctx->vmaps.root) != NULL)
+    while ((n = vm_tree_first_from(&ctx->vmaps, 0)) != NULL)
         vmap_destroy((vmap_t *)n);
     /* Anything mapped outside a vmap (mm_do_map on the user half) goes too. */
     pt_gather_t g = PT_GATHER_INIT;

@@ -6,8 +6,8 @@
  * HAL_GEOMETRY_SEPARATE_KERNEL_ROOT, the kernel half is translated from the
  * kernel context's root alone and a context's root has no kernel-half entry
  * (hal/hal.h). The user half belongs to the context. vmaps
- * describe the user half only and are kept in an ordered balanced tree with
- * O(log n) lookup and free-range search (mm/vmap_tree.h). */
+ * describe the user half only and are kept in a B-tree with O(log n)
+ * lookup and free-range search (mm/vmap_tree.h). */
 #pragma once
 
 #include "hal/hal.h"
@@ -50,6 +50,10 @@ typedef struct vmfault_info {
     int error;            /* with VMFAULT_CANNOT_HANDLE: the -errno to report (default -EFAULT) */
 } vmfault_info_t;
 
+/* Called with the context's lock held. The fault path stores a MAP_ or
+ * COPY_BACKING_PAGE answer at the entry its walk found before the call, so
+ * a handler that changes the context's page tables itself (maps the page)
+ * must answer VMFAULT_COMPLETE or VMFAULT_CANNOT_HANDLE. */
 typedef vmfault_result_t (*vmfault_handler_t)(vmap_t *vmap, ptr_t fault_addr, vmfault_info_t *info);
 
 struct vmap {
@@ -73,6 +77,8 @@ struct mm_context {
     pfn_t pgd;               /* root table */
     vm_tree_t vmaps;
     size_t table_pages;      /* user-half table pages owned by this context */
+    size_t table_walks;      /* descents from the root towards one page (pt_walk_page: lookups, faults,
+                              * one-page maps); a relaxed atomic counter, statistics for tests */
     /* CPUs that may cache this context's user-half translations: set by
      * mm_switch_context before the CPU loads the root, cleared when the CPU
      * switches away (activation drops the old context's translations). */

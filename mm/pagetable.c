@@ -538,45 +538,67 @@ int pt_map(mm_context_t *ctx, ptr_t va, ptr_t last, pfn_t pfn, vm_flags flags, p
     return walk_root(&w, va, last);
 }
 
-int pt_map_page(mm_context_t *ctx, ptr_t va, pfn_t pfn, vm_flags flags, pt_gather_t *g)
+void pt_walk_page(mm_context_t *ctx, ptr_t va, pt_cursor_t *c)
 {
-    MM_ASSERT(hal_is_user_addr(mm_geometry, va) && !(va & PAGE_MASK), "not a user page: %#lx", (unsigned long)va);
     pfn_t table = ctx->pgd;
-    for (unsigned level = mm_geometry->levels; level > 1; level--) {
+    __atomic_fetch_add(&ctx->table_walks, 1, __ATOMIC_RELAXED); /* translations may run unlocked */
+    for (unsigned level = mm_geometry->levels;; level--) {
         pte_t *slot = &((pte_t *)pfn_va(table))[hal_level_index(level, va)];
         pte_t e = hal_pte_load(slot);
-        if (!hal_pte_present(e)) {
-            pfn_t child = pt_alloc_table(ctx, true);
-            if (child == PMM_NO_FRAME) {
-                prune(ctx, va, va + PAGE_MASK, g); /* the tables made on the way down */
-                return -ENOMEM;
-            }
-            e = hal_pte_make_table(child, true);
-            hal_pte_store(slot, e);
+        if (level == 1 || !hal_pte_present(e) || hal_pte_is_leaf(level, e)) {
+            *c = (pt_cursor_t){ slot, e, level };
+            return;
         }
-        MM_ASSERT(!hal_pte_is_leaf(level, e), "huge leaf %#llx in the user half at %#lx", (unsigned long long)e,
-                  (unsigned long)va);
         table = hal_pte_pfn(level, e);
     }
-    pte_t *t = pfn_va(table), e, old;
-    unsigned i = hal_level_index(1, va);
+}
+
+int pt_set_page(mm_context_t *ctx, ptr_t va, pt_cursor_t *c, pfn_t pfn, vm_flags flags, pt_gather_t *g)
+{
+    MM_ASSERT(hal_is_user_addr(mm_geometry, va) && !(va & PAGE_MASK), "not a user page: %#lx", (unsigned long)va);
+    MM_ASSERT(c->level == 1 || !hal_pte_present(c->entry), "huge leaf %#llx in the user half at %#lx",
+              (unsigned long long)c->entry, (unsigned long)va);
+    MM_ASSERT(g || (c->level == 1 && !hal_pte_present(c->entry)), "no gather for the page at %#lx (level %u)",
+              (unsigned long)va, c->level);
+    pte_t *slot = c->slot;
+    for (unsigned level = c->level; level > 1; level--) {
+        pfn_t child = pt_alloc_table(ctx, true);
+        if (child == PMM_NO_FRAME) {
+            if (level < c->level)
+                prune(ctx, va, va + PAGE_MASK, g); /* the tables made on the way down */
+            return -ENOMEM;
+        }
+        hal_pte_store(slot, hal_pte_make_table(child, true));
+        slot = &((pte_t *)pfn_va(child))[hal_level_index(level - 1, va)];
+    }
+    pte_t e, old = hal_pte_load(slot);
     int err = hal_pte_make_leaf(1, pfn, flags, &e);
     MM_ASSERT(err == 0, "flags %#x not encodable for pfn %#llx", flags, (unsigned long long)pfn);
     pmm_ref(pfn);
-    old = hal_pte_load(&t[i]);
     if (hal_pte_present(old) && hal_break_before_make(mm_geometry) && hal_pte_pfn(1, old) != pfn) {
-        hal_pte_store(&t[i], 0); /* another frame under a live mapping: break first */
+        hal_pte_store(slot, 0); /* another frame under a live mapping: break first */
         break_flush(ctx, false, va, va + PAGE_MASK);
-        hal_pte_store(&t[i], e);
+        hal_pte_store(slot, e);
+        *c = (pt_cursor_t){ slot, e, 1 };
         gather_unref(ctx, g, hal_pte_pfn(1, old));
         return 0;
     }
-    hal_pte_store(&t[i], e);
+    hal_pte_store(slot, e);
+    *c = (pt_cursor_t){ slot, e, 1 };
+    if (!g)
+        hal_tables_sync(); /* nothing replaced, no pt_finish: the new entry is usable once this returns */
     if (hal_pte_present(old)) {
         gather_flush(g, va, va + PAGE_MASK);
         gather_unref(ctx, g, hal_pte_pfn(1, old));
     }
     return 0;
+}
+
+int pt_map_page(mm_context_t *ctx, ptr_t va, pfn_t pfn, vm_flags flags, pt_gather_t *g)
+{
+    pt_cursor_t c;
+    pt_walk_page(ctx, va, &c);
+    return pt_set_page(ctx, va, &c, pfn, flags, g);
 }
 
 int pt_unmap(mm_context_t *ctx, ptr_t va, ptr_t last, pt_gather_t *g)
@@ -629,19 +651,13 @@ int pt_copy(mm_context_t *src, mm_context_t *dst, ptr_t va, ptr_t last, bool cow
 
 int pt_lookup(mm_context_t *ctx, ptr_t va, pte_t *entry, unsigned *level)
 {
-    pfn_t table = ctx->pgd;
-    for (unsigned l = mm_geometry->levels;; l--) {
-        pte_t e = hal_pte_load(&((const pte_t *)pfn_va(table))[hal_level_index(l, va)]);
-        if (!hal_pte_present(e))
-            return -ENOENT;
-        if (hal_pte_is_leaf(l, e)) {
-            *entry = e;
-            *level = l;
-            return 0;
-        }
-        MM_ASSERT(l > 1, "level-1 entry %#llx is not a leaf", (unsigned long long)e);
-        table = hal_pte_pfn(l, e);
-    }
+    pt_cursor_t c;
+    pt_walk_page(ctx, va, &c);
+    if (!hal_pte_present(c.entry))
+        return -ENOENT;
+    *entry = c.entry;
+    *level = c.level;
+    return 0;
 }
 
 void pt_finish(mm_context_t *ctx, pt_gather_t *g)

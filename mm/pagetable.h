@@ -22,9 +22,32 @@ typedef struct pt_gather {
  * references). flags must be encodable. Returns 0 or -ENOMEM with the tables
  * as they were (huge leaves possibly split, which changes no translation). */
 int pt_map(mm_context_t *ctx, ptr_t va, ptr_t last, pfn_t pfn, vm_flags flags, pt_gather_t *g);
-/* pt_map of the one user-half page at va: a single descent from the root
- * (the fault path's case). 0 or -ENOMEM with the tables as they were. */
+/* pt_map of the one user-half page at va: pt_walk_page then pt_set_page.
+ * 0 or -ENOMEM with the tables as they were. */
 int pt_map_page(mm_context_t *ctx, ptr_t va, pfn_t pfn, vm_flags flags, pt_gather_t *g);
+
+/* Where one descent towards a page stopped: the page's level-1 entry, or
+ * the entry above it that is not present or is a huge leaf. */
+typedef struct pt_cursor {
+    pte_t *slot;    /* the entry */
+    pte_t entry;    /* its value when the walk read it */
+    unsigned level; /* its level (1: the page's own entry) */
+} pt_cursor_t;
+
+/* One descent from ctx's root towards the page at va (canonical), creating
+ * nothing; counted in ctx->table_walks. c->entry is present exactly when
+ * va is mapped (by a leaf at c->level). Needs the lock of the context that
+ * owns va's half (or a caller that knows nothing changes the tables). */
+void pt_walk_page(mm_context_t *ctx, ptr_t va, pt_cursor_t *c);
+/* Maps the user page va to pfn with flags (encodable) where pt_walk_page(ctx,
+ * va, c) stopped, the tables unchanged since: makes the tables missing below
+ * c->slot, takes a reference on pfn, and if a page was mapped there hands
+ * its reference and its invalidation to g (dropped by pt_finish after every
+ * CPU invalidated it). c then names the page's entry. 0, or -ENOMEM with
+ * the tables as they were (the ones made on the way gathered into g). g may
+ * be NULL only when c is at level 1 and not present: nothing can be
+ * gathered then. Needs ctx->mm_lock. */
+int pt_set_page(mm_context_t *ctx, ptr_t va, pt_cursor_t *c, pfn_t pfn, vm_flags flags, pt_gather_t *g);
 /* Unmaps every present page of [va, last]. -ENOMEM only when a huge leaf
  * at an edge cannot be split; then nothing is unmapped. */
 int pt_unmap(mm_context_t *ctx, ptr_t va, ptr_t last, pt_gather_t *g);

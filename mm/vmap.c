@@ -1,5 +1,6 @@
 /* mm/vmap.c - virtual memory areas of a context's user half, kept in the
- * context's vm_tree (O(log n) lookup and free-range search). */
+ * context's vm_tree (O(log n) lookup and free-range search), whose nodes
+ * come from a slab cache of their own. */
 #include "mm/internal.h"
 #include "mm/pagetable.h"
 #include "mm/platform.h"
@@ -7,10 +8,31 @@
 #include "mm/slab.h"
 
 static slab_cache_t vmap_cache = SLAB_CACHE_INIT("vmap", vmap_t);
+static slab_cache_t node_cache = SLAB_CACHE_INIT("vmap tree node", vm_tree_bnode_t);
 
-void vmap_reset(void) { vmap_cache = (slab_cache_t)SLAB_CACHE_INIT("vmap", vmap_t); }
+void vmap_reset(void)
+{
+    vmap_cache = (slab_cache_t)SLAB_CACHE_INIT("vmap", vmap_t);
+    node_cache = (slab_cache_t)SLAB_CACHE_INIT("vmap tree node", vm_tree_bnode_t);
+}
 
 size_t vmap_live_count(void) { return __atomic_load_n(&vmap_cache.live, __ATOMIC_RELAXED); }
+
+size_t vmap_tree_nodes_live(void) { return __atomic_load_n(&node_cache.live, __ATOMIC_RELAXED); }
+
+static vm_tree_bnode_t *node_alloc(void *arg)
+{
+    (void)arg;
+    return slab_alloc(&node_cache);
+}
+
+static void node_free(void *arg, vm_tree_bnode_t *node)
+{
+    (void)arg;
+    slab_free(&node_cache, node);
+}
+
+const vm_tree_alloc_t vmap_tree_alloc = { node_alloc, node_free, NULL };
 
 static inline vmap_t *vmap_of(vm_tree_node_t *n) { return (vmap_t *)n; } /* node is the first member */
 
@@ -36,8 +58,12 @@ vmap_t *vmap_create(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
     v->type = VMAP_TYPE_PRIVATE;
     v->content = VMAP_UNKNOWN;
     err = vm_tree_insert(&mmctx->vmaps, &v->node);
-    MM_ASSERT(err == 0, "insert of [%#lx, %#lx) failed after the overlap check: %d", (unsigned long)vaddr,
-              (unsigned long)(last + 1), err);
+    if (err) {
+        MM_ASSERT(err == -ENOMEM, "insert of [%#lx, %#lx) failed after the overlap check: %d", (unsigned long)vaddr,
+                  (unsigned long)(last + 1), err);
+        slab_free(&vmap_cache, v);
+        return ERR_PTR(err);
+    }
     return v;
 }
 
@@ -85,14 +111,22 @@ vmap_t *vmap_split(vmap_t *vmap, size_t split)
     second->npages = vmap->npages - split;
     second->node = (vm_tree_node_t){ .start = second->vaddr, .end = vmap->node.end };
     second->object_pgoff = vmap->object_pgoff + split;
+    /* Shrink the first half in place, then insert the second; an insert
+     * that finds no memory for a tree node puts the end back. */
+    ptr_t end = vmap->node.end;
+    int err = vm_tree_set_end(&ctx->vmaps, &vmap->node, second->vaddr);
+    MM_ASSERT(err == 0, "shrinking [%#lx, %#lx) failed: %d", (unsigned long)vmap->vaddr, (unsigned long)end, err);
+    err = vm_tree_insert(&ctx->vmaps, &second->node);
+    if (err) {
+        int undo = vm_tree_set_end(&ctx->vmaps, &vmap->node, end);
+        MM_ASSERT(err == -ENOMEM && undo == 0, "inserting the second half at %#lx failed: %d (undo %d)",
+                  (unsigned long)second->vaddr, err, undo);
+        slab_free(&vmap_cache, second);
+        return ERR_PTR(err);
+    }
+    vmap->npages = split;
     if (second->object)
         shm_get(second->object);
-    vm_tree_remove(&ctx->vmaps, &vmap->node);
-    vmap->npages = split;
-    vmap->node = (vm_tree_node_t){ .start = vmap->vaddr, .end = second->vaddr };
-    int e1 = vm_tree_insert(&ctx->vmaps, &vmap->node);
-    int e2 = vm_tree_insert(&ctx->vmaps, &second->node);
-    MM_ASSERT(e1 == 0 && e2 == 0, "re-inserting the halves of a split failed: %d %d", e1, e2);
     return second;
 }
 
@@ -104,12 +138,11 @@ void vmap_unsplit(vmap_t *first, vmap_t *second)
                   second->object == first->object && second->object_pgoff == first->object_pgoff + first->npages,
               "vmaps [%#lx, +%zu) and [%#lx, +%zu) are not the halves of one split", (unsigned long)first->vaddr,
               first->npages, (unsigned long)second->vaddr, second->npages);
+    ptr_t end = second->node.end;
     vm_tree_remove(&ctx->vmaps, &second->node);
-    vm_tree_remove(&ctx->vmaps, &first->node);
+    int err = vm_tree_set_end(&ctx->vmaps, &first->node, end);
+    MM_ASSERT(err == 0, "growing [%#lx, +%zu pages) failed: %d", (unsigned long)first->vaddr, first->npages, err);
     first->npages += second->npages;
-    first->node = (vm_tree_node_t){ .start = first->vaddr, .end = second->node.end };
-    int err = vm_tree_insert(&ctx->vmaps, &first->node);
-    MM_ASSERT(err == 0, "re-inserting [%#lx, +%zu pages) failed: %d", (unsigned long)first->vaddr, first->npages, err);
     if (second->object)
         shm_put(second->object);
     slab_free(&vmap_cache, second);

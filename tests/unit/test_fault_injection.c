@@ -427,6 +427,73 @@ Test(fault_injection, protect_middle_of_a_vmap_two_splits)
     sweep(&(scenario_t){ "protect middle", rich_parent, op_protect_middle, NULL });
 }
 
+/* A context whose vmap tree is full: VM_TREE_MAX^2 two-page vmaps with
+ * one-page holes, made in address order (full leaves under a full root),
+ * so that one more vmap splits a leaf, the root, and needs a new root. */
+#define TREE_VA ((ptr_t)1 << 33)
+#define TREE_VMAPS (VM_TREE_MAX * VM_TREE_MAX)
+
+static void setup_full_tree(scene_t *s)
+{
+    s->ctx[0] = new_ctx();
+    for (size_t i = 0; i < TREE_VMAPS; i++)
+        anon(s->ctx[0], TREE_VA + i * 3 * PAGE_SIZE, 2, VMAP_TYPE_PRIVATE);
+    cr_assert_eq(s->ctx[0]->vmaps.height, 2);
+    cr_assert_eq(s->ctx[0]->vmaps.nodes, VM_TREE_MAX + 1, "every node of the tree full");
+}
+
+static int op_vmap_in_full_tree(scene_t *s)
+{
+    spinlock_acquire(&s->ctx[0]->mm_lock);
+    vmap_t *v = mm_get_free_vaddr_locked(s->ctx[0], 1, TREE_VA + (100 * 3 + 2) * PAGE_SIZE, VALLOC_EXACT);
+    spinlock_release(&s->ctx[0]->mm_lock);
+    return IS_ERR(v) ? (int)PTR_ERR(v) : 0;
+}
+
+static void after_vmap_in_full_tree(scene_t *s)
+{
+    cr_assert_eq(mm_vmap_count(s->ctx[0]), TREE_VMAPS + 1);
+    cr_assert_eq(s->ctx[0]->vmaps.height, 3);
+}
+
+/* The vmap object, three tree nodes (a leaf, an inner node, a root) and
+ * the slab page the first node opens (the 16 nodes in use fill two pages):
+ * each allocation's failure leaves the tree and the slab as they were. */
+Test(fault_injection, vmap_whose_insert_splits_the_tree_up_to_the_root)
+{
+    size_t failures = sweep(&(scenario_t){ "vmap in a full tree", setup_full_tree, op_vmap_in_full_tree,
+                                           after_vmap_in_full_tree });
+    cr_assert_eq(failures, 5, "%zu allocations failed one by one, expected 5", failures);
+}
+
+static int op_unmap_in_full_tree(scene_t *s)
+{
+    spinlock_acquire(&s->ctx[0]->mm_lock);
+    int err = mm_unmap_user_pages_locked(s->ctx[0], TREE_VA + (100 * 3 + 1) * PAGE_SIZE, 1);
+    spinlock_release(&s->ctx[0]->mm_lock);
+    return err;
+}
+
+static void after_unmap_in_full_tree(scene_t *s)
+{
+    cr_assert_eq(mm_vmap_count(s->ctx[0]), TREE_VMAPS);
+    spinlock_acquire(&s->ctx[0]->mm_lock);
+    vmap_t *v = vmap_obtain(s->ctx[0], TREE_VA + 100 * 3 * PAGE_SIZE, NULL);
+    cr_assert_eq(v->npages, 1);
+    cr_assert_eq(vmap_obtain(s->ctx[0], TREE_VA + (100 * 3 + 1) * PAGE_SIZE, NULL), ERR_PTR(-ENOENT));
+    spinlock_release(&s->ctx[0]->mm_lock);
+}
+
+/* munmap of a vmap's tail page in a full tree: the split's new vmap and
+ * its insert's three nodes (and slab page) as above; a failure puts the
+ * first half's end back. */
+Test(fault_injection, unmap_whose_split_splits_the_tree_up_to_the_root)
+{
+    size_t failures = sweep(&(scenario_t){ "unmap in a full tree", setup_full_tree, op_unmap_in_full_tree,
+                                           after_unmap_in_full_tree });
+    cr_assert_eq(failures, 5, "%zu allocations failed one by one, expected 5", failures);
+}
+
 #define KAREA (hal_kernel_start(G()) + ((ptr_t)96 << 30))
 
 static void setup_kernel_huge(scene_t *s)

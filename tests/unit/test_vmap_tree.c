@@ -1,16 +1,51 @@
 /* tests/unit/test_vmap_tree.c - the range tree (mm/vmap_tree.c): basics with
  * exact values, the free-range search at its edges (base, lo, hi, align,
- * the top of the address space), a randomized differential test against a
- * sorted-array model, and the height and search cost at 100 000 ranges. */
+ * the top of the address space), node allocation failing at every point of
+ * an insert, a randomized differential test against a sorted-array model
+ * (with failing allocations and end moves), the invariant checker naming
+ * each broken invariant, and the height, fill and search cost at 100 000
+ * ranges. */
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mm/vmap_tree.h"
 
 #define EEXIST_ 17
 #define ENOMEM_ 12
 #define EINVAL_ 22
+
+/* The tests' node allocator: malloc, counting live nodes; when budget is
+ * not negative, only that many more allocations succeed. */
+static size_t nodes_live;
+static long budget = -1;
+
+static vm_tree_bnode_t *test_alloc(void *arg)
+{
+    (void)arg;
+    if (budget == 0)
+        return NULL;
+    if (budget > 0)
+        budget--;
+    vm_tree_bnode_t *n = malloc(sizeof *n);
+    cr_assert_not_null(n);
+    memset(n, 0xa5, sizeof *n); /* undefined contents, as the contract says */
+    nodes_live++;
+    return n;
+}
+
+static void test_free(void *arg, vm_tree_bnode_t *n)
+{
+    (void)arg;
+    cr_assert_gt(nodes_live, 0);
+    nodes_live--;
+    free(n);
+}
+
+static const vm_tree_alloc_t talloc = { test_alloc, test_free, NULL };
+
+#define TREE_INIT VM_TREE_INIT(&talloc)
 
 static vm_tree_node_t *mk(vm_tree_node_t *n, uintptr_t start, uintptr_t end)
 {
@@ -44,7 +79,7 @@ static void expect_ranges(const vm_tree_t *t, const uintptr_t (*r)[2], size_t n)
 
 Test(vmap_tree, empty_tree_finds_nothing_and_is_valid)
 {
-    vm_tree_t t = VM_TREE_INIT;
+    vm_tree_t t = TREE_INIT;
     uintptr_t a = 7;
 
     cr_assert_null(vm_tree_find(&t, 0));
@@ -57,7 +92,7 @@ Test(vmap_tree, empty_tree_finds_nothing_and_is_valid)
 
 Test(vmap_tree, insert_find_remove_basics)
 {
-    vm_tree_t t = VM_TREE_INIT;
+    vm_tree_t t = TREE_INIT;
     vm_tree_node_t n[3];
 
     cr_assert_eq(vm_tree_insert(&t, mk(&n[0], 0x2000, 0x3000)), 0);
@@ -81,9 +116,10 @@ Test(vmap_tree, insert_find_remove_basics)
     cr_assert_eq(t.count, 2);
     cr_assert_eq(vm_tree_check(&t), 0);
     cr_assert_null(vm_tree_find(&t, 0x2000));
-    cr_assert_null(n[0].parent);
-    cr_assert_null(n[0].left);
-    cr_assert_null(n[0].right);
+    cr_assert_null(n[0].prev);
+    cr_assert_null(n[0].next);
+    cr_assert_eq(n[2].next, &n[1]);
+    cr_assert_eq(n[1].prev, &n[2]);
     cr_assert_eq(vm_tree_find(&t, 0x1000), &n[2]);
     cr_assert_eq(vm_tree_find(&t, 0x5000), &n[1]);
 
@@ -91,6 +127,9 @@ Test(vmap_tree, insert_find_remove_basics)
     vm_tree_remove(&t, &n[1]);
     cr_assert_eq(t.count, 0);
     cr_assert_null(t.root);
+    cr_assert_eq(t.height, 0);
+    cr_assert_eq(t.nodes, 0);
+    cr_assert_eq(nodes_live, 0, "%zu tree nodes not given back", nodes_live);
     cr_assert_eq(vm_tree_check(&t), 0);
 }
 
@@ -106,7 +145,7 @@ Test(vmap_tree, overlapping_insert_refused_tree_unchanged)
         { 0x1fff, 0x8001 }, /* spans three */
         { 0x0, UINTPTR_MAX },
     };
-    vm_tree_t t = VM_TREE_INIT;
+    vm_tree_t t = TREE_INIT;
     vm_tree_node_t n[3], extra;
     size_t i;
 
@@ -120,7 +159,7 @@ Test(vmap_tree, overlapping_insert_refused_tree_unchanged)
 
 Test(vmap_tree, empty_or_inverted_range_refused_einval)
 {
-    vm_tree_t t = VM_TREE_INIT;
+    vm_tree_t t = TREE_INIT;
     vm_tree_node_t a, b;
 
     cr_assert_eq(vm_tree_insert(&t, mk(&a, 0x1000, 0x1000)), -EINVAL_);
@@ -132,21 +171,23 @@ Test(vmap_tree, empty_or_inverted_range_refused_einval)
 Test(vmap_tree, adjacent_ranges_accepted)
 {
     static const uintptr_t want[][2] = { { 0x0, 0x1000 }, { 0x1000, 0x2000 }, { 0x2000, 0x3000 } };
-    vm_tree_t t = VM_TREE_INIT;
+    vm_tree_t t = TREE_INIT;
     vm_tree_node_t n[3];
 
     cr_assert_eq(vm_tree_insert(&t, mk(&n[1], 0x1000, 0x2000)), 0);
     cr_assert_eq(vm_tree_insert(&t, mk(&n[2], 0x2000, 0x3000)), 0);
     cr_assert_eq(vm_tree_insert(&t, mk(&n[0], 0x0, 0x1000)), 0);
     expect_ranges(&t, want, 3);
-    cr_assert_eq(t.root->max_gap, 0);
+    uintptr_t a = 0xdead;
+    cr_assert_eq(vm_tree_find_free(&t, 0, 1, 0, 0x3000, 1, &a), -ENOMEM_, "no gap between adjacent ranges");
+    cr_assert_eq(a, 0xdead);
     cr_assert_eq(vm_tree_find(&t, 0x1fff), &n[1]);
     cr_assert_eq(vm_tree_find(&t, 0x2000), &n[2]);
 }
 
 Test(vmap_tree, first_from_next_prev_walk_in_order)
 {
-    vm_tree_t t = VM_TREE_INIT;
+    vm_tree_t t = TREE_INIT;
     vm_tree_node_t n[10];
     vm_tree_node_t *x;
     int i;
@@ -172,7 +213,7 @@ Test(vmap_tree, first_from_next_prev_walk_in_order)
 
 Test(vmap_tree, overlaps_reports_any_intersection)
 {
-    vm_tree_t t = VM_TREE_INIT;
+    vm_tree_t t = TREE_INIT;
     vm_tree_node_t a, b;
 
     vm_tree_insert(&t, mk(&a, 0x1000, 0x2000));
@@ -197,7 +238,7 @@ static void ff_setup(void)
         { 0x1000, 0x3000 }, { 0x4000, 0x5000 }, { 0x7000, 0x9000 }, { 0xa000, 0xc000 } };
     int i;
 
-    ff_tree = (vm_tree_t)VM_TREE_INIT;
+    ff_tree = (vm_tree_t)TREE_INIT;
     for (i = 0; i < 4; i++)
         cr_assert_eq(vm_tree_insert(&ff_tree, mk(&ff_nodes[i], r[i][0], r[i][1])), 0);
 }
@@ -273,7 +314,7 @@ Test(vmap_tree, find_free_refuses_bad_size_and_align, .init = ff_setup)
 Test(vmap_tree, find_free_near_top_of_address_space_does_not_overflow)
 {
     const uintptr_t top = UINTPTR_MAX;
-    vm_tree_t t = VM_TREE_INIT;
+    vm_tree_t t = TREE_INIT;
     vm_tree_node_t n[2];
     uintptr_t a = 0;
 
@@ -298,7 +339,7 @@ Test(vmap_tree, find_free_near_top_of_address_space_does_not_overflow)
 Test(vmap_tree, find_free_ignores_ranges_above_hi)
 {
     const uintptr_t hi = (uintptr_t)1 << 47;
-    vm_tree_t t = VM_TREE_INIT;
+    vm_tree_t t = TREE_INIT;
     vm_tree_node_t n[3];
     uintptr_t a = 0;
 
@@ -313,83 +354,229 @@ Test(vmap_tree, find_free_ignores_ranges_above_hi)
     cr_assert_eq(a, hi - 0x10000);
 }
 
-Test(vmap_tree, remove_of_node_with_two_children_keeps_order)
+Test(vmap_tree, removals_that_borrow_and_merge_keep_order_and_free_nodes)
 {
-    vm_tree_t t = VM_TREE_INIT;
-    vm_tree_node_t n[64];
-    uintptr_t want[64][2];
-    size_t i, k = 0;
+    static vm_tree_node_t n[600];
+    static uintptr_t want[600][2];
+    vm_tree_t t = TREE_INIT;
+    size_t i, k = 0, full_nodes;
 
-    for (i = 0; i < 64; i++)
+    for (i = 0; i < 600; i++)
         cr_assert_eq(vm_tree_insert(&t, mk(&n[i], i * 0x10, i * 0x10 + 0x8)), 0);
-    /* Remove the root repeatedly: always an interior node while it has two children. */
-    for (i = 0; i < 32; i++)
-        vm_tree_remove(&t, t.root);
-    for (i = 0; i < 64; i++)
-        if (n[i].parent || t.root == &n[i])
+    cr_assert_eq(t.height, 3);
+    cr_assert_eq(vm_tree_check(&t), 0);
+    full_nodes = t.nodes;
+    cr_assert_eq(nodes_live, full_nodes);
+    /* From the left edge (the leftmost leaf borrows from its right
+     * neighbour, then merges with it), then every third of the rest. */
+    for (i = 0; i < 200; i++) {
+        vm_tree_remove(&t, &n[i]);
+        cr_assert_eq(vm_tree_check(&t), 0, "after removing %zu", i);
+    }
+    for (i = 200; i < 600; i++)
+        if (i % 3 == 0) {
+            vm_tree_remove(&t, &n[i]);
+            cr_assert_eq(vm_tree_check(&t), 0, "after removing %zu", i);
+        }
+    for (i = 200; i < 600; i++)
+        if (i % 3 != 0)
             want[k][0] = n[i].start, want[k][1] = n[i].end, k++;
-    cr_assert_eq(k, 32);
-    expect_ranges(&t, (const uintptr_t (*)[2])want, 32);
+    cr_assert_eq(k, 267);
+    expect_ranges(&t, (const uintptr_t (*)[2])want, k);
+    cr_assert_eq(nodes_live, t.nodes);
+    cr_assert_lt(t.nodes, full_nodes, "%zu nodes for 267 ranges (%zu for 600): none freed", t.nodes, full_nodes);
+    /* The rest from the right edge: the tree shrinks to nothing. */
+    for (i = 600; i-- > 200;)
+        if (i % 3 != 0) {
+            vm_tree_remove(&t, &n[i]);
+            cr_assert_eq(vm_tree_check(&t), 0, "after removing %zu", i);
+        }
+    cr_assert_null(t.root);
+    cr_assert_eq(t.height, 0);
+    cr_assert_eq(nodes_live, 0);
+}
+
+Test(vmap_tree, set_end_moves_an_end_and_refuses_overlap)
+{
+    static const uintptr_t grown[][2] = { { 0x1000, 0x3000 }, { 0x3000, 0x4000 } };
+    static const uintptr_t shrunk[][2] = { { 0x1000, 0x1001 }, { 0x3000, 0x4000 } };
+    vm_tree_t t = TREE_INIT;
+    vm_tree_node_t a, b;
+    uintptr_t at = 0;
+
+    cr_assert_eq(vm_tree_insert(&t, mk(&a, 0x1000, 0x2000)), 0);
+    cr_assert_eq(vm_tree_insert(&t, mk(&b, 0x3000, 0x4000)), 0);
+    cr_assert_eq(vm_tree_set_end(&t, &a, 0x3001), -EEXIST_);
+    cr_assert_eq(a.end, 0x2000);
+    cr_assert_eq(vm_tree_set_end(&t, &a, 0x1000), -EINVAL_);
+    cr_assert_eq(vm_tree_set_end(&t, &a, 0x3000), 0);
+    expect_ranges(&t, grown, 2);
+    cr_assert_eq(vm_tree_find(&t, 0x2fff), &a);
+    cr_assert_eq(vm_tree_find_free(&t, 0x1000, 1, 0, 0x5000, 1, &at), 0);
+    cr_assert_eq(at, 0x4000, "the gap closed by the move is not offered");
+    cr_assert_eq(vm_tree_set_end(&t, &a, 0x1001), 0);
+    expect_ranges(&t, shrunk, 2);
+    cr_assert_null(vm_tree_find(&t, 0x1001));
+    cr_assert_eq(vm_tree_find_free(&t, 0x1000, 0x1fff, 0, 0x5000, 1, &at), 0);
+    cr_assert_eq(at, 0x1001, "the gap opened by the move is offered");
+}
+
+/* Fills a tree with n ranges of 0x10 bytes at 0x20 steps from 0x1000. */
+static void fill(vm_tree_t *t, vm_tree_node_t *n, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        cr_assert_eq(vm_tree_insert(t, mk(&n[i], 0x1000 + i * 0x20, 0x1010 + i * 0x20)), 0);
+}
+
+Test(vmap_tree, insert_that_splits_up_to_the_root_fails_cleanly_at_each_allocation)
+{
+    static vm_tree_node_t n[VM_TREE_MAX * VM_TREE_MAX + 1];
+    const size_t count = VM_TREE_MAX * VM_TREE_MAX; /* full leaves under a full root, in address order */
+    vm_tree_t t = TREE_INIT;
+    vm_tree_node_t extra;
+    size_t failures = 0;
+
+    fill(&t, n, count);
+    cr_assert_eq(t.height, 2);
+    cr_assert_eq(t.nodes, VM_TREE_MAX + 1, "ascending inserts fill every node: %zu nodes", t.nodes);
+    cr_assert_eq(t.root->count, VM_TREE_MAX);
+    /* One more range in the middle: its leaf, both neighbours and the root
+     * are full, so the leaf splits, the root splits and a new root comes:
+     * three allocations, each of which may fail. */
+    for (size_t k = 0;; k++) {
+        size_t nodes = t.nodes, live = nodes_live;
+        budget = (long)k;
+        int rc = vm_tree_insert(&t, mk(&extra, 0x1000 + 100 * 0x20 + 0x10, 0x1000 + 100 * 0x20 + 0x18));
+        budget = -1;
+        if (rc == 0) {
+            cr_assert_eq(k, 3, "the insert needed %zu allocations, not 3", k);
+            cr_assert_eq(t.height, 3);
+            cr_assert_eq(t.nodes, nodes + 3);
+            break;
+        }
+        failures++;
+        cr_assert_eq(rc, -ENOMEM_, "allocation %zu failed: %d", k, rc);
+        cr_assert_eq(t.nodes, nodes);
+        cr_assert_eq(nodes_live, live, "allocation %zu failed: %zu nodes leaked", k, nodes_live - live);
+        cr_assert_eq(t.count, count);
+        cr_assert_eq(t.height, 2);
+        cr_assert_eq(vm_tree_check(&t), 0);
+        cr_assert_null(vm_tree_find(&t, 0x1000 + 100 * 0x20 + 0x10));
+        cr_assert_eq(n[100].next, &n[101], "links changed by a failed insert");
+    }
+    cr_assert_eq(failures, 3);
+    cr_assert_eq(vm_tree_check(&t), 0);
+    cr_assert_eq(vm_tree_find(&t, 0x1000 + 100 * 0x20 + 0x17), &extra);
+    cr_assert_eq(n[100].next, &extra);
+    cr_assert_eq(extra.next, &n[101]);
+}
+
+Test(vmap_tree, insert_into_a_full_leaf_moves_ranges_to_a_neighbour_without_allocating)
+{
+    static vm_tree_node_t n[2 * VM_TREE_MAX];
+    vm_tree_t t = TREE_INIT;
+    vm_tree_node_t extra;
+
+    /* Ascending inserts: the first leaf splits once, then the right leaf
+     * fills and gives ranges back to the left one. */
+    fill(&t, n, VM_TREE_MAX + 1);
+    cr_assert_eq(t.height, 2);
+    cr_assert_eq(t.nodes, 3);
+    budget = 0; /* none of these may allocate */
+    for (size_t i = VM_TREE_MAX + 1; i < 2 * VM_TREE_MAX; i++)
+        cr_assert_eq(vm_tree_insert(&t, mk(&n[i], 0x1000 + i * 0x20, 0x1010 + i * 0x20)), 0, "range %zu", i);
+    budget = -1;
+    cr_assert_eq(t.nodes, 3, "two full leaves and the root");
+    cr_assert_eq(((vm_tree_bnode_t *)t.root->ptr[0])->count, VM_TREE_MAX);
+    cr_assert_eq(((vm_tree_bnode_t *)t.root->ptr[1])->count, VM_TREE_MAX);
+    /* Both full now: the next one splits (and cannot without memory). */
+    budget = 0;
+    cr_assert_eq(vm_tree_insert(&t, mk(&extra, 0x1000 + 2 * VM_TREE_MAX * 0x20, 0x1010 + 2 * VM_TREE_MAX * 0x20)),
+                 -ENOMEM_);
+    budget = -1;
+    cr_assert_eq(vm_tree_check(&t), 0);
+    cr_assert_eq(t.count, 2 * VM_TREE_MAX);
 }
 
 Test(vmap_tree, check_names_each_broken_invariant)
 {
-    vm_tree_t t = VM_TREE_INIT;
-    vm_tree_node_t n[7];
+    static vm_tree_node_t n[300];
+    vm_tree_t t = TREE_INIT;
+    vm_tree_bnode_t *root, *inner, *leaf;
     vm_tree_node_t *r;
-    vm_tree_node_t saved;
-    size_t i;
+    uintptr_t saved;
+    unsigned c;
 
-    for (i = 0; i < 7; i++)
-        cr_assert_eq(vm_tree_insert(&t, mk(&n[i], i * 0x100, i * 0x100 + 0x80)), 0);
-    r = t.root;
-    cr_assert_eq(r, &n[3]);
-    saved = *r;
+    fill(&t, n, 300);
+    cr_assert_eq(t.height, 3);
+    cr_assert_eq(vm_tree_check(&t), 0);
+    root = t.root;
+    inner = root->ptr[0];
+    leaf = inner->ptr[1];
+    r = leaf->ptr[3];
 
-    t.count = 6;
+    t.count--;
     cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_COUNT);
-    t.count = 8;
+    t.count += 2;
     cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_COUNT);
-    t.count = 7;
-    r->left->parent = r->right;
-    cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_PARENT);
-    r->left->parent = r;
+    t.count--;
+    t.nodes--;
+    cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_COUNT);
+    t.nodes++;
+
+    t.height++;
+    cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_HEIGHT);
+    t.height--;
+    leaf->level = 1;
+    cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_HEIGHT);
+    leaf->level = 0;
+
+    c = leaf->count;
+    leaf->count = VM_TREE_MIN - 1;
+    cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_FILL);
+    leaf->count = c;
+    if (c < VM_TREE_MAX) {
+        leaf->hi[c] = 0;
+        cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_FILL);
+        leaf->hi[c] = UINTPTR_MAX;
+    }
+
+    saved = r->end;
     r->end = r->start;
     cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_RANGE);
-    r->start = 0x250;  /* overlaps its predecessor [0x200, 0x280) */
-    r->end = 0x380;
+    r->end = saved;
+    leaf->lo[3]++;
+    cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_RANGE);
+    leaf->lo[3]--;
+
+    saved = r->start;
+    r->start = r->prev->end - 1; /* overlaps its predecessor */
+    leaf->lo[3] = r->start;
     cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_ORDER);
-    *r = saved;
-    r->height = 2;
-    cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_HEIGHT);
-    *r = saved;
-    r->min_start = 0x10;
-    cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_MIN_START);
-    *r = saved;
-    r->max_end = 0x10000;
-    cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_MAX_END);
-    *r = saved;
-    r->max_gap = 0x81;
-    cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_MAX_GAP);
-    *r = saved;
+    r->start = saved;
+    leaf->lo[3] = saved;
+
+    r->prev = r->prev->prev;
+    cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_LINK);
+    r->prev = r->prev->next;
+    n[299].next = &n[0];
+    cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_LINK);
+    n[299].next = NULL;
+
+    inner->lo[1]++;
+    cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_LO);
+    inner->lo[1]--;
+    root->hi[0]--;
+    cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_HI);
+    root->hi[0]++;
+    inner->gap[1]++;
+    cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_GAP);
+    inner->gap[1]--;
+    leaf->gap[2] = 1;
+    cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_GAP);
+    leaf->gap[2] = 0;
+
     cr_assert_eq(vm_tree_check(&t), 0);
-    /* Unbalance: hang the right subtree's leaves off as a chain. */
-    {
-        vm_tree_node_t *b = r->right, *c = b->right, *d = b->left;  /* n[5], n[6], n[4] */
-        b->left = NULL;
-        b->right = NULL;
-        r->right = d;
-        d->parent = r;
-        d->right = b;
-        b->parent = d;
-        b->right = c;
-        c->parent = b;
-        c->height = 1; c->max_gap = 0; c->min_start = c->start; c->max_end = c->end;
-        b->height = 2; b->max_gap = c->start - b->end; b->min_start = b->start; b->max_end = c->end;
-        d->height = 3; d->max_gap = b->start - d->end; d->min_start = d->start; d->max_end = c->end;
-        r->height = 4;
-        cr_assert_eq(vm_tree_check(&t), VM_TREE_BAD_BALANCE);
-    }
 }
 
 /* ---- Differential test against a sorted array ---- */
@@ -517,8 +704,8 @@ static void differential_run(uint64_t seed, uintptr_t origin, uintptr_t span, ui
     static vm_tree_node_t pool[512];
     static bool used[512];
     static model_t m;
-    vm_tree_t t = VM_TREE_INIT;
-    int op, inserted = 0, refused = 0, found_free = 0, no_free = 0;
+    vm_tree_t t = TREE_INIT;
+    int op, inserted = 0, refused = 0, found_free = 0, no_free = 0, nomem = 0, moved = 0;
 
     rng_state = seed;
     m.n = 0;
@@ -536,15 +723,36 @@ static void differential_run(uint64_t seed, uintptr_t origin, uintptr_t span, ui
             if (used[k] || s >= e)
                 continue;
             bool clash = model_overlaps(&m, s, e);
+            /* Every other insert may get only 0, 1 or 2 more nodes. */
+            budget = rnd_below(2) ? -1 : (long)rnd_below(3);
+            size_t nodes = t.nodes;
             int rc = vm_tree_insert(&t, mk(&pool[k], s, e));
-            cr_assert_eq(rc, clash ? -EEXIST_ : 0, "seed %llu op %d", (unsigned long long)seed, op);
+            budget = -1;
+            if (!clash && rc == -ENOMEM_) {
+                cr_assert_eq(t.nodes, nodes, "seed %llu op %d", (unsigned long long)seed, op);
+                expect_same(&t, &m);
+                nomem++;
+                clash = true; /* not inserted */
+            } else {
+                cr_assert_eq(rc, clash ? -EEXIST_ : 0, "seed %llu op %d", (unsigned long long)seed, op);
+            }
+            if (rc == -EEXIST_)
+                refused++;
             if (!clash) {
                 used[k] = true;
                 model_insert(&m, &pool[k]);
                 inserted++;
-            } else {
-                refused++;
             }
+        } else if (kind == 4 && m.n > 0) { /* move an end */
+            size_t i = rnd_below(m.n);
+            uintptr_t e = m.s[i] + rnd_below(8 * grain);
+            int want = e <= m.s[i] ? -EINVAL_ : i + 1 < m.n && e > m.s[i + 1] ? -EEXIST_ : 0;
+            if (e < m.s[i])
+                e = m.s[i]; /* wrapped: ask for an empty range */
+            cr_assert_eq(vm_tree_set_end(&t, m.node[i], e), want, "seed %llu op %d", (unsigned long long)seed, op);
+            if (want == 0)
+                m.e[i] = e, moved++;
+            cr_assert_eq(m.node[i]->end, m.e[i]);
         } else if (kind < 6) {             /* remove */
             if (m.n == 0)
                 continue;
@@ -585,6 +793,7 @@ static void differential_run(uint64_t seed, uintptr_t origin, uintptr_t span, ui
         }
         cr_assert_eq(vm_tree_check(&t), 0, "seed %llu op %d", (unsigned long long)seed, op);
         cr_assert_eq(t.count, m.n);
+        cr_assert_eq(nodes_live, t.nodes, "seed %llu op %d", (unsigned long long)seed, op);
         if (op % 256 == 0)
             expect_same(&t, &m);
     }
@@ -594,6 +803,15 @@ static void differential_run(uint64_t seed, uintptr_t origin, uintptr_t span, ui
     cr_assert_gt(refused, 10);
     cr_assert_gt(found_free, 50);
     cr_assert_gt(no_free, 5);
+    cr_assert_gt(nomem, 0); /* splits are rare: neighbours take ranges first */
+    cr_assert_gt(moved, 50);
+    /* Emptied, the tree gives every node back. */
+    while (m.n > 0) {
+        vm_tree_remove(&t, m.node[m.n - 1]);
+        m.n--;
+    }
+    cr_assert_eq(vm_tree_check(&t), 0);
+    cr_assert_eq(nodes_live, 0, "seed %llu: %zu nodes left in an empty tree", (unsigned long long)seed, nodes_live);
 }
 
 Test(vmap_tree, differential_small_units_low_addresses)
@@ -621,12 +839,18 @@ Test(vmap_tree, differential_at_top_of_address_space)
 static vm_tree_node_t big_nodes[BIG];
 static size_t big_order[BIG];
 
-/* 1.45 * log2(n) + 2 for the two sizes used (log2 of 100 000 is
- * 16.60964, of 50 000 is 15.60964), without libm. */
-static double height_bound(size_t n)
+/* The most levels a tree of n ranges can have: one of height h >= 2 holds
+ * at least 2 * VM_TREE_MIN^(h-1) ranges (a root of two children, every
+ * other node at least VM_TREE_MIN entries). */
+static unsigned height_bound(size_t n)
 {
-    cr_assert(n == BIG || n == BIG / 2);
-    return 1.45 * (n == BIG ? 16.60964 : 15.60964) + 2;
+    unsigned h = 1;
+    size_t least = 2 * VM_TREE_MIN; /* ranges a tree of height h + 1 holds at least */
+    while (least <= n) {
+        h++;
+        least *= VM_TREE_MIN;
+    }
+    return h;
 }
 
 static void shuffle(size_t *a, size_t n)
@@ -641,14 +865,19 @@ static void shuffle(size_t *a, size_t n)
 
 Test(vmap_tree, hundred_thousand_ranges_stay_balanced)
 {
-    vm_tree_t t = VM_TREE_INIT;
+    vm_tree_t t = TREE_INIT;
     size_t i;
 
     /* Ascending inserts (the worst order for an unbalanced tree). */
     for (i = 0; i < BIG; i++)
         cr_assert_eq(vm_tree_insert(&t, mk(&big_nodes[i], i * 0x2000, i * 0x2000 + 0x1000)), 0);
     cr_assert_eq(vm_tree_check(&t), 0);
-    cr_assert_leq(t.root->height, height_bound(BIG), "height %d", t.root->height);
+    cr_assert_leq(t.height, height_bound(BIG), "height %u", t.height);
+    /* In address order every node fills up (all but the last two of each
+     * level full): 100 000 ranges take 6 668 leaves and 477 inner nodes,
+     * 35 bytes of tree per range. */
+    cr_assert_leq(t.nodes, (BIG / VM_TREE_MAX + 2) * VM_TREE_MAX / (VM_TREE_MAX - 1) + t.height, "%zu nodes", t.nodes);
+    cr_assert_eq(nodes_live, t.nodes);
     /* Random removal of half, then the rest in reverse. */
     rng_state = 42;
     for (i = 0; i < BIG; i++)
@@ -658,56 +887,59 @@ Test(vmap_tree, hundred_thousand_ranges_stay_balanced)
         vm_tree_remove(&t, &big_nodes[big_order[i]]);
     cr_assert_eq(vm_tree_check(&t), 0);
     cr_assert_eq(t.count, BIG / 2);
-    cr_assert_leq(t.root->height, height_bound(BIG / 2), "height %d", t.root->height);
+    cr_assert_leq(t.height, height_bound(BIG / 2), "height %u", t.height);
+    cr_assert_leq(t.nodes, BIG / 2 / VM_TREE_MIN + BIG / 2 / (VM_TREE_MIN * VM_TREE_MIN) + 20, "%zu nodes", t.nodes);
     for (i = BIG; i-- > BIG / 2;)
         vm_tree_remove(&t, &big_nodes[big_order[i]]);
     cr_assert_eq(t.count, 0);
     cr_assert_null(t.root);
+    cr_assert_eq(nodes_live, 0);
     /* Random-order inserts. */
     for (i = 0; i < BIG; i++)
         cr_assert_eq(vm_tree_insert(&t, mk(&big_nodes[big_order[i]], big_order[i] * 0x2000,
                                            big_order[i] * 0x2000 + 0x1000)), 0);
     cr_assert_eq(vm_tree_check(&t), 0);
-    cr_assert_leq(t.root->height, height_bound(BIG), "height %d", t.root->height);
+    cr_assert_leq(t.height, height_bound(BIG), "height %u", t.height);
+    cr_assert_leq(t.nodes, BIG / VM_TREE_MIN + BIG / (VM_TREE_MIN * VM_TREE_MIN) + 20, "%zu nodes", t.nodes);
 }
 
 Test(vmap_tree, hundred_thousand_ranges_find_free_visits_few_nodes)
 {
-    vm_tree_t t = VM_TREE_INIT;
+    vm_tree_t t = TREE_INIT;
     const uintptr_t page = 0x1000, hi = (uintptr_t)1 << 47;
     size_t i, visits, max_visits = 0;
     uintptr_t a;
-    int h;
+    unsigned h;
 
     /* Range i covers pages [3i, 3i + 2): one-page gaps everywhere, except a
      * four-page gap where range 77 777 is missing. */
     for (i = 0; i < BIG; i++)
         if (i != 77777)
             cr_assert_eq(vm_tree_insert(&t, mk(&big_nodes[i], 3 * i * page, (3 * i + 2) * page)), 0);
-    h = t.root->height;
+    h = t.height;
 
     visits = 0;
     cr_assert_eq(vm_tree_find_free_visits(&t, 0, page, 0, hi, page, &a, &visits), 0);
     cr_assert_eq(a, 2 * page);
-    cr_assert_leq(visits, (size_t)(2 * h + 2), "visits %zu height %d", visits, h);
+    cr_assert_leq(visits, (size_t)(2 * h + 2), "visits %zu height %u", visits, h);
 
     /* Two pages fit only in the hole left by range 77 777. */
     visits = 0;
     cr_assert_eq(vm_tree_find_free_visits(&t, 0, 2 * page, 0, hi, page, &a, &visits), 0);
     cr_assert_eq(a, (3 * 77777 - 1) * page);
-    cr_assert_leq(visits, (size_t)(2 * h + 2), "visits %zu height %d", visits, h);
+    cr_assert_leq(visits, (size_t)(2 * h + 2), "visits %zu height %u", visits, h);
 
     /* Five pages fit only after the last range. */
     visits = 0;
     cr_assert_eq(vm_tree_find_free_visits(&t, 0, 5 * page, 0, hi, page, &a, &visits), 0);
     cr_assert_eq(a, (3 * (BIG - 1) + 2) * page);
-    cr_assert_leq(visits, (size_t)(2 * h + 2), "visits %zu height %d", visits, h);
+    cr_assert_leq(visits, (size_t)(2 * h + 2), "visits %zu height %u", visits, h);
 
     /* Nothing when hi stops before the end. */
     visits = 0;
     cr_assert_eq(vm_tree_find_free_visits(&t, 0, 5 * page, 0, 3 * BIG * page - page, page, &a, &visits),
                  -ENOMEM_);
-    cr_assert_leq(visits, (size_t)(2 * h + 2), "visits %zu height %d", visits, h);
+    cr_assert_leq(visits, (size_t)(2 * h + 2), "visits %zu height %u", visits, h);
 
     /* Sampled bases, against the brute force over the same layout. */
     rng_state = 7;
@@ -740,5 +972,5 @@ Test(vmap_tree, hundred_thousand_ranges_find_free_visits_few_nodes)
         if (visits > max_visits)
             max_visits = visits;
     }
-    cr_assert_leq(max_visits, (size_t)(3 * h), "max visits %zu height %d", max_visits, h);
+    cr_assert_leq(max_visits, (size_t)(3 * h), "max visits %zu height %u", max_visits, h);
 }

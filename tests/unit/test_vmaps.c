@@ -1,5 +1,7 @@
 /* vmaps: lookup, split, partial unmap, free-range search among 100 000. */
 #include "fixture.h"
+#include "mm/check.h"
+#include "mm/internal.h"
 
 TestSuite(vmaps, .init = fixture_setup);
 
@@ -99,5 +101,40 @@ Test(vmaps, free_range_search_among_100000_vmaps)
         vmap_destroy(w);
     }
     spinlock_release(&ctx->mm_lock);
+    mm_destroy_context(ctx);
+}
+
+/* The invariant checker walks every context's vmap tree: a broken tree, a
+ * vmap whose tree range is not its pages, and a tree node nobody holds are
+ * each reported. */
+Test(vmaps, checker_reports_a_broken_tree_a_vmap_out_of_step_and_a_leaked_node)
+{
+    mm_context_t *ctx = new_ctx();
+    mm_check_report_t r;
+    spinlock_acquire(&ctx->mm_lock);
+    for (size_t i = 0; i < 40; i++)
+        cr_assert(!IS_ERR(vmap_create(ctx, USER_VA + i * 2 * PAGE_SIZE, 1)));
+    vmap_t *v = vmap_obtain(ctx, USER_VA + 20 * 2 * PAGE_SIZE, NULL);
+    spinlock_release(&ctx->mm_lock);
+    cr_assert_eq(mm_check_invariants(&r), 0, "%s", r.first);
+
+    vm_tree_bnode_t *leaf = ctx->vmaps.root->ptr[1];
+    leaf->gap[0] = PAGE_SIZE;
+    cr_assert_eq(mm_check_invariants(&r), -EINVAL, "a wrong gap in a leaf went unnoticed");
+    cr_assert(strstr(r.first, "vmap tree broken"), "first violation: %s", r.first);
+    leaf->gap[0] = 0;
+    cr_assert_eq(mm_check_invariants(&r), 0, "%s", r.first);
+
+    v->npages = 2;
+    cr_assert_eq(mm_check_invariants(&r), -EINVAL, "a vmap longer than its tree range went unnoticed");
+    cr_assert(strstr(r.first, "tree range differs"), "first violation: %s", r.first);
+    v->npages = 1;
+
+    vm_tree_bnode_t *stray = vmap_tree_alloc.alloc(vmap_tree_alloc.arg);
+    cr_assert_not_null(stray);
+    cr_assert_eq(mm_check_invariants(&r), -EINVAL, "a tree node outside every tree went unnoticed");
+    cr_assert(strstr(r.first, "tree nodes in the trees vs allocated"), "first violation: %s", r.first);
+    vmap_tree_alloc.free(vmap_tree_alloc.arg, stray);
+    cr_assert_eq(mm_check_invariants(&r), 0, "%s", r.first);
     mm_destroy_context(ctx);
 }
