@@ -7,6 +7,7 @@
  * ranges. */
 #include <criterion/criterion.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,15 @@
 static size_t nodes_live;
 static long budget = -1;
 
+/* Every node the tests' allocator hands out, so that the suite's teardown
+ * frees what a test's tree still holds when the test ends (tests that prove
+ * the tree gives every node back check nodes_live themselves). */
+typedef struct tracked {
+    struct tracked *prev, *next;
+    vm_tree_bnode_t node;
+} tracked_t;
+static tracked_t live_list = { .prev = &live_list, .next = &live_list };
+
 static vm_tree_bnode_t *test_alloc(void *arg)
 {
     (void)arg;
@@ -28,20 +38,41 @@ static vm_tree_bnode_t *test_alloc(void *arg)
         return NULL;
     if (budget > 0)
         budget--;
-    vm_tree_bnode_t *n = malloc(sizeof *n);
-    cr_assert_not_null(n);
-    memset(n, 0xa5, sizeof *n); /* undefined contents, as the contract says */
+    tracked_t *w = malloc(sizeof *w);
+    cr_assert_not_null(w);
+    memset(&w->node, 0xa5, sizeof w->node); /* undefined contents, as the contract says */
+    w->next = live_list.next;
+    w->prev = &live_list;
+    live_list.next->prev = w;
+    live_list.next = w;
     nodes_live++;
-    return n;
+    return &w->node;
 }
 
 static void test_free(void *arg, vm_tree_bnode_t *n)
 {
     (void)arg;
     cr_assert_gt(nodes_live, 0);
+    tracked_t *w = (tracked_t *)((char *)n - offsetof(tracked_t, node));
+    w->prev->next = w->next;
+    w->next->prev = w->prev;
     nodes_live--;
-    free(n);
+    free(w);
 }
+
+static void free_leftover_nodes(void)
+{
+    while (live_list.next != &live_list) {
+        tracked_t *w = live_list.next;
+        live_list.next = w->next;
+        free(w);
+    }
+    live_list.prev = &live_list;
+    nodes_live = 0;
+    budget = -1;
+}
+
+TestSuite(vmap_tree, .fini = free_leftover_nodes);
 
 static const vm_tree_alloc_t talloc = { test_alloc, test_free, NULL };
 
