@@ -7,6 +7,7 @@
 #include "fixture.h"
 #include "mm/check.h"
 #include "mm/cow.h"
+#include "mm/pagetable.h"
 
 TestSuite(arch_hooks, .init = fixture_setup);
 
@@ -299,4 +300,54 @@ Test(arch_hooks, geometry_with_unknown_flags_is_refused)
     mm_boot_info_t info = { .geometry = &g, .regions = &region, .nregions = 1 };
     cr_assert_eq(mm_init(&info), -EINVAL);
     cr_assert_eq(G()->flags, native_flags(), "the geometry in force changed");
+}
+
+/* A user page cached by CPU 1 and unmapped by CPU 0: what it took to drop
+ * CPU 1's translation (shootdowns sent, remote invalidations done), and
+ * what CPU 1 sees afterwards. */
+typedef struct two_cpu_unmap {
+    size_t shootdowns, remote;
+    softmmu_result_t cpu1_after;
+} two_cpu_unmap_t;
+
+static two_cpu_unmap_t unmap_seen_by_a_second_cpu(uint32_t flags)
+{
+    reinit(flags);
+    mm_context_t *ctx = new_ctx();
+    lock(ctx);
+    cr_assert(!IS_ERR(cow_allocate_zeroed_pages(ctx, 1, USER_VA, VALLOC_EXACT, VM_USER_RW)));
+    unlock(ctx);
+    cr_assert_eq(softmmu_write(ctx, USER_VA, "y", 1, true), 0);
+    kmm_host_cpu_set(1);
+    mm_switch_context(ctx);
+    cr_assert_eq(softmmu_access(ctx, USER_VA, HAL_ACCESS_READ, true, NULL), SOFTMMU_OK, "CPU 1 caches the page");
+    kmm_host_cpu_set(0);
+    mm_switch_context(ctx);
+    size_t s0 = pt_shootdowns_total(), r0 = host_remote_invalidations();
+    lock(ctx);
+    cr_assert_eq(mm_unmap_user_pages_locked(ctx, USER_VA, 1), 0);
+    unlock(ctx);
+    two_cpu_unmap_t out = { pt_shootdowns_total() - s0, host_remote_invalidations() - r0, SOFTMMU_OK };
+    kmm_host_cpu_set(1);
+    out.cpu1_after = softmmu_access(ctx, USER_VA, HAL_ACCESS_READ, true, NULL);
+    mm_switch_context(mm_kernel_context());
+    kmm_host_cpu_set(0);
+    mm_switch_context(mm_kernel_context());
+    ASSERT_TLB_CLEAN();
+    mm_destroy_context(ctx);
+    return out;
+}
+
+Test(arch_hooks, broadcast_invalidation_reaches_every_cpu_without_a_shootdown)
+{
+    two_cpu_unmap_t b = unmap_seen_by_a_second_cpu(HAL_GEOMETRY_BROADCAST_INVALIDATION);
+    cr_assert_eq(b.shootdowns, 0, "a shootdown sent although the invalidation broadcasts");
+    cr_assert_eq(b.remote, 0);
+    cr_assert_eq(b.cpu1_after, SOFTMMU_NOT_PRESENT, "CPU 1 still translates the unmapped page");
+    if (native_flags() & HAL_GEOMETRY_BROADCAST_INVALIDATION)
+        return; /* aarch64: its invalidations always broadcast */
+    two_cpu_unmap_t l = unmap_seen_by_a_second_cpu(0);
+    cr_assert_eq(l.shootdowns, 1, "local invalidations: CPU 1 is shot down");
+    cr_assert_eq(l.remote, 1);
+    cr_assert_eq(l.cpu1_after, SOFTMMU_NOT_PRESENT);
 }
