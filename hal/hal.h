@@ -50,9 +50,21 @@ typedef struct hal_geometry {
  * Without the flag every root copies the kernel context's kernel-half
  * entries (x86_64's CR3 and riscv64's satp name one root). */
 #define HAL_GEOMETRY_SEPARATE_KERNEL_ROOT (1u << 1)
-#define HAL_GEOMETRY_KNOWN_FLAGS (HAL_GEOMETRY_BREAK_BEFORE_MAKE | HAL_GEOMETRY_SEPARATE_KERNEL_ROOT)
+/* Invalidations broadcast (aarch64's inner-shareable TLBI): one
+ * hal_tlb_invalidate / hal_tlb_invalidate_all on any CPU drops the
+ * translations from every CPU's TLB and returns when they are gone, so the
+ * generic layer sends no shootdown (mm_tlb_shootdown is not called).
+ * Without the flag each invalidation is local to the calling CPU and the
+ * generic layer has every other CPU that may cache the range do it too. */
+#define HAL_GEOMETRY_BROADCAST_INVALIDATION (1u << 2)
+#define HAL_GEOMETRY_KNOWN_FLAGS                                                                                       \
+    (HAL_GEOMETRY_BREAK_BEFORE_MAKE | HAL_GEOMETRY_SEPARATE_KERNEL_ROOT | HAL_GEOMETRY_BROADCAST_INVALIDATION)
 static inline bool hal_break_before_make(const hal_geometry_t *g) { return g->flags & HAL_GEOMETRY_BREAK_BEFORE_MAKE; }
 static inline bool hal_separate_kernel_root(const hal_geometry_t *g) { return g->flags & HAL_GEOMETRY_SEPARATE_KERNEL_ROOT; }
+static inline bool hal_invalidation_broadcasts(const hal_geometry_t *g)
+{
+    return g->flags & HAL_GEOMETRY_BROADCAST_INVALIDATION;
+}
 
 /* The arch's geometries; the first is the one the host uses by default. */
 extern const hal_geometry_t hal_arch_geometries[];

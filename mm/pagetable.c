@@ -72,8 +72,9 @@ int mm_check_flags(vm_flags flags, bool user)
 
 /* Invalidates [start, end) of ctx, or everything of ctx (all), on the
  * calling CPU and on every other CPU that may cache it: all online CPUs for
- * the kernel half (every context shares it), ctx->cpus for the user half.
- * Returns when every CPU has done it. The caller has finished its entry
+ * the kernel half (every context shares it), ctx->cpus for the user half
+ * (none when the geometry's invalidations broadcast: the local one reached
+ * them). Returns when every CPU has done it. The caller has finished its entry
  * stores (and ordered them with hal_tables_sync); the fence orders them
  * before the read of ctx->cpus, against mm_switch_context's fetch_or
  * before a CPU loads the root. */
@@ -84,6 +85,8 @@ static void tlb_flush(mm_context_t *ctx, bool all, ptr_t start, ptr_t end)
         hal_tlb_invalidate_all(ctx->pgd);
     else
         hal_tlb_invalidate(ctx->pgd, start, end);
+    if (hal_invalidation_broadcasts(mm_geometry))
+        return;
     atomic_thread_fence(memory_order_seq_cst);
     mm_cpumask_t targets = kernel ? mm_cpus_online() : atomic_load_explicit(&ctx->cpus, memory_order_relaxed);
     targets &= ~MM_CPU_BIT(mm_cpu_id());

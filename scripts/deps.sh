@@ -2,7 +2,7 @@
 # scripts/deps.sh - make sure the Debian 12 packages this project needs are
 # installed. As root it installs what is missing (apt-get, Debian's archive
 # only); otherwise it names exactly what is missing and fails.
-# Usage: scripts/deps.sh [host|x86_64|riscv64|all]...
+# Usage: scripts/deps.sh [host|x86_64|riscv64|aarch64|all]...
 set -euo pipefail
 
 want=("$@")
@@ -14,9 +14,11 @@ for w in "${want[@]}"; do
     host) ;;
     x86_64) pkgs+=(clang lld qemu-system-x86 grub-pc-bin grub-common xorriso mtools) ;;
     riscv64) pkgs+=(clang lld llvm gcc-riscv64-unknown-elf qemu-system-misc qemu-system-data device-tree-compiler) ;;
+    aarch64) pkgs+=(clang lld llvm gcc-aarch64-linux-gnu qemu-system-arm) ;;
     all) pkgs+=(clang lld llvm libclang-rt-14-dev qemu-system-x86 grub-pc-bin grub-common xorriso mtools
-               gcc-riscv64-unknown-elf qemu-system-misc qemu-system-data device-tree-compiler) ;;
-    *) echo "deps.sh: unknown target '$w' (host, x86_64, riscv64, all)" >&2; exit 2 ;;
+               gcc-riscv64-unknown-elf qemu-system-misc qemu-system-data device-tree-compiler
+               gcc-aarch64-linux-gnu qemu-system-arm) ;;
+    *) echo "deps.sh: unknown target '$w' (host, x86_64, riscv64, aarch64, all)" >&2; exit 2 ;;
   esac
 done
 

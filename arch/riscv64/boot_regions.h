@@ -2,7 +2,7 @@
  * device tree (pure: also compiled on the host). */
 #pragma once
 
-#include "fdt.h"
+#include "kernel/lib/fdt.h"
 #include "kernel/boot.h"
 
 /* Appends to bi: every /memory region as usable; every reserved region of

@@ -2,7 +2,7 @@
  * choice of the paging mode. */
 #pragma once
 
-#include "fdt.h"
+#include "kernel/lib/fdt.h"
 #include "hal/hal.h"
 #include "riscv.h"
 

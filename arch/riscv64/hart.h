@@ -26,7 +26,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "fdt.h"
+#include "kernel/lib/fdt.h"
 
 typedef struct rv_hart {
     uint64_t kstack_top;

@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 #include "early_paging.h"
-#include "fdt.h"
+#include "kernel/lib/fdt.h"
 #include "kernel/arch.h"
 #include "kernel/kstack.h"
 #include "kernel/panic.h"

@@ -125,18 +125,32 @@ void host_set_shootdown_hook(void (*fn)(void *arg), void *arg)
     atomic_store(&shootdown_hook, fn);
 }
 
+/* With HAL_GEOMETRY_BROADCAST_INVALIDATION an invalidation reaches every
+ * CPU's model TLB, as aarch64's inner-shareable TLBI reaches every CPU. */
+static bool broadcasts(void) { return host.geometry && hal_invalidation_broadcasts(host.geometry); }
+
 void hal_tlb_invalidate(pfn_t root, ptr_t start, ptr_t end)
 {
     MM_ASSERT(start < end && !(start & PAGE_MASK) && !(end & PAGE_MASK), "bad range [%#lx, %#lx)", (unsigned long)start,
               (unsigned long)end);
     log_event((host_tlb_event_t){ HOST_TLB_RANGE, root, start, end });
-    softmmu_tlb_drop_range(this_cpu_id, root, start, end);
+    if (!broadcasts()) {
+        softmmu_tlb_drop_range(this_cpu_id, root, start, end);
+        return;
+    }
+    for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++)
+        softmmu_tlb_drop_range(cpu, root, start, end);
 }
 
 void hal_tlb_invalidate_all(pfn_t root)
 {
     log_event((host_tlb_event_t){ HOST_TLB_ALL, root, 0, 0 });
-    softmmu_tlb_drop_all(this_cpu_id, root, true);
+    if (!broadcasts()) {
+        softmmu_tlb_drop_all(this_cpu_id, root, true);
+        return;
+    }
+    for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++)
+        softmmu_tlb_drop_all(cpu, root, true);
 }
 
 static _Atomic size_t tables_syncs;

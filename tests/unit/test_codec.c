@@ -173,6 +173,60 @@ Test(codec, riscv_leaf_and_table_bits_follow_the_spec)
 }
 #endif
 
+#ifdef A64_PTE_VALID
+Test(codec, aarch64_descriptor_bits_follow_the_arm_arm)
+{
+    pte_t e;
+    /* a read-only kernel page: page descriptor 0b11, AF, inner shareable,
+     * AP[2] set, UXN and PXN, nG, write-back (AttrIndx 0) */
+    cr_assert_eq(hal_pte_make_leaf(1, 0x40000, VM_READ, &e), 0);
+    cr_assert_eq(e, 0x40000000ull | 0x3 | A64_PTE_AF | A64_PTE_SH_INNER | A64_PTE_AP_RO | A64_PTE_UXN | A64_PTE_PXN |
+                        A64_PTE_NG, "got %#llx", (unsigned long long)e);
+    cr_assert_eq(e, 0x0060000040000f83ull, "got %#llx", (unsigned long long)e);
+    /* a user RWX page: AP[1] (EL0), never executable at EL1 (PXN), UXN clear */
+    cr_assert_eq(hal_pte_make_leaf(1, 1, VM_USER_RWX, &e), 0);
+    cr_assert_eq(e & (A64_PTE_AP_EL0 | A64_PTE_AP_RO | A64_PTE_PXN | A64_PTE_UXN | A64_PTE_NG),
+                 A64_PTE_AP_EL0 | A64_PTE_PXN | A64_PTE_NG);
+    /* a global kernel executable page: no nG, no PXN, UXN */
+    cr_assert_eq(hal_pte_make_leaf(1, 1, VM_READ | VM_EXEC | VM_GLOBAL, &e), 0);
+    cr_assert_eq(e & (A64_PTE_AP_EL0 | A64_PTE_PXN | A64_PTE_UXN | A64_PTE_NG), A64_PTE_UXN);
+    /* AttrIndx: write-through 1, device 2, device (write-through asked) 3;
+     * the MAIR holds normal WB, normal WT, Device-nGnRE twice */
+    cr_assert_eq(A64_MAIR_VALUE, 0x0404bbffull);
+    cr_assert_eq(hal_pte_make_leaf(1, 1, VM_RW | VM_WRITE_THROUGH, &e), 0);
+    cr_assert_eq((e >> 2) & 7, 1);
+    cr_assert_eq((A64_MAIR_VALUE >> 8) & 0xff, 0xbb);
+    cr_assert_eq(hal_pte_make_leaf(1, 1, VM_RW | VM_CACHE_DISABLED, &e), 0);
+    cr_assert_eq((e >> 2) & 7, 2);
+    cr_assert_eq((A64_MAIR_VALUE >> 16) & 0xff, 0x04);
+    cr_assert_eq(hal_pte_make_leaf(1, 1, VM_RW | VM_CACHE_DISABLED | VM_WRITE_THROUGH, &e), 0);
+    cr_assert_eq((e >> 2) & 7, 3);
+    cr_assert_eq((A64_MAIR_VALUE >> 24) & 0xff, 0x04);
+    /* blocks at levels 2 and 3 (0b01), none at level 4 */
+    cr_assert_eq(hal_pte_make_leaf(2, 0x200, VM_RW, &e), 0);
+    cr_assert_eq(e & 3, 1);
+    cr_assert(hal_pte_is_leaf(2, e) && !hal_pte_is_leaf(1, e), "0b01 is a block above level 1 only");
+    cr_assert_eq(hal_pte_make_leaf(3, 0x40000, VM_RW, &e), 0);
+    cr_assert_eq(e & 3, 1);
+    cr_assert_eq(hal_pte_make_leaf(4, 0, VM_RW, &e), -EINVAL, "no 512 GiB blocks without LPA2");
+    /* tables: 0b11; the kernel half's withhold EL0 access and EL0 execution */
+    pte_t t = hal_pte_make_table(0x12345, true);
+    cr_assert_eq(t, 0x12345003ull);
+    t = hal_pte_make_table(0x12345, false);
+    cr_assert_eq(t, 0x12345003ull | A64_TABLE_AP_NO_EL0 | A64_TABLE_UXN);
+    cr_assert_eq(hal_pte_table_allows(t), VM_ALL_FLAGS & ~VM_USER);
+    cr_assert_eq(hal_pte_table_allows(3 | A64_TABLE_AP_RO), VM_ALL_FLAGS & ~VM_WRITE);
+    cr_assert_eq(hal_pte_table_allows(3 | A64_TABLE_PXN | A64_TABLE_UXN), VM_ALL_FLAGS & ~VM_EXEC);
+    cr_assert_eq(hal_pte_table_allows(3 | A64_TABLE_PXN), VM_ALL_FLAGS, "PXNTable alone: the leaf decides");
+    /* a table entry at levels 2-4 is never a leaf; at level 1 0b11 is a page */
+    cr_assert(!hal_pte_is_leaf(2, t) && !hal_pte_is_leaf(4, t) && hal_pte_is_leaf(1, t));
+    cr_assert_eq(hal_max_pfn(G()), (1ull << 36) - 1, "48-bit output addresses");
+    cr_assert_eq(hal_pte_make_leaf(1, 1ull << 36, VM_READ, &e), -EINVAL);
+    /* the geometry declares what the MMU asks of the walker */
+    cr_assert(hal_break_before_make(G()) && hal_separate_kernel_root(G()));
+}
+#endif
+
 Test(codec, geometry_splits_address_space_at_the_canonical_hole)
 {
     const hal_geometry_t *g = G();

@@ -1,4 +1,4 @@
-/* tests/unit/test_fdt.c - the riscv64 device-tree reader on the host.
+/* tests/unit/test_fdt.c - the device-tree reader (kernel/lib/fdt.c) on the host, with riscv64 blobs.
  *
  * Inputs: tests/unit/data/virt.dtb (dumped from QEMU:
  *   qemu-system-riscv64 -machine virt,dumpdtb=tests/unit/data/virt.dtb -m 256M
@@ -15,7 +15,7 @@
  * boot does (arch/riscv64/boot_regions.c).
  *
  * Build and run from the repository root:
- *   gcc -I. -Ihal/riscv64 -Iarch/riscv64 tests/unit/test_fdt.c arch/riscv64/fdt.c arch/riscv64/boot_regions.c \
+ *   gcc -I. -Ihal/riscv64 -Iarch/riscv64 tests/unit/test_fdt.c kernel/lib/fdt.c arch/riscv64/boot_regions.c \
  *       kernel/boot.c -lcriterion -o /tmp/test_fdt && /tmp/test_fdt
  * (FDT_TEST_DATA may name the data directory when run from elsewhere.) */
 #define _GNU_SOURCE /* memmem */
@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "boot_regions.h"
-#include "fdt.h"
+#include "kernel/lib/fdt.h"
 
 #ifndef FDT_TEST_DATA
 #define FDT_TEST_DATA "tests/unit/data"

@@ -119,8 +119,12 @@ Test(issue11_walker, kernel_remap_over_split_leaf_never_empties_the_old_tables_b
     cr_assert_eq(bad, 0, "%zu cached walks through the old tables found neither the old nor the new translation, "
                          "or a freed table (first at %#lx): the old subtree was emptied or freed before the "
                          "invalidation", bad, (unsigned long)first);
-    cr_assert_eq(host_tlb_event_count(), 1, "one invalidation for the remap");
-    cr_assert_eq(host_tlb_event(0)->kind, HOST_TLB_ALL, "tables were unlinked: everything is invalidated");
+    /* Under break-before-make (aarch64) the break of the GiB's entry is
+     * invalidated before the leaf is stored: one more. */
+    const size_t events = hal_break_before_make(G()) ? 2 : 1;
+    cr_assert_eq(host_tlb_event_count(), events, "one invalidation for the remap (and one for its break)");
+    for (size_t i = 0; i < events; i++)
+        cr_assert_eq(host_tlb_event(i)->kind, HOST_TLB_ALL, "tables were unlinked: everything is invalidated");
     cr_assert_eq(kernel_leaf(page, &e), top, "the GiB is not one leaf again");
     cr_assert_eq(hal_pte_pfn(top, e), dmap_pfn() + (pfn_t)((ALIGN_DOWN(page, hal_level_span(top)) - base) >> PAGE_SHIFT));
     baseline_t b1 = take_baseline();
@@ -154,8 +158,10 @@ Test(issue11_walker, kernel_remap_to_other_frames_over_split_leaf_frees_tables_a
     map_kernel(w, new_pfn, GIB >> PAGE_SHIFT);
     softmmu_set_check_cached_walks(false);
     cr_assert_eq(softmmu_cached_walk_violations(NULL), 0, "a cached walk found a hole or a freed table");
-    cr_assert_eq(host_tlb_event_count(), 1);
-    cr_assert_eq(host_tlb_event(0)->kind, HOST_TLB_ALL);
+    const size_t events = hal_break_before_make(G()) ? 2 : 1; /* the break's own, under break-before-make */
+    cr_assert_eq(host_tlb_event_count(), events);
+    for (size_t i = 0; i < events; i++)
+        cr_assert_eq(host_tlb_event(i)->kind, HOST_TLB_ALL);
     cr_assert_eq(softmmu_access(k, w + 5 * ((ptr_t)2 << 20) + 3 * PAGE_SIZE, HAL_ACCESS_READ, false, &pa), SOFTMMU_OK);
     cr_assert_eq(pa, ((uint64_t)new_pfn << PAGE_SHIFT) + 5 * ((uint64_t)2 << 20) + 3 * PAGE_SIZE);
     baseline_t b1 = take_baseline();

@@ -229,7 +229,8 @@ Test(walker, partial_flag_change_inside_a_2mib_leaf_splits_it)
     cr_assert_eq(mm_do_flag(k, va + 0x10000, 2, VM_READ), 0);
     unlock(k);
     ASSERT_TLB_CLEAN();
-    cr_assert_eq(host_tlb_event_count(), 1);
+    /* under break-before-make (aarch64) the 2 MiB leaf's break first */
+    cr_assert_eq(host_tlb_event_count(), hal_break_before_make(G()) ? 2 : 1);
     cr_assert_eq(softmmu_walk(k, va + 0x10000, HAL_ACCESS_WRITE, false, NULL), SOFTMMU_DENIED);
     cr_assert_eq(softmmu_walk(k, va + 0x11000, HAL_ACCESS_WRITE, false, NULL), SOFTMMU_DENIED);
     cr_assert_eq(softmmu_walk(k, va + 0x12000, HAL_ACCESS_WRITE, false, NULL), SOFTMMU_OK);
@@ -257,8 +258,11 @@ Test(walker, huge_map_over_existing_small_pages_frees_their_table)
     map_kernel(va, (pfn_t)(2ull << 30) >> PAGE_SHIFT, 512, VM_RW);
     cr_assert_eq(take_baseline().table_pages, t0 - 1);
     cr_assert_eq(leaf_level(va + PAGE_SIZE), 2);
-    cr_assert_eq(host_tlb_event_count(), 1);
-    cr_assert_eq(host_tlb_event(0)->kind, HOST_TLB_ALL);
+    /* under break-before-make (aarch64) the table's break first */
+    const size_t events = hal_break_before_make(G()) ? 2 : 1;
+    cr_assert_eq(host_tlb_event_count(), events);
+    for (size_t i = 0; i < events; i++)
+        cr_assert_eq(host_tlb_event(i)->kind, HOST_TLB_ALL);
 }
 
 Test(walker, map_unmap_cycles_return_to_the_starting_counts)

@@ -1,6 +1,8 @@
-/* arch/riscv64/fdt.h - a small, bounds-checked reader for the flattened
+/* kernel/lib/fdt.h - a small, bounds-checked reader for the flattened
  * device tree (devicetree specification v0.4, chapter 5) that the firmware
- * hands the kernel in a1. It extracts what the boot code needs and nothing
+ * or QEMU hands the kernel (riscv64: a1 from OpenSBI; shared by every arch
+ * that boots from a device tree, so it lives here and not in one arch's
+ * folder; an arch lists kernel/lib/fdt.c among its sources). It extracts what the boot code needs and nothing
  * else: the /memory regions, the reserved regions (the memory reservation
  * block and the children of /reserved-memory), /chosen/bootargs,
  * /cpus/timebase-frequency and the harts (/cpus nodes of device_type "cpu":

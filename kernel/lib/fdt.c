@@ -1,9 +1,9 @@
-/* arch/riscv64/fdt.c - bounds-checked flattened device tree reader (see fdt.h).
+/* kernel/lib/fdt.c - bounds-checked flattened device tree reader (see fdt.h).
  *
  * The blob is big-endian and may sit at any alignment, so it is read a byte
  * at a time through be32()/be64(), each call preceded by a range check
  * against the limit the header and the caller agree on. */
-#include "fdt.h"
+#include "kernel/lib/fdt.h"
 
 #include <stdbool.h>
 
