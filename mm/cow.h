@@ -9,7 +9,11 @@
 /* Creates a vmap of npages (placed as mm_get_free_vaddr_locked with
  * allocflags) whose pages are filled on demand: a read maps the shared zero
  * page read-only, a write maps a fresh zeroed frame, a write after a read
- * replaces the zero page. Nothing is allocated until then.
+ * replaces the zero page. Nothing is allocated until then, unless
+ * allocflags has VALLOC_POPULATE: then every page gets a zeroed frame now
+ * (a vmap without VM_WRITE maps the zero page), and when memory runs out
+ * the call fails with ERR_PTR(-ENOMEM), the vmap and every frame and table
+ * it took gone again.
  * Returns the vmap or ERR_PTR as mm_get_free_vaddr_locked, -EINVAL for bad
  * flags (VM_READ is needed; VM_USER is added). */
 vmap_t *cow_allocate_zeroed_pages(mm_context_t *mmctx, size_t npages, ptr_t vaddr, valloc_flags allocflags, vm_flags flags);
@@ -17,7 +21,9 @@ vmap_t *cow_allocate_zeroed_pages(mm_context_t *mmctx, size_t npages, ptr_t vadd
 /* Anonymous memory of either type: VMAP_TYPE_PRIVATE is
  * cow_allocate_zeroed_pages; VMAP_TYPE_SHARED is backed by a shared object,
  * so that after a fork both sides see the same frames, pages first touched
- * after the fork included. ERR_PTR(-ENOMEM) when the object does not fit. */
+ * after the fork included. ERR_PTR(-ENOMEM) when the object does not fit.
+ * VALLOC_POPULATE as for cow_allocate_zeroed_pages (a shared vmap's object
+ * gets every frame). */
 vmap_t *mm_map_anonymous_locked(mm_context_t *mmctx, size_t npages, ptr_t vaddr, valloc_flags allocflags, vm_flags flags,
                                 vmap_type_t type);
 

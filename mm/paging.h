@@ -47,6 +47,12 @@ typedef enum mmap_flags {
 typedef enum valloc_flags {
     VALLOC_DEFAULT = 0,        /* Default allocation flags. */
     VALLOC_EXACT = MMAP_EXACT, /* Allocate pages at the exact address. */
+    /* kmm's addition: anonymous memory (cow_allocate_zeroed_pages,
+     * mm_map_anonymous_locked) gets every frame at creation instead of on
+     * first touch, so a kernel whose sbrk must fail when memory is short
+     * learns it there (-ENOMEM, nothing left behind). Other calls refuse it
+     * (-EINVAL). */
+    VALLOC_POPULATE = 1 << 1,
 } valloc_flags;
 
 /* Gets npages unmapped free pages from a page table: creates an empty vmap
@@ -164,3 +170,18 @@ int mm_unmap_user_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
  * access is spurious (its page is invalidated, 0), except a kernel-mode one
  * on a user page without f->user_access (SMAP / SUM: -EFAULT). */
 int mm_handle_fault(mm_context_t *ctx, const hal_fault_t *f);
+
+/* Resolves `access` (HAL_ACCESS_* bits) to the user page holding vaddr as
+ * a user-mode access would (zero-on-demand, copy-on-write, shared memory),
+ * then hands back its frame in *out_pfn with one reference taken for the
+ * caller, who drops it with pmm_release (Linux's get_user_pages, one page):
+ * for kernels that copy to and from user memory through physical
+ * addresses. A write gets a frame private to ctx (copied if it was shared),
+ * which the caller may write through pfn_va. Takes ctx->mm_lock (the caller
+ * must not hold it). 0; -EINVAL (no context, the kernel context, no
+ * out_pfn, no or unknown access bits); -EFAULT when a user-mode access
+ * would be refused (not a user address, below MM_USER_MIN, outside every
+ * vmap, in a guard, not allowed by the vmap or the entry); -ENOMEM. Nothing
+ * is pinned on failure (a page the fault mapped before failing stays
+ * mapped, as after a fault). */
+int mm_get_user_page(mm_context_t *ctx, ptr_t vaddr, hal_access_t access, pfn_t *out_pfn);

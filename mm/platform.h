@@ -53,6 +53,24 @@ typedef struct mm_shootdown {
  * the calling CPU, or two CPUs shooting down at each other deadlock. */
 void mm_tlb_shootdown(mm_cpumask_t cpus, const mm_shootdown_t *req);
 
+/* ---- Interrupts ----
+ * Optional: masking interrupts while a kmm lock is held. Every kmm lock
+ * calls mm_irq_save() before it starts spinning and mm_irq_restore() with
+ * what it returned after it is released; kmm releases its locks in the
+ * reverse order of taking them, so the pair nests (the first lock's state
+ * is the one restored last). A kernel that takes interrupts in kernel mode
+ * and may call kmm from an interrupt handler (or switch threads from the
+ * timer while kmm runs, on a lock another thread then spins on) masks
+ * interrupts here and returns whether they were on: no call into kmm need
+ * then be wrapped. The generic layer's default masks nothing and returns
+ * 0 (a kernel whose interrupts are already off in kernel mode, or that
+ * never enters kmm from an interrupt, as the test kernel here). Called with
+ * no kmm lock of the calling CPU held for the first save; must not call into
+ * kmm. */
+typedef uintptr_t mm_irq_state_t;
+mm_irq_state_t mm_irq_save(void);
+void mm_irq_restore(mm_irq_state_t state);
+
 /* Optional: called in every spin loop (a contended lock). A kernel serves
  * the cross-CPU requests aimed at the calling CPU here (a CPU spinning with
  * interrupts masked on a lock whose holder waits for this CPU's shootdown

@@ -103,6 +103,10 @@ __attribute__((weak)) void mm_platform_frame_freed(pfn_t pfn, unsigned order)
 
 __attribute__((weak)) void mm_spin_wait(void) {}
 
+__attribute__((weak)) mm_irq_state_t mm_irq_save(void) { return 0; }
+
+__attribute__((weak)) void mm_irq_restore(mm_irq_state_t state) { (void)state; }
+
 /* Puts a free block on the buddy lists with the lock held, merging with
  * free buddies. */
 static void buddy_insert_locked(pfn_t pfn, unsigned order)

@@ -1,0 +1,237 @@
+/* Regression tests for issue 15 (kmm embedded in another kernel): the
+ * interrupt hook every lock uses, the get_user_pages-like fault-and-pin
+ * call, anonymous vmaps populated at creation and the fork reserve. Every
+ * geometry, like the other suites. */
+#include "fixture.h"
+#include "mm/check.h"
+#include "mm/cow.h"
+
+TestSuite(issue15, .init = fixture_setup);
+
+#define VA ((ptr_t)0x10000000)
+
+static void check_invariants(void)
+{
+    mm_check_report_t r;
+    int err = mm_check_invariants(&r);
+    cr_assert_eq(err, 0, "invariants: %zu violations of %zu checks; first: %s", r.violations, r.checks, r.first);
+}
+
+/* ---- Item 4: the lock masks interrupts through the platform's hook ---- */
+
+/* A context lock masks the calling CPU's interrupts until it is released;
+ * with two contexts, whichever argument order, the states are restored in
+ * the reverse order of saving (mm_unlock_ctx_pair used to release ctx2
+ * first even when it was taken first: the outer state came back while the
+ * inner lock was still held). */
+Test(issue15, context_locks_mask_interrupts_and_restore_them_in_reverse_order)
+{
+    mm_context_t *a = new_ctx(), *b = new_ctx();
+    size_t bad0 = host_irq_out_of_order();
+    cr_assert(!host_irq_masked());
+    mm_lock_ctx_pair(a, b);
+    cr_assert(host_irq_masked(), "a context lock held with interrupts on");
+    mm_unlock_ctx_pair(a, b);
+    cr_assert(!host_irq_masked(), "interrupts left masked after the pair was released");
+    mm_lock_ctx_pair(b, a);
+    mm_unlock_ctx_pair(b, a);
+    cr_assert(!host_irq_masked());
+    cr_assert_eq(host_irq_out_of_order(), bad0, "%zu restores out of order", host_irq_out_of_order() - bad0);
+    /* Every operation, allocator locks inside context locks included, nests. */
+    mm_context_t *c = mm_clone_context(a);
+    cr_assert(!IS_ERR(c));
+    mm_destroy_context(c);
+    mm_destroy_context(a);
+    mm_destroy_context(b);
+    cr_assert(!host_irq_masked());
+    cr_assert_eq(host_irq_out_of_order(), bad0);
+}
+
+/* ---- Item 7: one call resolves an access and pins the frame ---- */
+
+static vmap_t *anon(mm_context_t *ctx, ptr_t va, size_t n, vm_flags f, valloc_flags vf)
+{
+    mm_lock_ctx_pair(ctx, NULL);
+    vmap_t *v = cow_allocate_zeroed_pages(ctx, n, va, VALLOC_EXACT | vf, f);
+    mm_unlock_ctx_pair(ctx, NULL);
+    return v;
+}
+
+/* A write to an untouched anonymous page: a fresh zeroed frame, mapped
+ * (count 1) and pinned for the caller (count 2); what the caller writes
+ * through the frame is what user mode reads. */
+Test(issue15, get_user_page_write_fills_untouched_page_and_pins_it)
+{
+    size_t free0 = pmm_free_frames();
+    mm_context_t *ctx = new_ctx();
+    cr_assert(!IS_ERR(anon(ctx, VA, 4, VM_RW, 0)));
+    pfn_t p = PMM_NO_FRAME;
+    cr_assert_eq(mm_get_user_page(ctx, VA + PAGE_SIZE + 8, HAL_ACCESS_WRITE, &p), 0);
+    cr_assert_neq(p, mm_zero_page());
+    cr_assert_eq(pmm_refcount(p), 2, "mapping + caller: %u", pmm_refcount(p));
+    cr_assert_eq(*(uint64_t *)pfn_va(p), 0, "a fresh page is not zeroed");
+    *(uint64_t *)((char *)pfn_va(p) + 8) = 0xfeed;
+    cr_assert_eq(get64(ctx, VA + PAGE_SIZE + 8), 0xfeed);
+    cr_assert_eq(pmm_release(p), 1);
+    /* A read of another untouched page pins the shared zero page. */
+    pfn_t z = PMM_NO_FRAME;
+    uint32_t zrefs = pmm_refcount(mm_zero_page());
+    cr_assert_eq(mm_get_user_page(ctx, VA, HAL_ACCESS_READ, &z), 0);
+    cr_assert_eq(z, mm_zero_page());
+    cr_assert_eq(pmm_refcount(z), zrefs + 2, "zero page: mapping + caller");
+    pmm_release(z);
+    /* A write to it now replaces the zero page by a private frame. */
+    pfn_t w = PMM_NO_FRAME;
+    cr_assert_eq(mm_get_user_page(ctx, VA, HAL_ACCESS_WRITE, &w), 0);
+    cr_assert_neq(w, mm_zero_page());
+    cr_assert_eq(pmm_refcount(mm_zero_page()), zrefs);
+    pmm_release(w);
+    ASSERT_TLB_CLEAN();
+    check_invariants();
+    mm_destroy_context(ctx);
+    cr_assert_eq(pmm_free_frames(), free0);
+}
+
+/* After fork, a write through the call copies: the parent's frame keeps the
+ * parent's bytes, the child's pinned frame is its own. */
+Test(issue15, get_user_page_write_after_fork_copies_the_shared_frame)
+{
+    size_t free0 = pmm_free_frames();
+    mm_context_t *parent = new_ctx();
+    cr_assert(!IS_ERR(anon(parent, VA, 1, VM_RW, 0)));
+    put64(parent, VA, 0xaaaa);
+    mm_context_t *child = mm_clone_context(parent);
+    cr_assert(!IS_ERR(child));
+    pfn_t shared = PMM_NO_FRAME;
+    cr_assert_eq(mm_get_user_page(child, VA, HAL_ACCESS_READ, &shared), 0);
+    cr_assert_eq(pmm_refcount(shared), 3, "parent + child + caller");
+    pfn_t mine = PMM_NO_FRAME;
+    cr_assert_eq(mm_get_user_page(child, VA, HAL_ACCESS_WRITE, &mine), 0);
+    cr_assert_neq(mine, shared, "a write to a shared frame was not copied");
+    cr_assert_eq(pmm_refcount(mine), 2);
+    cr_assert_eq(pmm_refcount(shared), 2, "parent + caller");
+    *(uint64_t *)pfn_va(mine) = 0xbbbb;
+    cr_assert_eq(get64(parent, VA), 0xaaaa);
+    cr_assert_eq(get64(child, VA), 0xbbbb);
+    pmm_release(mine);
+    pmm_release(shared);
+    ASSERT_TLB_CLEAN();
+    mm_destroy_context(child);
+    mm_destroy_context(parent);
+    cr_assert_eq(pmm_free_frames(), free0);
+}
+
+/* Bad pointers are refused with nothing pinned nor allocated: outside every
+ * vmap, page 0, a kernel address, a write to read-only memory, a guard. */
+Test(issue15, get_user_page_refuses_bad_pointers_and_pins_nothing)
+{
+    mm_context_t *ctx = new_ctx();
+    cr_assert(!IS_ERR(anon(ctx, VA, 1, VM_READ, 0)));
+    mm_lock_ctx_pair(ctx, NULL);
+    vmap_t *guard = mm_get_free_vaddr_locked(ctx, 1, VA + 4 * PAGE_SIZE, VALLOC_EXACT);
+    mm_unlock_ctx_pair(ctx, NULL);
+    cr_assert(!IS_ERR(guard));
+    size_t free0 = pmm_free_frames();
+    pfn_t p = 12345;
+    cr_assert_eq(mm_get_user_page(ctx, VA + 64 * PAGE_SIZE, HAL_ACCESS_READ, &p), -EFAULT);
+    cr_assert_eq(mm_get_user_page(ctx, 0, HAL_ACCESS_READ, &p), -EFAULT);
+    cr_assert_eq(mm_get_user_page(ctx, KBASE(), HAL_ACCESS_READ, &p), -EFAULT);
+    cr_assert_eq(mm_get_user_page(ctx, VA, HAL_ACCESS_WRITE, &p), -EFAULT);
+    cr_assert_eq(mm_get_user_page(ctx, VA + 4 * PAGE_SIZE, HAL_ACCESS_READ, &p), -EFAULT);
+    cr_assert_eq(mm_get_user_page(ctx, VA, 0, &p), -EINVAL);
+    cr_assert_eq(mm_get_user_page(ctx, VA, HAL_ACCESS_READ, NULL), -EINVAL);
+    cr_assert_eq(mm_get_user_page(mm_kernel_context(), VA, HAL_ACCESS_READ, &p), -EINVAL);
+    cr_assert_eq(p, 12345, "*out_pfn written on failure");
+    cr_assert_eq(pmm_free_frames(), free0);
+    mm_destroy_context(ctx);
+}
+
+/* -ENOMEM while filling a write fault: nothing pinned, nothing leaked. */
+Test(issue15, get_user_page_out_of_memory_pins_nothing)
+{
+    mm_context_t *ctx = new_ctx();
+    cr_assert(!IS_ERR(anon(ctx, VA, 1, VM_RW, 0)));
+    size_t free0 = pmm_free_frames();
+    pfn_t p = 7;
+    pmm_fail_after(1);
+    int err = mm_get_user_page(ctx, VA, HAL_ACCESS_WRITE, &p);
+    pmm_fail_after(0);
+    cr_assert_eq(err, -ENOMEM);
+    cr_assert_eq(p, 7);
+    cr_assert_eq(pmm_free_frames(), free0);
+    mm_destroy_context(ctx);
+}
+
+/* ---- Item 8: anonymous memory populated at creation ---- */
+
+/* VALLOC_POPULATE maps a private zeroed frame on every page at once: no
+ * fault follows the first write, and the frames are counted exactly. */
+Test(issue15, populate_maps_every_page_at_creation)
+{
+    size_t free0 = pmm_free_frames();
+    mm_context_t *ctx = new_ctx();
+    size_t before = pmm_free_frames();
+    mm_stats_t s0, s;
+    mm_get_stats(&s0);
+    vmap_t *v = anon(ctx, VA, 8, VM_RW, VALLOC_POPULATE);
+    cr_assert(!IS_ERR(v), "%ld", PTR_ERR(v));
+    mm_get_stats(&s);
+    cr_assert_eq(s.user_pages - s0.user_pages, 8, "user pages %zu", s.user_pages - s0.user_pages);
+    cr_assert_eq(before - pmm_free_frames(),
+                 8 + (s.table_pages - s0.table_pages) + (s.object_pages - s0.object_pages),
+                 "frames taken: %zu", before - pmm_free_frames());
+    size_t faults = softmmu_fault_count();
+    for (size_t i = 0; i < 8; i++) {
+        cr_assert_eq(get64(ctx, VA + i * PAGE_SIZE), 0);
+        put64(ctx, VA + i * PAGE_SIZE, i + 1);
+    }
+    cr_assert_eq(softmmu_fault_count(), faults, "a populated page faulted");
+    check_invariants();
+    mm_destroy_context(ctx);
+    cr_assert_eq(pmm_free_frames(), free0);
+}
+
+/* When memory runs out part-way, the call fails with -ENOMEM and leaves
+ * nothing: no vmap, no frame, no table; every failure point is tried. */
+Test(issue15, populate_out_of_memory_leaves_nothing_behind)
+{
+    mm_context_t *ctx = new_ctx();
+    size_t free0 = pmm_free_frames();
+    mm_stats_t s0;
+    mm_get_stats(&s0);
+    size_t failures = 0;
+    for (size_t nth = 1; nth < 64; nth++) {
+        pmm_fail_after(nth);
+        vmap_t *v = anon(ctx, VA, 8, VM_RW, VALLOC_POPULATE);
+        pmm_fail_after(0);
+        if (!IS_ERR(v)) {
+            mm_lock_ctx_pair(ctx, NULL);
+            vmap_destroy(v);
+            mm_unlock_ctx_pair(ctx, NULL);
+            cr_assert_eq(pmm_free_frames(), free0);
+            break;
+        }
+        failures++;
+        cr_assert_eq(PTR_ERR(v), -ENOMEM, "nth %zu: %ld", nth, PTR_ERR(v));
+        cr_assert_eq(mm_vmap_count(ctx), 0, "nth %zu: a vmap was left", nth);
+        cr_assert_eq(pmm_free_frames(), free0, "nth %zu: %zu frames leaked", nth, free0 - pmm_free_frames());
+        mm_stats_t s;
+        mm_get_stats(&s);
+        cr_assert_eq(s.user_pages, s0.user_pages);
+    }
+    cr_assert_geq(failures, 9, "8 frames and a table or two can each fail: %zu failures", failures);
+    check_invariants();
+    mm_destroy_context(ctx);
+}
+
+/* The flag belongs to anonymous memory: the address-only call refuses it. */
+Test(issue15, populate_is_refused_where_nothing_is_allocated)
+{
+    mm_context_t *ctx = new_ctx();
+    mm_lock_ctx_pair(ctx, NULL);
+    vmap_t *v = mm_get_free_vaddr_locked(ctx, 1, VA, VALLOC_EXACT | VALLOC_POPULATE);
+    mm_unlock_ctx_pair(ctx, NULL);
+    cr_assert_eq(PTR_ERR(v), -EINVAL);
+    cr_assert_eq(mm_vmap_count(ctx), 0);
+    mm_destroy_context(ctx);
+}
