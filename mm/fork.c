@@ -5,7 +5,9 @@
 #include "mm/internal.h"
 #include "mm/pagetable.h"
 
-mm_context_t *mm_clone_context(mm_context_t *parent)
+mm_context_t *mm_clone_context(mm_context_t *parent) { return mm_clone_context_opts(parent, NULL); }
+
+mm_context_t *mm_clone_context_opts(mm_context_t *parent, const mm_clone_opts_t *opts)
 {
     mm_context_t *child = mm_create_context();
     if (IS_ERR(child))
@@ -22,6 +24,10 @@ mm_context_t *mm_clone_context(mm_context_t *parent)
         vmap_copy_attributes(c, v);
         err = pt_copy_prepare(parent, child, v->vaddr, vmap_last(v));
     }
+    /* The reserve, once everything the child needs is taken (step 2
+     * allocates nothing), before the parent is touched. */
+    if (!err && opts && pmm_free_frames() < opts->reserve_frames)
+        err = -ENOMEM;
     if (err) {
         mm_unlock_ctx_pair(parent, child);
         mm_destroy_context(child);

@@ -235,3 +235,44 @@ Test(issue15, populate_is_refused_where_nothing_is_allocated)
     cr_assert_eq(mm_vmap_count(ctx), 0);
     mm_destroy_context(ctx);
 }
+
+/* ---- Item 9: the fork reserve is an option of the clone ---- */
+
+/* The reserve is exact: with R free frames left after the child is made, a
+ * reserve of R forks and R + 1 fails with -ENOMEM, the parent untouched
+ * (its pages still writable without a fault: not made copy-on-write) and
+ * nothing leaked. */
+Test(issue15, clone_reserve_is_exact_and_a_refused_fork_leaves_the_parent_as_it_was)
+{
+    mm_context_t *parent = new_ctx();
+    cr_assert(!IS_ERR(anon(parent, VA, 4, VM_RW, 0)));
+    for (size_t i = 0; i < 4; i++)
+        put64(parent, VA + i * PAGE_SIZE, i);
+    size_t free0 = pmm_free_frames();
+    mm_context_t *c = mm_clone_context(parent);
+    cr_assert(!IS_ERR(c));
+    size_t left = pmm_free_frames();
+    mm_destroy_context(c);
+    /* The clone made the parent copy-on-write: one write each makes it writable again. */
+    for (size_t i = 0; i < 4; i++)
+        put64(parent, VA + i * PAGE_SIZE, i);
+    cr_assert_eq(pmm_free_frames(), free0);
+
+    c = mm_clone_context_opts(parent, &(mm_clone_opts_t){ .reserve_frames = left + 1 });
+    cr_assert_eq(PTR_ERR(c), -ENOMEM);
+    cr_assert_eq(pmm_free_frames(), free0, "a refused fork leaked %zu frames", free0 - pmm_free_frames());
+    mm_stats_t s;
+    mm_get_stats(&s);
+    cr_assert_eq(s.contexts, 2, "kernel + parent: %zu", s.contexts);
+    size_t faults = softmmu_fault_count();
+    put64(parent, VA, 0x55);
+    cr_assert_eq(softmmu_fault_count(), faults, "the refused fork made the parent copy-on-write");
+
+    c = mm_clone_context_opts(parent, &(mm_clone_opts_t){ .reserve_frames = left });
+    cr_assert(!IS_ERR(c), "a fork leaving exactly the reserve was refused: %ld", PTR_ERR(c));
+    cr_assert_eq(pmm_free_frames(), left);
+    cr_assert_eq(get64(c, VA), 0x55);
+    check_invariants();
+    mm_destroy_context(c);
+    mm_destroy_context(parent);
+}
