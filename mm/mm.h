@@ -97,14 +97,24 @@ typedef struct mm_boot_info {
     const hal_geometry_t *geometry;
     const mm_region_t *regions; /* usable RAM and reserved holes (kernel image, boot data, ...) */
     size_t nregions;
+    /* The kernel keeps its own kernel page table, or lives in the low half
+     * (identity-mapped, say): user roots get no kernel half, no kernel-half
+     * table is allocated or pinned, and the kernel context's root is the
+     * kernel's (HAL_GEOMETRY_SEPARATE_KERNEL_ROOT added to the geometry:
+     * hal/hal.h). false: every root shares the kernel half (x86_64's and
+     * riscv64's higher-half kernels), unless the geometry says otherwise. */
+    bool separate_kernel_root;
 } mm_boot_info_t;
 
-/* The geometry in force, set by mm_init. */
+/* The geometry in force, set by mm_init (a copy of info->geometry, with
+ * HAL_GEOMETRY_SEPARATE_KERNEL_ROOT if info->separate_kernel_root). */
 extern const hal_geometry_t *mm_geometry;
 
 /* Brings the generic layer up: frames, the shared zero page, the kernel
  * context with every kernel-half table under the root allocated (none with
- * a separate kernel root). Returns 0, -EINVAL on a bad geometry (or one with
+ * a separate kernel root). Call it once, before any other function of kmm,
+ * on one CPU (the host tests call it again, after everything is
+ * destroyed). Returns 0, -EINVAL on a bad geometry (or one with
  * flags hal/hal.h does not know) or bad regions, -ENOMEM when memory is too
  * small. */
 int mm_init(const mm_boot_info_t *info);

@@ -276,3 +276,39 @@ Test(issue15, clone_reserve_is_exact_and_a_refused_fork_leaves_the_parent_as_it_
     mm_destroy_context(c);
     mm_destroy_context(parent);
 }
+
+/* ---- Item 2: the shared kernel half is an option of mm_init ---- */
+
+/* A kernel with its own kernel page table (or a low-half one) asks for no
+ * shared kernel half: mm_init then allocates the kernel root alone (no
+ * kernel-half table pinned), and a user root holds no kernel-half entry.
+ * Without the option the same geometry pins its kernel-half tables. */
+Test(issue15, mm_init_without_shared_kernel_half_pins_no_kernel_table)
+{
+    const hal_geometry_t *g = hal_geometry_find(kmm_host_geometry()->name);
+    cr_assert_not_null(g);
+    mm_region_t regions[] = {
+        { .base = kmm_host_phys_base(), .size = kmm_host_phys_size(), .usable = true },
+        { .base = kmm_host_phys_base(), .size = HAL_ARCH_RAM_RESERVED, .usable = false },
+    };
+    mm_boot_info_t info = { .geometry = g, .regions = regions, .nregions = 2 };
+    cr_assert_eq(mm_init(&info), 0);
+    mm_stats_t s;
+    mm_get_stats(&s);
+    cr_assert_eq(s.table_pages, 1 + HAL_ENTRIES_PER_TABLE / 2, "shared: the root and every kernel-half table");
+    cr_assert(!hal_separate_kernel_root(mm_geometry));
+
+    info.separate_kernel_root = true;
+    cr_assert_eq(mm_init(&info), 0);
+    cr_assert(hal_separate_kernel_root(mm_geometry));
+    cr_assert(!hal_separate_kernel_root(g), "the caller's geometry was changed");
+    mm_get_stats(&s);
+    cr_assert_eq(s.table_pages, 1, "kernel tables pinned: %zu", s.table_pages);
+    size_t free0 = pmm_free_frames();
+    mm_context_t *ctx = new_ctx();
+    const pte_t *root = pfn_va(ctx->pgd);
+    for (unsigned i = HAL_ENTRIES_PER_TABLE / 2; i < HAL_ENTRIES_PER_TABLE; i++)
+        cr_assert(!hal_pte_present(root[i]), "kernel-half entry %u in a user root", i);
+    mm_destroy_context(ctx);
+    cr_assert_eq(pmm_free_frames(), free0);
+}
