@@ -46,15 +46,12 @@ vmap_t *cow_clone_vmap_locked(mm_context_t *target_mmctx, vmap_t *source_vmap);
  * parent is as it was. */
 mm_context_t *mm_clone_context(mm_context_t *parent);
 
-/* Options of a fork (mm_clone_context_opts; zeroed = mm_clone_context). */
-typedef struct mm_clone_opts {
-    /* The fork reserve: fail with -ENOMEM unless at least this many frames
-     * are still free once the child is made, so that the copy-on-write
-     * faults both sides take right after a fork (stack, data) find memory.
-     * Checked before the parent is touched: on failure the parent is as it
-     * was and the child is gone. */
-    size_t reserve_frames;
-} mm_clone_opts_t;
+/* Options of a fork (mm_clone_opts_t, mm/kmm.h). Its reserve_frames is the
+ * fork reserve: fail with -ENOMEM unless at least that many frames are
+ * still free once the child is made, so that the copy-on-write faults both
+ * sides take right after a fork (stack, data) find memory. Checked before
+ * the parent is touched: on failure the parent is as it was and the child
+ * is gone. */
 /* mm_clone_context with options (opts NULL: none); same locks, same
  * results, plus the reserve's -ENOMEM. */
 mm_context_t *mm_clone_context_opts(mm_context_t *parent, const mm_clone_opts_t *opts);

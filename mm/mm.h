@@ -18,18 +18,7 @@
 typedef struct mm_context mm_context_t;
 typedef struct vmap vmap_t;
 
-typedef enum vmap_type {
-    VMAP_TYPE_PRIVATE = 1 << 0, /* copied on fork (copy-on-write) */
-    VMAP_TYPE_SHARED = 1 << 1,  /* the same frames in parent and child */
-} vmap_type_t;
-
-typedef enum vmap_content {
-    VMAP_UNKNOWN = 0,
-    VMAP_STACK,
-    VMAP_FILE,
-    VMAP_MMAP,
-    VMAP_DMA,
-} vmap_content_t;
+/* vmap_type_t and vmap_content_t: mm/kmm.h. */
 
 /* What a vmap's fault handler asks the generic fault path to do. */
 typedef enum vmfault_result {
@@ -89,22 +78,9 @@ struct mm_context {
  * vmap_destroy (or the context's end) removes it. */
 static inline bool vmap_is_guard(const vmap_t *v) { return v->vmflags == VM_NONE; }
 
-/* Lowest user address a vmap or a user mapping may start at: page 0 and its
- * neighbours stay unmapped, so that a null pointer (plus an offset) faults. */
-#define MM_USER_MIN ((ptr_t)0x10000)
-
-typedef struct mm_boot_info {
-    const hal_geometry_t *geometry;
-    const mm_region_t *regions; /* usable RAM and reserved holes (kernel image, boot data, ...) */
-    size_t nregions;
-    /* The kernel keeps its own kernel page table, or lives in the low half
-     * (identity-mapped, say): user roots get no kernel half, no kernel-half
-     * table is allocated or pinned, and the kernel context's root is the
-     * kernel's (HAL_GEOMETRY_SEPARATE_KERNEL_ROOT added to the geometry:
-     * hal/hal.h). false: every root shares the kernel half (x86_64's and
-     * riscv64's higher-half kernels), unless the geometry says otherwise. */
-    bool separate_kernel_root;
-} mm_boot_info_t;
+/* MM_USER_MIN (the lowest user address a vmap or a user mapping may start
+ * at: page 0 and its neighbours stay unmapped) and mm_boot_info_t (with its
+ * separate_kernel_root option) are in mm/kmm.h. */
 
 /* The geometry in force, set by mm_init (a copy of info->geometry, with
  * HAL_GEOMETRY_SEPARATE_KERNEL_ROOT if info->separate_kernel_root). */
@@ -177,15 +153,13 @@ vmap_t *mm_vmap_next(vmap_t *vmap);
  * page; the frames allocated and not referenced (free-standing frames a
  * caller owns, the invariant checker's scratch) are in none. Exact when
  * quiescent; read while other threads work, each counter is a recent value
- * (user_pages, derived from the others, may be off by the frames in flight). */
-typedef struct mm_stats {
-    size_t table_pages;   /* every page-table page in use, kernel half and roots included */
-    size_t contexts;      /* live contexts, the kernel's included */
-    size_t vmaps;         /* live vmaps */
-    size_t object_pages;  /* frames holding objects: every slab cache's pages (contexts, vmaps, shared
-                             objects, and any cache of the embedding kernel) and shared objects' index nodes */
-    size_t user_pages;    /* frames of user memory: referenced by user mappings, by shared objects, or by a
-                             caller holding a reference (the zero page excluded) */
-    size_t shootdowns;    /* invalidation requests sent to other CPUs (one per operation) */
-} mm_stats_t;
+ * (user_pages, derived from the others, may be off by the frames in flight).
+ * mm_stats_t (mm/kmm.h): table_pages: every page-table page in use, kernel
+ * half and roots included; contexts: live contexts, the kernel's included;
+ * vmaps: live vmaps; object_pages: frames holding objects (every slab
+ * cache's pages: contexts, vmaps, shared objects and any cache of the
+ * embedding kernel; and shared objects' index nodes); user_pages: frames of
+ * user memory, referenced by user mappings, by shared objects or by a
+ * caller holding a reference (the zero page excluded); shootdowns:
+ * invalidation requests sent to other CPUs (one per operation). */
 void mm_get_stats(mm_stats_t *out);

@@ -39,21 +39,8 @@
 
 #include "mm/mm.h"
 
-typedef enum mmap_flags {
-    MMAP_DEFAULT = 0,
-    MMAP_EXACT = 1 << 0,
-} mmap_flags_t;
-
-typedef enum valloc_flags {
-    VALLOC_DEFAULT = 0,        /* Default allocation flags. */
-    VALLOC_EXACT = MMAP_EXACT, /* Allocate pages at the exact address. */
-    /* kmm's addition: anonymous memory (cow_allocate_zeroed_pages,
-     * mm_map_anonymous_locked) gets every frame at creation instead of on
-     * first touch, so a kernel whose sbrk must fail when memory is short
-     * learns it there (-ENOMEM, nothing left behind). Other calls refuse it
-     * (-EINVAL). */
-    VALLOC_POPULATE = 1 << 1,
-} valloc_flags;
+/* mmap_flags_t and valloc_flags (VALLOC_EXACT, and kmm's VALLOC_POPULATE:
+ * anonymous memory filled at creation) are in mm/kmm.h. */
 
 /* Gets npages unmapped free pages from a page table: creates an empty vmap
  * of n_pages at the lowest free address >= max(base_vaddr, MM_USER_MIN)

@@ -29,8 +29,7 @@ _Noreturn void mm_panic_at(const char *func, const char *fmt, ...) __attribute__
  * others, waiting for all of them before any frame or table it released can
  * be allocated again. A single-CPU platform returns 0, 1 and never sees a
  * shootdown. */
-#define MM_MAX_CPUS 64
-typedef uint64_t mm_cpumask_t;
+/* MM_MAX_CPUS, mm_cpumask_t: mm/kmm.h. */
 #define MM_CPU_BIT(cpu) ((mm_cpumask_t)1 << (cpu))
 
 /* The calling CPU's index, below MM_MAX_CPUS (0 on a single CPU). */
@@ -41,11 +40,6 @@ mm_cpumask_t mm_cpus_online(void);
 /* One invalidation request: [start, end) of the address space whose root is
  * `root` (kernel-half ranges: whatever address space each CPU runs), or
  * everything of it (all: as hal_tlb_invalidate_all, for freed tables). */
-typedef struct mm_shootdown {
-    pfn_t root;
-    ptr_t start, end;
-    bool all;
-} mm_shootdown_t;
 /* Has every CPU in `cpus` (never the calling one) carry out req with its
  * local hal_tlb_invalidate / hal_tlb_invalidate_all, and returns when each
  * has acknowledged. Called with context locks held and, in a kernel,
@@ -67,7 +61,6 @@ void mm_tlb_shootdown(mm_cpumask_t cpus, const mm_shootdown_t *req);
  * never enters kmm from an interrupt, as the test kernel here). Called with
  * no kmm lock of the calling CPU held for the first save; must not call into
  * kmm. */
-typedef uintptr_t mm_irq_state_t;
 mm_irq_state_t mm_irq_save(void);
 void mm_irq_restore(mm_irq_state_t state);
 

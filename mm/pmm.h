@@ -11,7 +11,6 @@
 
 #include "mm/types.h"
 
-#define PMM_NO_FRAME ((pfn_t)-1)
 #define PMM_MAX_ORDER 10 /* largest block: 2^10 frames = 4 MiB */
 /* Each CPU keeps up to PMM_CACHE_MAX free frames of its own and moves
  * PMM_CACHE_BATCH at a time between them and the shared buddy lists (one
@@ -20,11 +19,7 @@
 #define PMM_CACHE_MAX 64
 #define PMM_CACHE_BATCH 16
 
-typedef struct mm_region {
-    uint64_t base; /* physical address */
-    uint64_t size; /* bytes */
-    bool usable;   /* false: reserved, punches a hole in usable regions */
-} mm_region_t;
+/* mm_region_t and PMM_NO_FRAME: mm/kmm.h. */
 
 /* Brings the allocator up over the usable regions minus the reserved ones
  * (any order, may overlap). The frame array is carved from usable memory.
