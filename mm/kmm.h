@@ -123,7 +123,7 @@ typedef enum hal_access {
     HAL_ACCESS_EXEC = 4,  /**< an instruction fetch */
 } hal_access_t;
 
-/** A page fault as the kernel's trap path decoded it (hal/<arch>/fault_decode.h). */
+/** A page fault as the kernel's trap path decoded it (hal/ARCH/fault_decode.h). */
 typedef struct hal_fault {
     ptr_t addr;          /**< the faulting virtual address */
     ptr_t ip;            /**< instruction pointer at the fault */
@@ -297,7 +297,7 @@ size_t pmm_free_frames(void);
  * mm_cpus_online, mm_tlb_shootdown. Optional (kmm has weak defaults):
  * mm_irq_save, mm_irq_restore, mm_spin_wait, mm_platform_frame_freed,
  * memset, memcpy (mm/freestanding.c). The MMU operations of hal/hal.h come
- * with hal/<arch>/mmu.c. */
+ * with hal/ARCH/mmu.c. */
 /** @{ */
 #define MM_MAX_CPUS 64          /**< CPU indices are below this */
 typedef uint64_t mm_cpumask_t;  /**< bit i: CPU i */
@@ -306,7 +306,8 @@ typedef uintptr_t mm_irq_state_t; /**< what mm_irq_save returns */
 /** One TLB invalidation request for other CPUs. */
 typedef struct mm_shootdown {
     pfn_t root;       /**< the address space's root table */
-    ptr_t start, end; /**< [start, end), unless all */
+    ptr_t start;      /**< first address of the range, unless all */
+    ptr_t end;        /**< end of the range (exclusive), unless all */
     bool all;         /**< everything of root */
 } mm_shootdown_t;
 
@@ -314,7 +315,7 @@ typedef struct mm_shootdown {
 void *mm_phys_to_virt(uint64_t paddr);
 /** A non-zero token naming the running thread or CPU (a lock's owner). */
 uintptr_t mm_lock_owner_token(void);
-/** Stops the machine with a report (printf-like: %s %u %lu %llx %#llx %zu %p). */
+/** Stops the machine with a report (printf-like: %s %u %lu %llx %\#llx %zu %p). */
 _Noreturn void mm_panic_at(const char *func, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** The calling CPU's index, below MM_MAX_CPUS. */
 unsigned mm_cpu_id(void);
