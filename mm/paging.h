@@ -123,22 +123,27 @@ int mm_do_map(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_fla
 /* Unmaps present pages of [vaddr, +npages) (holes skipped), dropping one
  * reference per user frame; splits huge leaves covered in part; frees tables
  * left empty and unreferenced frames after the single TLB invalidation of the
- * operation. Touches page tables only (vmaps are the caller's business). */
+ * operation. Touches page tables only (vmaps are the caller's business).
+ * Needs the lock of the context owning the range. */
 int mm_do_unmap(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
-/* As mm_flag_pages_locked, returning -errno. */
+/* As mm_flag_pages_locked, returning -errno. Needs the lock of the context
+ * owning the range. */
 int mm_do_flag(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags);
 /* Copies the present mappings of [vaddr, +npages) from src to dst (taking a
  * reference per frame); with cow, makes both sides read-only and
- * invalidates the source's TLB for the range. On -ENOMEM dst is unchanged. */
+ * invalidates the source's TLB for the range. On -ENOMEM dst is unchanged.
+ * Needs both contexts' locks (mm_lock_ctx_pair). */
 int mm_do_copy(mm_context_t *src, mm_context_t *dst, ptr_t vaddr, size_t npages, bool cow);
 /* The frame and flags of the page mapped at vaddr: 0, or -ENOENT if not
  * mapped, -EINVAL if not canonical. *paddr gets the full physical address.
  * A kernel-half vaddr is looked up in the kernel context's tables, whatever
- * mmctx is. */
+ * mmctx is. Needs the lock of the context owning vaddr (the kernel
+ * context's for a kernel-half one), and asserts it. */
 int mm_do_translate(mm_context_t *mmctx, ptr_t vaddr, uint64_t *paddr, vm_flags *flags);
-/* As mm_replace_page_locked, returning -errno. */
+/* As mm_replace_page_locked, returning -errno. Needs mm_lock. */
 int mm_do_replace(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, vm_flags flags);
-/* Kernel-half map/unmap with the kernel context's lock taken inside. */
+/* Kernel-half map/unmap with the kernel context's lock taken inside (the
+ * caller must not hold it). */
 int mm_do_map_kernel(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags);
 void mm_unmap_kernel_pages(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
 /* Unmaps [vaddr, +npages) of the user half like munmap: vmaps wholly inside

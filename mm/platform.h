@@ -1,5 +1,39 @@
 /* mm/platform.h - what the generic layer needs from whoever embeds it: the
- * kernel (kernel/) or the host platform (hal/host/). Three services only. */
+ * test kernel (kernel/), the host platform (hal/host/), or another kernel
+ * (tests/embed/, docs/embedding.md). The declarations an embedder
+ * implements are in mm/kmm.h; this file states their contracts. The full
+ * list of what an embedder supplies, nothing more:
+ *   required  mm_phys_to_virt, mm_lock_owner_token, mm_panic_at (a printf
+ *             with %s %d %u %x %p and the l, ll, z and # modifiers),
+ *             mm_cpu_id, mm_cpus_online, mm_tlb_shootdown (a one-CPU kernel:
+ *             0, 1 and a shootdown that is never called);
+ *   optional  (weak defaults in mm/pmm.c) mm_irq_save / mm_irq_restore,
+ *             mm_spin_wait, mm_platform_frame_freed;
+ *   optional  (weak defaults in mm/freestanding.c, freestanding builds)
+ *             memset, memcpy; nothing else of a C library is used.
+ * hal/hal.h's privileged operations (hal_tlb_*, hal_tables_sync,
+ * hal_mmu_activate, hal_mmu_active_root) are compiled from hal/<arch>/mmu.c
+ * with the rest of kmm; an embedder writes them only for an arch kmm lacks.
+ *
+ * What an embedder guarantees:
+ * - mm_phys_to_virt works for every frame of the regions given to mm_init,
+ *   on every CPU, at every time kmm runs (a direct map, or identity).
+ * - kmm is entered from thread context or with interrupts masked; if an
+ *   interrupt handler can call kmm, or the kernel preempts threads that
+ *   hold kmm's locks, mm_irq_save must mask interrupts.
+ * - mm_lock_owner_token differs between any two threads that may run kmm
+ *   at the same time (a CPU's id + 1 when interrupts are masked inside kmm;
+ *   a thread pointer otherwise).
+ * - Several CPUs: mm_switch_context on a CPU is the only way a user root
+ *   gets into that CPU's MMU (the context then records the CPU as one that
+ *   may cache it, until it switches away), and every CPU that runs is in
+ *   mm_cpus_online (they all cache the kernel half). kmm flushes its own
+ *   CPU and asks mm_tlb_shootdown to flush the others that may cache the
+ *   context; the embedder delivers those requests (IPIs) and waits for
+ *   each, serving requests aimed at the calling CPU while it waits and in
+ *   mm_spin_wait. A kernel that loads a root by other means (its own
+ *   trampoline, a root switched without mm_switch_context) must flush that
+ *   CPU itself when it stops using it. */
 #pragma once
 
 #include "mm/types.h"
