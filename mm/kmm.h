@@ -290,6 +290,11 @@ uint32_t pmm_release(pfn_t pfn);
 bool pmm_is_managed(pfn_t pfn);
 /** Free frames, per-CPU caches included. */
 size_t pmm_free_frames(void);
+/** Hands [pfn, +n) to kmm (frames mm_init's regions reserved inside the
+ * usable span): 0, or -EINVAL with nothing given. */
+int pmm_give_frames(pfn_t pfn, size_t n);
+/** Takes one free frame out of kmm for the embedder, for good; PMM_NO_FRAME if none. */
+pfn_t pmm_take_frame(void);
 /** @} */
 
 /** @name What the embedding kernel supplies (mm/platform.h has the full contract)

@@ -91,6 +91,19 @@ void pmm_gather_release(pmm_gather_t *g);
 /* True if g holds nothing to release. */
 static inline bool pmm_gather_empty(const pmm_gather_t *g) { return g->head == PMM_NO_FRAME && g->nrefs == 0; }
 
+/* Frames shared with the embedding kernel's own allocator. mm_init's
+ * regions fix the span the frame array covers: RAM the embedder may give
+ * kmm later is declared usable there and, for now, reserved (a reserved
+ * region over it). Then:
+ * pmm_give_frames hands [pfn, +n) to kmm: each frame becomes free and
+ * managed. 0, or -EINVAL with nothing given when n is 0 or a frame is
+ * outside the span, is managed already, or holds the frame array.
+ * pmm_take_frame takes one free frame out of kmm for good (it is no longer
+ * managed: the embedder owns it, and a user mapping of it is refused), or
+ * PMM_NO_FRAME when none is free. Both take the allocator's lock. */
+int pmm_give_frames(pfn_t pfn, size_t n);
+pfn_t pmm_take_frame(void);
+
 /* True if pfn is a frame this allocator manages (usable RAM, free or not). */
 bool pmm_is_managed(pfn_t pfn);
 /* True if the managed frame pfn is currently allocated. */

@@ -312,3 +312,88 @@ Test(issue15, mm_init_without_shared_kernel_half_pins_no_kernel_table)
     mm_destroy_context(ctx);
     cr_assert_eq(pmm_free_frames(), free0);
 }
+
+/* ---- Item 3: frames shared with the embedder's allocator ---- */
+
+static void assert_pmm_stats_eq(const pmm_stats_t *a, const pmm_stats_t *b)
+{
+    cr_assert_eq(a->managed_frames, b->managed_frames, "managed %zu / %zu", a->managed_frames, b->managed_frames);
+    cr_assert_eq(a->reserved_frames, b->reserved_frames, "reserved %zu / %zu", a->reserved_frames, b->reserved_frames);
+    cr_assert_eq(a->free_frames, b->free_frames, "free %zu / %zu", a->free_frames, b->free_frames);
+}
+
+/* The fixture reserves the first HAL_ARCH_RAM_RESERVED bytes inside the
+ * usable span, as an embedder declares RAM its own allocator keeps for
+ * now: 8 of those frames given later become free, managed frames, and
+ * the allocator hands every one of them out. */
+Test(issue15, frames_given_after_start_up_are_managed_and_handed_out)
+{
+    pmm_stats_t s0, s1;
+    pmm_get_stats(&s0);
+    pfn_t give = (kmm_host_phys_base() >> KMM_PAGE_SHIFT) + 16;
+    cr_assert(!pmm_is_managed(give));
+    cr_assert_eq(pmm_give_frames(give, 8), 0);
+    pmm_get_stats(&s1);
+    cr_assert_eq(s1.managed_frames, s0.managed_frames + 8);
+    cr_assert_eq(s1.reserved_frames, s0.reserved_frames - 8);
+    cr_assert_eq(s1.free_frames, s0.free_frames + 8);
+    size_t n = s1.free_frames, seen = 0, got = 0;
+    pfn_t *all = malloc(n * sizeof *all);
+    cr_assert_not_null(all);
+    for (pfn_t p; (p = pmm_alloc()) != PMM_NO_FRAME; got++) {
+        cr_assert_lt(got, n, "more frames than free");
+        all[got] = p;
+        seen += p >= give && p < give + 8;
+    }
+    cr_assert_eq(got, n, "%zu of %zu free frames handed out", got, n);
+    cr_assert_eq(seen, 8, "%zu of the 8 given frames handed out", seen);
+    for (size_t i = 0; i < got; i++)
+        pmm_free(all[i]);
+    free(all);
+    pmm_get_stats(&s0);
+    assert_pmm_stats_eq(&s0, &s1);
+}
+
+/* A frame taken back leaves kmm: not managed (a user mapping of it is
+ * refused), one free frame less; given again, all is as before. */
+Test(issue15, a_frame_taken_back_is_no_longer_managed_until_given_again)
+{
+    pmm_stats_t s0, s1;
+    pmm_get_stats(&s0);
+    pfn_t p = pmm_take_frame();
+    cr_assert_neq(p, PMM_NO_FRAME);
+    pmm_get_stats(&s1);
+    cr_assert_eq(s1.managed_frames, s0.managed_frames - 1);
+    cr_assert_eq(s1.reserved_frames, s0.reserved_frames + 1);
+    cr_assert_eq(s1.free_frames, s0.free_frames - 1);
+    cr_assert(!pmm_is_managed(p));
+    mm_context_t *ctx = new_ctx();
+    vmap_t *v = mm_map_user_pages(ctx, VA, p, 1, VM_USER_RW, VALLOC_EXACT, VMAP_TYPE_PRIVATE, VMAP_MMAP);
+    cr_assert_eq(PTR_ERR(v), -EINVAL);
+    mm_destroy_context(ctx);
+    cr_assert_eq(pmm_give_frames(p, 1), 0);
+    pmm_get_stats(&s1);
+    assert_pmm_stats_eq(&s0, &s1);
+}
+
+/* Bad gifts are refused whole: nothing, outside the span, managed frames,
+ * the frame array, a range with one managed frame in it. */
+Test(issue15, bad_gifts_are_refused_and_change_nothing)
+{
+    pmm_stats_t s0, s1;
+    pfn_t first = kmm_host_phys_base() >> KMM_PAGE_SHIFT;
+    cr_assert_eq(pmm_give_frames(first + 16, 1), 0);
+    pmm_get_stats(&s0);
+    pfn_t array = pmm_frame_record_paddr(s0.base_pfn) >> KMM_PAGE_SHIFT;
+    pfn_t managed = pmm_alloc();
+    cr_assert_eq(pmm_give_frames(first + 20, 0), -EINVAL);
+    cr_assert_eq(pmm_give_frames(s0.end_pfn, 1), -EINVAL);
+    cr_assert_eq(pmm_give_frames(s0.end_pfn - 1, 2), -EINVAL);
+    cr_assert_eq(pmm_give_frames(managed, 1), -EINVAL);
+    cr_assert_eq(pmm_give_frames(array, 1), -EINVAL);
+    cr_assert_eq(pmm_give_frames(first + 15, 2), -EINVAL, "first + 16 is managed already");
+    cr_assert(!pmm_is_managed(first + 15), "a refused gift gave part of its range");
+    pmm_free(managed);
+    pmm_get_stats(&s1);
+    assert_pmm_stats_eq(&s0, &s1);
+}
