@@ -227,6 +227,9 @@ vmap_t *mm_map_user_pages(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t np
 void mm_replace_page_locked(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, vm_flags flags);
 /** Copies src_vmap's mappings as they are into dst_ctx. Needs both locks. */
 vmap_t *mm_clone_vmap_locked(vmap_t *src_vmap, mm_context_t *dst_ctx);
+/** A reserved vmap: the kernel's supervisor-only pages in a user half, on any
+ * frames (no reference), never overlapped, never copied by fork. Needs mm_lock. */
+vmap_t *mm_map_reserved_locked(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags);
 /** True if vaddr is mapped. Needs mm_lock. */
 bool mm_get_is_mapped_locked(mm_context_t *mmctx, ptr_t vaddr);
 /** Sets the flags of present pages (copy-on-write kept). Needs mm_lock; panics on failure. */

@@ -54,6 +54,8 @@ struct vmap {
     void *private_data;
     struct shm_object *object;  /* shared anonymous memory behind a shared vmap, or NULL */
     size_t object_pgoff;        /* the object's page at vaddr */
+    bool reserved;              /* supervisor pages of the kernel's (mm_map_reserved_locked): a guard to
+                                 * everything else, its pages uncounted, never cloned */
 };
 
 struct mm_context {
@@ -67,6 +69,7 @@ struct mm_context {
      * switches away (activation drops the old context's translations). */
     _Atomic mm_cpumask_t cpus;
     bool is_kernel;          /* the kernel context (mm_kernel_context) */
+    size_t reserved_vmaps;   /* vmaps with reserved set: the range checks of mm_do_* look for them */
 };
 
 /* A vmap without flags, as mm_get_free_vaddr_locked / vmap_create leave it,

@@ -111,6 +111,22 @@ void mm_flag_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_fl
  * (the kernel context's for kernel-half addresses). */
 ptr_t mm_get_phys_addr(mm_context_t *ctx, ptr_t vaddr);
 
+/* kmm's addition: a reserved vmap, the kernel's own supervisor pages in a
+ * user half (a trampoline, a trap frame): [vaddr, +npages) mapped to
+ * pfn.. with flags (VM_READ needed; no VM_USER, no VM_GLOBAL), frames kmm
+ * need not manage (no reference taken; the caller owns them and frees them
+ * after vmap_destroy or the context's end). To everything else it is a
+ * guard: a user-mode access (and mm_get_user_page) is refused, a later vmap
+ * or mm_get_free_vaddr_locked never overlaps it (-EEXIST / skipped),
+ * mm_unmap_user_pages_locked and mm_protect_locked leave it or fail as
+ * over a guard, fork does not copy it (the child has nothing there), the
+ * clones refuse it (-EINVAL), and the -errno layer (mm_do_map, _unmap,
+ * _flag, _replace) refuses any range that touches it (-EINVAL). Needs
+ * mm_lock. Returns the vmap, or ERR_PTR: -EINVAL (bad flags, the kernel
+ * context, a range as vmap_create refuses, frames the arch cannot encode),
+ * -EEXIST (overlaps a vmap), -ENOMEM (nothing left behind). */
+vmap_t *mm_map_reserved_locked(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags);
+
 /* ---- The layer underneath: 0 or -errno, nothing changed on failure ---- */
 
 /* Maps [vaddr, +npages) to pfn.. with flags, replacing existing mappings.

@@ -397,3 +397,88 @@ Test(issue15, bad_gifts_are_refused_and_change_nothing)
     pmm_get_stats(&s1);
     assert_pmm_stats_eq(&s0, &s1);
 }
+
+/* ---- Item 1: a reserved kind of region in the user half ---- */
+
+#define TRAMPOLINE ((ptr_t)0x3f000000)
+
+/* The kernel's trampoline and trap frame on frames kmm does not manage:
+ * mapped supervisor-only without a reference, invisible to user mode and
+ * to mm_get_user_page, never overlapped by a later vmap, a heap growing
+ * into it refused, not copied by fork, left by munmap, refused by the
+ * -errno layer; destroying the context frees what kmm took and leaves the
+ * kernel's frames alone. */
+Test(issue15, reserved_region_is_supervisor_only_never_overlapped_nor_copied)
+{
+    pfn_t frames = pmm_take_frame(); /* the embedder's own frame, not kmm's */
+    cr_assert_neq(frames, PMM_NO_FRAME);
+    size_t free0 = pmm_free_frames();
+    mm_context_t *ctx = new_ctx();
+    mm_lock_ctx_pair(ctx, NULL);
+    vmap_t *r = mm_map_reserved_locked(ctx, TRAMPOLINE, frames, 1, VM_RW);
+    mm_unlock_ctx_pair(ctx, NULL);
+    cr_assert(!IS_ERR(r), "%ld", PTR_ERR(r));
+    cr_assert_eq(mm_get_phys_addr(ctx, TRAMPOLINE), (ptr_t)frames << PAGE_SHIFT);
+    cr_assert_eq(pmm_refcount(frames), 0, "a reference was taken on a frame kmm does not manage");
+    *(uint64_t *)pfn_va(frames) = 0x5a5a;
+    uint64_t got = 0;
+    cr_assert_eq(softmmu_read(ctx, TRAMPOLINE, &got, sizeof got, false), 0, "the kernel cannot read its page");
+    cr_assert_eq(got, 0x5a5a);
+    cr_assert_neq(softmmu_read(ctx, TRAMPOLINE, &got, sizeof got, true), 0, "user mode reads the kernel's page");
+    pfn_t pin = 1;
+    cr_assert_eq(mm_get_user_page(ctx, TRAMPOLINE, HAL_ACCESS_READ, &pin), -EFAULT);
+
+    mm_lock_ctx_pair(ctx, NULL);
+    cr_assert_eq(PTR_ERR(cow_allocate_zeroed_pages(ctx, 2, TRAMPOLINE - PAGE_SIZE, VALLOC_EXACT, VM_RW)), -EEXIST,
+                 "a heap grew over the trap frame");
+    vmap_t *any = mm_get_free_vaddr_locked(ctx, 1, TRAMPOLINE, VALLOC_DEFAULT);
+    cr_assert(!IS_ERR(any));
+    cr_assert_neq(any->vaddr, TRAMPOLINE, "the free-range search handed out the reserved page");
+    vmap_destroy(any);
+    cr_assert_eq(mm_unmap_user_pages_locked(ctx, TRAMPOLINE - PAGE_SIZE, 3), 0);
+    cr_assert_eq(mm_do_unmap(ctx, TRAMPOLINE, 1), -EINVAL);
+    cr_assert_eq(mm_do_flag(ctx, TRAMPOLINE, 1, VM_USER_RW), -EINVAL);
+    cr_assert_eq(mm_protect_locked(ctx, TRAMPOLINE, 1, VM_RW), -ENOMEM);
+    cr_assert(mm_get_is_mapped_locked(ctx, TRAMPOLINE), "munmap took the kernel's page away");
+    mm_unlock_ctx_pair(ctx, NULL);
+
+    mm_context_t *child = mm_clone_context(ctx);
+    cr_assert(!IS_ERR(child));
+    mm_lock_ctx_pair(child, NULL);
+    cr_assert(!mm_get_is_mapped_locked(child, TRAMPOLINE), "fork copied the kernel's page");
+    cr_assert_eq(mm_vmap_count(child), 0);
+    mm_unlock_ctx_pair(child, NULL);
+    mm_lock_ctx_pair(ctx, child);
+    cr_assert_eq(PTR_ERR(cow_clone_vmap_locked(child, r)), -EINVAL);
+    mm_unlock_ctx_pair(ctx, child);
+    check_invariants();
+    mm_destroy_context(child);
+    mm_destroy_context(ctx);
+    cr_assert_eq(pmm_free_frames(), free0);
+    cr_assert_eq(*(uint64_t *)pfn_va(frames), 0x5a5a, "the kernel's frame was touched");
+    cr_assert_eq(pmm_give_frames(frames, 1), 0);
+}
+
+/* Bad reserved regions are refused with nothing made. */
+Test(issue15, reserved_region_bad_input_changes_nothing)
+{
+    size_t free0 = pmm_free_frames();
+    mm_context_t *ctx = new_ctx();
+    mm_lock_ctx_pair(ctx, NULL);
+    cr_assert(!IS_ERR(cow_allocate_zeroed_pages(ctx, 1, TRAMPOLINE, VALLOC_EXACT, VM_RW)));
+    size_t free1 = pmm_free_frames();
+    cr_assert_eq(PTR_ERR(mm_map_reserved_locked(ctx, TRAMPOLINE + PAGE_SIZE, 5, 1, VM_USER_RW)), -EINVAL);
+    cr_assert_eq(PTR_ERR(mm_map_reserved_locked(ctx, TRAMPOLINE + PAGE_SIZE, 5, 1, VM_WRITE)), -EINVAL);
+    cr_assert_eq(PTR_ERR(mm_map_reserved_locked(ctx, TRAMPOLINE + PAGE_SIZE, 5, 0, VM_RW)), -EINVAL);
+    cr_assert_eq(PTR_ERR(mm_map_reserved_locked(ctx, KBASE(), 5, 1, VM_RW)), -EINVAL);
+    cr_assert_eq(PTR_ERR(mm_map_reserved_locked(ctx, TRAMPOLINE, 5, 1, VM_RW)), -EEXIST);
+    pmm_fail_after(1);
+    vmap_t *v = mm_map_reserved_locked(ctx, (ptr_t)0x7f000000, 5, 1, VM_RW);
+    pmm_fail_after(0);
+    cr_assert_eq(PTR_ERR(v), -ENOMEM);
+    cr_assert_eq(mm_vmap_count(ctx), 1);
+    cr_assert_eq(pmm_free_frames(), free1);
+    mm_unlock_ctx_pair(ctx, NULL);
+    mm_destroy_context(ctx);
+    cr_assert_eq(pmm_free_frames(), free0);
+}
