@@ -12,11 +12,13 @@
  * opaque. kmm's sources include this header too, so every declaration here
  * is checked against the definition.
  *
- * Locking, for every function below: a function named *_locked needs the
- * mm_lock of each context it touches held (mm_lock_ctx_pair) and asserts
- * it; every other function takes the locks it needs itself, so the caller
- * must not hold the lock of a context it passes. The allocator (pmm_*)
- * takes its own locks and may be called with or without context locks held.
+ * Locking: every declaration below says its rule. "Needs the lock" (every
+ * *_locked function, the vmap_* calls and the mm_do_* layer): the caller
+ * holds the mm_lock of each context it touches (mm_lock_ctx_pair takes
+ * one or two) and the function asserts it. "Takes": the function takes the
+ * locks itself, so the caller must not hold that context's lock. The
+ * allocator (pmm_*) takes its own locks and may be called with or without
+ * context locks held. Every lock masks interrupts through mm_irq_save.
  * Failed calls change nothing (what they made, they undo). docs/embedding.md
  * walks through adopting kmm; the detailed contracts (huge pages, TLB
  * batching, reference rules) are in the internal headers named per section.
@@ -182,7 +184,7 @@ int mm_init(const mm_boot_info_t *info);
 mm_context_t *mm_kernel_context(void);
 /** The shared zero page (never written, never freed). No lock. */
 pfn_t mm_zero_page(void);
-/** Fills *out with the global counters. No lock (each a recent value while others run). */
+/** Fills *out with the global counters. Takes the allocator's lock only (each a recent value while others run). */
 void mm_get_stats(mm_stats_t *out);
 /** @} */
 
@@ -190,7 +192,7 @@ void mm_get_stats(mm_stats_t *out);
 /** @{ */
 /** A new context with an empty user half, or ERR_PTR(-ENOMEM). Takes no context lock. */
 mm_context_t *mm_create_context(void);
-/** Destroys ctx (not active, not locked, not the kernel's): every vmap, table and reference. */
+/** Destroys ctx (not active, not the kernel's): every vmap, table and reference. Takes its lock (the caller must not hold it). */
 void mm_destroy_context(mm_context_t *ctx);
 /** Makes ctx the calling CPU's address space. Takes no context lock; call with interrupts masked. */
 void mm_switch_context(mm_context_t *ctx);
