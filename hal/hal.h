@@ -177,20 +177,6 @@ void hal_mmu_activate(pfn_t root, pfn_t kernel_root);
 /* The root of the active address space. */
 pfn_t hal_mmu_active_root(void);
 
-/* ---- Faults ---- */
-typedef enum hal_access {
-    HAL_ACCESS_READ = 1,
-    HAL_ACCESS_WRITE = 2,
-    HAL_ACCESS_EXEC = 4,
-} hal_access_t;
-
-/* What the arch's trap code tells the generic fault handler. */
-typedef struct hal_fault {
-    ptr_t addr;          /* the faulting virtual address */
-    ptr_t ip;            /* instruction pointer at the fault */
-    hal_access_t access; /* what was attempted */
-    bool user_mode;      /* the access came from user mode */
-    int8_t present;      /* 1: a translation existed, 0: none, -1: the hardware does not say (riscv) */
-    bool user_access;    /* kernel mode with access to user pages open (x86 RFLAGS.AC or no SMAP,
-                            riscv sstatus.SUM): inside a copy helper */
-} hal_fault_t;
+/* ---- Faults ----
+ * hal_access_t and hal_fault_t, the neutral record of a fault, are public:
+ * mm/kmm.h. */

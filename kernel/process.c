@@ -490,15 +490,10 @@ long proc_fork(void)
     process_t *c = proc_alloc(parent->name);
     if (!c)
         return -ENOMEM;
-    mm_context_t *mm = mm_clone_context(parent->mm);
+    mm_context_t *mm = mm_clone_context_opts(parent->mm, &(mm_clone_opts_t){ .reserve_frames = PROC_FORK_RESERVE_FRAMES });
     if (IS_ERR(mm)) {
         proc_discard(c);
         return PTR_ERR(mm);
-    }
-    if (pmm_free_frames() < PROC_FORK_RESERVE_FRAMES) {
-        mm_destroy_context(mm);
-        proc_discard(c);
-        return -ENOMEM;
     }
     c->mm = mm;
     thread_t *ct = c->threads;

@@ -36,7 +36,7 @@
 
 /* A fork fails with -ENOMEM unless this many frames stay free after it, so
  * that the copy-on-write faults both sides take right after a fork (stack,
- * data) do not kill them. */
+ * data) do not kill them: mm_clone_context_opts's reserve_frames. */
 #define PROC_FORK_RESERVE_FRAMES 64
 /* Time slices per second (each CPU's timer). */
 #define PROC_TIMER_HZ 100

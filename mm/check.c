@@ -71,6 +71,12 @@ static void check_leaf(checker_t *c, mm_context_t *ctx, ptr_t va, pte_t e)
 {
     pfn_t pfn = hal_pte_pfn(1, e);
     vm_flags f = hal_pte_flags(1, e);
+    vmap_t *r = vmap_obtain(ctx, va, NULL);
+    if (!IS_ERR(r) && r->reserved) {
+        /* the kernel's supervisor pages: no reference, any frame, never user */
+        CHECK_ONCE(c, !(f & VM_USER), "reserved vmap's page allows user access: va, flags", va, f);
+        return;
+    }
     CHECK_ONCE(c, pmm_is_allocated(pfn), "user page maps a frame not allocated: va, pfn", va, pfn);
     hold(c, pfn);
     vmap_t *v = vmap_obtain(ctx, va, NULL);

@@ -91,19 +91,32 @@ static vmfault_result_t shm_fault_handler(vmap_t *vmap, ptr_t fault_addr, vmfaul
 
 static int check_anon_flags(vm_flags flags) { return mm_check_flags(flags | VM_USER, true); }
 
+/* VALLOC_POPULATE: every page now, or the vmap is gone again. */
+static vmap_t *populate_or_destroy(vmap_t *v, valloc_flags allocflags)
+{
+    if (IS_ERR(v) || !(allocflags & VALLOC_POPULATE))
+        return v;
+    int err = vmap_populate_locked(v);
+    if (err) {
+        vmap_destroy(v);
+        return ERR_PTR(err);
+    }
+    return v;
+}
+
 vmap_t *cow_allocate_zeroed_pages(mm_context_t *mmctx, size_t npages, ptr_t vaddr, valloc_flags allocflags, vm_flags flags)
 {
     ASSERT_LOCKED(mmctx);
     if (check_anon_flags(flags))
         return ERR_PTR(-EINVAL);
-    vmap_t *v = mm_get_free_vaddr_locked(mmctx, npages, vaddr, allocflags);
+    vmap_t *v = mm_get_free_vaddr_locked(mmctx, npages, vaddr, allocflags & ~VALLOC_POPULATE);
     if (IS_ERR(v))
         return v;
     v->vmflags = flags | VM_USER;
     v->type = VMAP_TYPE_PRIVATE;
     v->content = VMAP_MMAP;
     v->on_fault = cow_fault_handler;
-    return v;
+    return populate_or_destroy(v, allocflags);
 }
 
 vmap_t *mm_map_anonymous_locked(mm_context_t *mmctx, size_t npages, ptr_t vaddr, valloc_flags allocflags, vm_flags flags,
@@ -114,7 +127,7 @@ vmap_t *mm_map_anonymous_locked(mm_context_t *mmctx, size_t npages, ptr_t vaddr,
         return cow_allocate_zeroed_pages(mmctx, npages, vaddr, allocflags, flags);
     if (type != VMAP_TYPE_SHARED || check_anon_flags(flags))
         return ERR_PTR(-EINVAL);
-    vmap_t *v = mm_get_free_vaddr_locked(mmctx, npages, vaddr, allocflags);
+    vmap_t *v = mm_get_free_vaddr_locked(mmctx, npages, vaddr, allocflags & ~VALLOC_POPULATE);
     if (IS_ERR(v))
         return v;
     shm_object_t *o = shm_create(npages);
@@ -128,7 +141,7 @@ vmap_t *mm_map_anonymous_locked(mm_context_t *mmctx, size_t npages, ptr_t vaddr,
     v->on_fault = shm_fault_handler;
     v->object = o;
     v->object_pgoff = 0;
-    return v;
+    return populate_or_destroy(v, allocflags);
 }
 
 /* A guard stays a guard (it has nothing to copy, and allows nothing). */

@@ -9,7 +9,11 @@
 /* Creates a vmap of npages (placed as mm_get_free_vaddr_locked with
  * allocflags) whose pages are filled on demand: a read maps the shared zero
  * page read-only, a write maps a fresh zeroed frame, a write after a read
- * replaces the zero page. Nothing is allocated until then.
+ * replaces the zero page. Nothing is allocated until then, unless
+ * allocflags has VALLOC_POPULATE: then every page gets a zeroed frame now
+ * (a vmap without VM_WRITE maps the zero page), and when memory runs out
+ * the call fails with ERR_PTR(-ENOMEM), the vmap and every frame and table
+ * it took gone again.
  * Returns the vmap or ERR_PTR as mm_get_free_vaddr_locked, -EINVAL for bad
  * flags (VM_READ is needed; VM_USER is added). */
 vmap_t *cow_allocate_zeroed_pages(mm_context_t *mmctx, size_t npages, ptr_t vaddr, valloc_flags allocflags, vm_flags flags);
@@ -17,7 +21,9 @@ vmap_t *cow_allocate_zeroed_pages(mm_context_t *mmctx, size_t npages, ptr_t vadd
 /* Anonymous memory of either type: VMAP_TYPE_PRIVATE is
  * cow_allocate_zeroed_pages; VMAP_TYPE_SHARED is backed by a shared object,
  * so that after a fork both sides see the same frames, pages first touched
- * after the fork included. ERR_PTR(-ENOMEM) when the object does not fit. */
+ * after the fork included. ERR_PTR(-ENOMEM) when the object does not fit.
+ * VALLOC_POPULATE as for cow_allocate_zeroed_pages (a shared vmap's object
+ * gets every frame). */
 vmap_t *mm_map_anonymous_locked(mm_context_t *mmctx, size_t npages, ptr_t vaddr, valloc_flags allocflags, vm_flags flags,
                                 vmap_type_t type);
 
@@ -39,6 +45,16 @@ vmap_t *cow_clone_vmap_locked(mm_context_t *target_mmctx, vmap_t *source_vmap);
  * the parent is touched, so on ERR_PTR(-ENOMEM) the child is gone and the
  * parent is as it was. */
 mm_context_t *mm_clone_context(mm_context_t *parent);
+
+/* Options of a fork (mm_clone_opts_t, mm/kmm.h). Its reserve_frames is the
+ * fork reserve: fail with -ENOMEM unless at least that many frames are
+ * still free once the child is made, so that the copy-on-write faults both
+ * sides take right after a fork (stack, data) find memory. Checked before
+ * the parent is touched: on failure the parent is as it was and the child
+ * is gone. */
+/* mm_clone_context with options (opts NULL: none); same locks, same
+ * results, plus the reserve's -ENOMEM. */
+mm_context_t *mm_clone_context_opts(mm_context_t *parent, const mm_clone_opts_t *opts);
 
 /* Changes what [vaddr, +npages) allows, like mprotect: vmaps covered in part
  * are split, each vmap's vmflags set, present pages re-flagged as

@@ -133,3 +133,48 @@ int mm_handle_fault(mm_context_t *ctx, const hal_fault_t *f)
     spinlock_release(&c->mm_lock);
     return err;
 }
+
+int mm_get_user_page(mm_context_t *ctx, ptr_t vaddr, hal_access_t access, pfn_t *out_pfn)
+{
+    if (!ctx || ctx->is_kernel || !out_pfn || !access || (access & ~(HAL_ACCESS_READ | HAL_ACCESS_WRITE | HAL_ACCESS_EXEC)))
+        return -EINVAL;
+    if (!hal_is_user_addr(mm_geometry, vaddr) || vaddr < MM_USER_MIN)
+        return -EFAULT;
+    ptr_t addr = ALIGN_DOWN(vaddr, PAGE_SIZE);
+    hal_fault_t f = { .addr = addr, .access = access, .user_mode = true, .present = -1 };
+    spinlock_acquire(&ctx->mm_lock);
+    int err = -EFAULT;
+    /* A handler that completes without mapping what the access needs gets
+     * one more chance (a read that mapped the zero page, then a write);
+     * beyond that the access is refused. */
+    for (int round = 0; round < 3; round++) {
+        uint64_t pa;
+        vm_flags cur = VM_NONE;
+        if (mm_do_translate(ctx, addr, &pa, &cur) == 0 && entry_allows(cur, access, true)) {
+            pfn_t pfn = (pfn_t)(pa >> PAGE_SHIFT);
+            pmm_ref(pfn); /* user mappings only hold managed frames */
+            *out_pfn = pfn;
+            err = 0;
+            break;
+        }
+        err = handle_locked(ctx, &f);
+        if (err)
+            break;
+        err = -EFAULT;
+    }
+    spinlock_release(&ctx->mm_lock);
+    return err;
+}
+
+int vmap_populate_locked(vmap_t *v)
+{
+    ASSERT_LOCKED(v->mmctx);
+    hal_fault_t f = { .access = (v->vmflags & VM_WRITE) ? HAL_ACCESS_WRITE : HAL_ACCESS_READ, .user_mode = true, .present = 0 };
+    for (size_t i = 0; i < v->npages; i++) {
+        f.addr = v->vaddr + i * PAGE_SIZE;
+        int err = handle_locked(v->mmctx, &f);
+        if (err)
+            return err;
+    }
+    return 0;
+}

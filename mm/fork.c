@@ -5,7 +5,9 @@
 #include "mm/internal.h"
 #include "mm/pagetable.h"
 
-mm_context_t *mm_clone_context(mm_context_t *parent)
+mm_context_t *mm_clone_context(mm_context_t *parent) { return mm_clone_context_opts(parent, NULL); }
+
+mm_context_t *mm_clone_context_opts(mm_context_t *parent, const mm_clone_opts_t *opts)
 {
     mm_context_t *child = mm_create_context();
     if (IS_ERR(child))
@@ -14,6 +16,8 @@ mm_context_t *mm_clone_context(mm_context_t *parent)
     int err = 0;
     /* 1. every vmap and every table of the child; the parent is not touched */
     for (vmap_t *v = mm_vmap_first_from(parent, 0); v && !err; v = mm_vmap_next(v)) {
+        if (v->reserved)
+            continue; /* the kernel's own pages: never copied */
         vmap_t *c = vmap_create(child, v->vaddr, v->npages);
         if (IS_ERR(c)) {
             err = (int)PTR_ERR(c);
@@ -22,6 +26,10 @@ mm_context_t *mm_clone_context(mm_context_t *parent)
         vmap_copy_attributes(c, v);
         err = pt_copy_prepare(parent, child, v->vaddr, vmap_last(v));
     }
+    /* The reserve, once everything the child needs is taken (step 2
+     * allocates nothing), before the parent is touched. */
+    if (!err && opts && pmm_free_frames() < opts->reserve_frames)
+        err = -ENOMEM;
     if (err) {
         mm_unlock_ctx_pair(parent, child);
         mm_destroy_context(child);
@@ -29,12 +37,15 @@ mm_context_t *mm_clone_context(mm_context_t *parent)
     }
     /* 2. copy the mappings: this cannot fail */
     pt_gather_t g = PT_GATHER_INIT;
-    for (vmap_t *v = mm_vmap_first_from(parent, 0), *c = mm_vmap_first_from(child, 0); v;
-         v = mm_vmap_next(v), c = mm_vmap_next(c)) {
+    vmap_t *c = mm_vmap_first_from(child, 0);
+    for (vmap_t *v = mm_vmap_first_from(parent, 0); v; v = mm_vmap_next(v)) {
+        if (v->reserved)
+            continue; /* the child has no counterpart */
         bool cow = v->type != VMAP_TYPE_SHARED;
         pt_copy_apply(parent, child, v->vaddr, vmap_last(v), cow, &g);
         if (cow)
             vmap_make_cow(v, c);
+        c = mm_vmap_next(c);
     }
     pt_finish(parent, &g);
     mm_unlock_ctx_pair(parent, child);

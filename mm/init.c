@@ -11,7 +11,11 @@ int mm_init(const mm_boot_info_t *info)
     if (!g || g->levels < 3 || g->levels > HAL_MAX_LEVELS || !(g->leaf_levels & 2) || g->va_bits < 32 ||
         g->va_bits != PAGE_SHIFT + HAL_BITS_PER_LEVEL * g->levels || (g->flags & ~HAL_GEOMETRY_KNOWN_FLAGS))
         return -EINVAL;
-    mm_geometry = g;
+    static hal_geometry_t in_force;
+    in_force = *g;
+    if (info->separate_kernel_root)
+        in_force.flags |= HAL_GEOMETRY_SEPARATE_KERNEL_ROOT;
+    mm_geometry = &in_force;
     /* Start from nothing, also when called again (host tests re-init). */
     mm_contexts_reset();
     vmap_reset();

@@ -59,6 +59,12 @@ void vmap_make_cow(vmap_t *a, vmap_t *b);
  * cow_clone_vmap_locked (cow true). Needs both contexts' locks. */
 vmap_t *vmap_clone_into(vmap_t *src_vmap, mm_context_t *dst_ctx, bool cow);
 
+/* fault.c: resolves every page of v as a user-mode access of its widest
+ * kind (write if it allows writing, else read) would: anonymous memory gets
+ * its frames now. Needs v's context lock. 0, -ENOMEM or -EFAULT (a page the
+ * handler refuses); pages resolved before a failure stay mapped (the caller
+ * destroys the vmap). */
+int vmap_populate_locked(vmap_t *v);
 /* cow.c: true if v is copy-on-write memory: a private vmap whose faults go
  * to cow_fault_handler. The only memory where a write fault resolves a page
  * whose frame is shared (by copying it), so the only one where flag changes

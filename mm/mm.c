@@ -166,7 +166,12 @@ void mm_lock_ctx_pair(mm_context_t *ctx1, mm_context_t *ctx2)
 
 void mm_unlock_ctx_pair(mm_context_t *ctx1, mm_context_t *ctx2)
 {
-    if (ctx2 && ctx2 != ctx1)
-        spinlock_release(&ctx2->mm_lock);
-    spinlock_release(&ctx1->mm_lock);
+    if (!ctx2 || ctx2 == ctx1) {
+        spinlock_release(&ctx1->mm_lock);
+        return;
+    }
+    /* The reverse of the order taken (interrupt states nest, mm/lock.h). */
+    bool ctx1_first = (uintptr_t)ctx1 < (uintptr_t)ctx2;
+    spinlock_release(ctx1_first ? &ctx2->mm_lock : &ctx1->mm_lock);
+    spinlock_release(ctx1_first ? &ctx1->mm_lock : &ctx2->mm_lock);
 }

@@ -18,18 +18,7 @@
 typedef struct mm_context mm_context_t;
 typedef struct vmap vmap_t;
 
-typedef enum vmap_type {
-    VMAP_TYPE_PRIVATE = 1 << 0, /* copied on fork (copy-on-write) */
-    VMAP_TYPE_SHARED = 1 << 1,  /* the same frames in parent and child */
-} vmap_type_t;
-
-typedef enum vmap_content {
-    VMAP_UNKNOWN = 0,
-    VMAP_STACK,
-    VMAP_FILE,
-    VMAP_MMAP,
-    VMAP_DMA,
-} vmap_content_t;
+/* vmap_type_t and vmap_content_t: mm/kmm.h. */
 
 /* What a vmap's fault handler asks the generic fault path to do. */
 typedef enum vmfault_result {
@@ -69,6 +58,8 @@ struct vmap {
     void *private_data;
     struct shm_object *object;  /* shared anonymous memory behind a shared vmap, or NULL */
     size_t object_pgoff;        /* the object's page at vaddr */
+    bool reserved;              /* supervisor pages of the kernel's (mm_map_reserved_locked): a guard to
+                                 * everything else, its pages uncounted, never cloned */
 };
 
 struct mm_context {
@@ -84,6 +75,7 @@ struct mm_context {
      * switches away (activation drops the old context's translations). */
     _Atomic mm_cpumask_t cpus;
     bool is_kernel;          /* the kernel context (mm_kernel_context) */
+    size_t reserved_vmaps;   /* vmaps with reserved set: the range checks of mm_do_* look for them */
 };
 
 /* A vmap without flags, as mm_get_free_vaddr_locked / vmap_create leave it,
@@ -95,22 +87,19 @@ struct mm_context {
  * vmap_destroy (or the context's end) removes it. */
 static inline bool vmap_is_guard(const vmap_t *v) { return v->vmflags == VM_NONE; }
 
-/* Lowest user address a vmap or a user mapping may start at: page 0 and its
- * neighbours stay unmapped, so that a null pointer (plus an offset) faults. */
-#define MM_USER_MIN ((ptr_t)0x10000)
+/* MM_USER_MIN (the lowest user address a vmap or a user mapping may start
+ * at: page 0 and its neighbours stay unmapped) and mm_boot_info_t (with its
+ * separate_kernel_root option) are in mm/kmm.h. */
 
-typedef struct mm_boot_info {
-    const hal_geometry_t *geometry;
-    const mm_region_t *regions; /* usable RAM and reserved holes (kernel image, boot data, ...) */
-    size_t nregions;
-} mm_boot_info_t;
-
-/* The geometry in force, set by mm_init. */
+/* The geometry in force, set by mm_init (a copy of info->geometry, with
+ * HAL_GEOMETRY_SEPARATE_KERNEL_ROOT if info->separate_kernel_root). */
 extern const hal_geometry_t *mm_geometry;
 
 /* Brings the generic layer up: frames, the shared zero page, the kernel
  * context with every kernel-half table under the root allocated (none with
- * a separate kernel root). Returns 0, -EINVAL on a bad geometry (or one with
+ * a separate kernel root). Call it once, before any other function of kmm,
+ * on one CPU (the host tests call it again, after everything is
+ * destroyed). Returns 0, -EINVAL on a bad geometry (or one with
  * flags hal/hal.h does not know) or bad regions, -ENOMEM when memory is too
  * small. */
 int mm_init(const mm_boot_info_t *info);
@@ -173,15 +162,13 @@ vmap_t *mm_vmap_next(vmap_t *vmap);
  * page; the frames allocated and not referenced (free-standing frames a
  * caller owns, the invariant checker's scratch) are in none. Exact when
  * quiescent; read while other threads work, each counter is a recent value
- * (user_pages, derived from the others, may be off by the frames in flight). */
-typedef struct mm_stats {
-    size_t table_pages;   /* every page-table page in use, kernel half and roots included */
-    size_t contexts;      /* live contexts, the kernel's included */
-    size_t vmaps;         /* live vmaps */
-    size_t object_pages;  /* frames holding objects: every slab cache's pages (contexts, vmaps, shared
-                             objects, and any cache of the embedding kernel) and shared objects' index nodes */
-    size_t user_pages;    /* frames of user memory: referenced by user mappings, by shared objects, or by a
-                             caller holding a reference (the zero page excluded) */
-    size_t shootdowns;    /* invalidation requests sent to other CPUs (one per operation) */
-} mm_stats_t;
+ * (user_pages, derived from the others, may be off by the frames in flight).
+ * mm_stats_t (mm/kmm.h): table_pages: every page-table page in use, kernel
+ * half and roots included; contexts: live contexts, the kernel's included;
+ * vmaps: live vmaps; object_pages: frames holding objects (every slab
+ * cache's pages: contexts, vmaps, shared objects and any cache of the
+ * embedding kernel; and shared objects' index nodes); user_pages: frames of
+ * user memory, referenced by user mappings, by shared objects or by a
+ * caller holding a reference (the zero page excluded); shootdowns:
+ * invalidation requests sent to other CPUs (one per operation). */
 void mm_get_stats(mm_stats_t *out);

@@ -27,6 +27,7 @@ typedef struct walk {
     pfn_t pfn0;
     vm_flags flags;
     bool user;     /* user half: 4 KiB leaves with references */
+    bool uncounted; /* user half without references (a reserved vmap's supervisor pages) */
     bool cow;
     bool guard;    /* PT_PROTECT: never make a frame writable that is shared (COW) */
     pt_gather_t *g;
@@ -263,7 +264,7 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
                     continue;
                 hal_pte_store(&t[i], 0);
                 gather_flush(g, bva, bva + PAGE_MASK);
-                if (w->user)
+                if (w->user && !w->uncounted)
                     gather_unref(w->ctx, g, hal_pte_pfn(1, old));
                 lo = MIN(lo, bva);
                 hi = bva + PAGE_MASK;
@@ -278,12 +279,12 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
             pte_t old = hal_pte_load(&t[i]), e;
             int err = hal_pte_make_leaf(1, pfn, w->flags, &e);
             MM_ASSERT(err == 0, "flags %#x not encodable for pfn %#llx", w->flags, (unsigned long long)pfn);
-            if (w->user)
+            if (w->user && !w->uncounted)
                 pmm_ref(pfn);
             hal_pte_store(&t[i], e);
             if (hal_pte_present(old)) {
                 gather_flush(g, va, va + PAGE_MASK);
-                if (w->user)
+                if (w->user && !w->uncounted)
                     gather_unref(w->ctx, g, hal_pte_pfn(1, old));
             }
         }
@@ -296,7 +297,7 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
                 continue;
             hal_pte_store(&t[i], 0);
             gather_flush(g, va, va + PAGE_MASK);
-            if (w->user)
+            if (w->user && !w->uncounted)
                 gather_unref(w->ctx, g, hal_pte_pfn(1, old));
         }
         break;
@@ -528,10 +529,10 @@ static int split_edges(mm_context_t *ctx, ptr_t va, ptr_t last)
     return err;
 }
 
-int pt_map(mm_context_t *ctx, ptr_t va, ptr_t last, pfn_t pfn, vm_flags flags, pt_gather_t *g)
+static int map_range(mm_context_t *ctx, ptr_t va, ptr_t last, pfn_t pfn, vm_flags flags, bool uncounted, pt_gather_t *g)
 {
     walk_t w = { .kind = PT_PREPARE_MAP, .ctx = ctx, .va0 = va, .pfn0 = pfn, .flags = flags,
-                 .user = hal_is_user_addr(mm_geometry, va), .g = g };
+                 .user = hal_is_user_addr(mm_geometry, va), .uncounted = uncounted, .g = g };
     int err = walk_root(&w, va, last);
     if (err) {
         prune(ctx, va, last, g);
@@ -604,13 +605,32 @@ int pt_map_page(mm_context_t *ctx, ptr_t va, pfn_t pfn, vm_flags flags, pt_gathe
     return pt_set_page(ctx, va, &c, pfn, flags, g);
 }
 
-int pt_unmap(mm_context_t *ctx, ptr_t va, ptr_t last, pt_gather_t *g)
+int pt_map(mm_context_t *ctx, ptr_t va, ptr_t last, pfn_t pfn, vm_flags flags, pt_gather_t *g)
+{
+    return map_range(ctx, va, last, pfn, flags, false, g);
+}
+
+int pt_map_uncounted(mm_context_t *ctx, ptr_t va, ptr_t last, pfn_t pfn, vm_flags flags, pt_gather_t *g)
+{
+    MM_ASSERT(hal_is_user_addr(mm_geometry, va), "not a user address: %#lx", (unsigned long)va);
+    return map_range(ctx, va, last, pfn, flags, true, g);
+}
+
+static int unmap_range(mm_context_t *ctx, ptr_t va, ptr_t last, bool uncounted, pt_gather_t *g)
 {
     int err = split_edges(ctx, va, last);
     if (err)
         return err;
-    walk_t w = { .kind = PT_UNMAP, .ctx = ctx, .user = hal_is_user_addr(mm_geometry, va), .g = g };
+    walk_t w = { .kind = PT_UNMAP, .ctx = ctx, .user = hal_is_user_addr(mm_geometry, va), .uncounted = uncounted,
+                 .g = g };
     return walk_root(&w, va, last);
+}
+
+int pt_unmap(mm_context_t *ctx, ptr_t va, ptr_t last, pt_gather_t *g) { return unmap_range(ctx, va, last, false, g); }
+
+int pt_unmap_uncounted(mm_context_t *ctx, ptr_t va, ptr_t last, pt_gather_t *g)
+{
+    return unmap_range(ctx, va, last, true, g);
 }
 
 int pt_protect(mm_context_t *ctx, ptr_t va, ptr_t last, vm_flags flags, bool guard_shared, pt_gather_t *g)

@@ -22,6 +22,10 @@ typedef struct pt_gather {
  * references). flags must be encodable. Returns 0 or -ENOMEM with the tables
  * as they were (huge leaves possibly split, which changes no translation). */
 int pt_map(mm_context_t *ctx, ptr_t va, ptr_t last, pfn_t pfn, vm_flags flags, pt_gather_t *g);
+/* pt_map and pt_unmap in the user half without references: the supervisor
+ * pages of a reserved vmap (frames kmm may not manage). */
+int pt_map_uncounted(mm_context_t *ctx, ptr_t va, ptr_t last, pfn_t pfn, vm_flags flags, pt_gather_t *g);
+int pt_unmap_uncounted(mm_context_t *ctx, ptr_t va, ptr_t last, pt_gather_t *g);
 /* pt_map of the one user-half page at va: pt_walk_page then pt_set_page.
  * 0 or -ENOMEM with the tables as they were. */
 int pt_map_page(mm_context_t *ctx, ptr_t va, pfn_t pfn, vm_flags flags, pt_gather_t *g);

@@ -46,7 +46,33 @@ int mm_range_begin(mm_context_t *mmctx, ptr_t vaddr, size_t npages, const vm_fla
         return err;
     *ctx = user ? mmctx : mm_kernel_context();
     ASSERT_LOCKED(*ctx);
+    /* A reserved vmap's pages are the kernel's: the -errno layer leaves them. */
+    if (user && (*ctx)->reserved_vmaps)
+        for (vmap_t *v = mm_vmap_first_from(*ctx, vaddr); v && v->vaddr <= *last; v = mm_vmap_next(v))
+            if (v->reserved)
+                return -EINVAL;
     return 0;
+}
+
+vmap_t *mm_map_reserved_locked(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags)
+{
+    ASSERT_LOCKED(mmctx);
+    if (mmctx->is_kernel || mm_check_flags(flags, false) || (flags & VM_GLOBAL) || npages == 0 ||
+        npages - 1 > hal_max_pfn(mm_geometry) || pfn > hal_max_pfn(mm_geometry) - (npages - 1))
+        return ERR_PTR(-EINVAL);
+    vmap_t *v = vmap_create(mmctx, vaddr, npages);
+    if (IS_ERR(v))
+        return v;
+    v->reserved = true;
+    mmctx->reserved_vmaps++;
+    pt_gather_t g = PT_GATHER_INIT;
+    int err = pt_map_uncounted(mmctx, vaddr, vmap_last(v), pfn, flags, &g);
+    pt_finish(mmctx, &g);
+    if (err) {
+        vmap_destroy(v);
+        return ERR_PTR(err);
+    }
+    return v;
 }
 
 int mm_do_map(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags)
@@ -194,7 +220,7 @@ vmap_t *vmap_clone_into(vmap_t *src_vmap, mm_context_t *dst_ctx, bool cow)
 {
     mm_context_t *src = src_vmap->mmctx;
     ASSERT_LOCKED(src);
-    if (dst_ctx == src)
+    if (dst_ctx == src || src_vmap->reserved)
         return ERR_PTR(-EINVAL);
     ASSERT_LOCKED(dst_ctx);
     vmap_t *v = mm_get_free_vaddr_locked(dst_ctx, src_vmap->npages, src_vmap->vaddr, VALLOC_EXACT);
@@ -258,9 +284,24 @@ int mm_unmap_user_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
         if (!vmap_is_guard(v))
             vmap_forget(v);
     }
+    /* The pages in the range, but a reserved vmap's (the kernel's, left as
+     * they are: the range around each is unmapped on its own). */
     pt_gather_t g = PT_GATHER_INIT;
-    err = pt_unmap(mmctx, vaddr, last, &g);
-    MM_ASSERT(err == 0, "user-half unmap cannot need a split, got %d", err);
+    ptr_t from = vaddr;
+    for (vmap_t *v = mmctx->reserved_vmaps ? mm_vmap_first_from(mmctx, vaddr) : NULL; v && v->vaddr <= last;
+         v = mm_vmap_next(v)) {
+        if (!v->reserved)
+            continue;
+        if (v->vaddr > from) {
+            err = pt_unmap(mmctx, from, v->vaddr - 1, &g);
+            MM_ASSERT(err == 0, "user-half unmap cannot need a split, got %d", err);
+        }
+        from = vmap_last(v) + 1;
+    }
+    if (from <= last && from != 0) {
+        err = pt_unmap(mmctx, from, last, &g);
+        MM_ASSERT(err == 0, "user-half unmap cannot need a split, got %d", err);
+    }
     pt_finish(mmctx, &g);
     return 0;
 }

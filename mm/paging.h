@@ -39,15 +39,8 @@
 
 #include "mm/mm.h"
 
-typedef enum mmap_flags {
-    MMAP_DEFAULT = 0,
-    MMAP_EXACT = 1 << 0,
-} mmap_flags_t;
-
-typedef enum valloc_flags {
-    VALLOC_DEFAULT = 0,        /* Default allocation flags. */
-    VALLOC_EXACT = MMAP_EXACT, /* Allocate pages at the exact address. */
-} valloc_flags;
+/* mmap_flags_t and valloc_flags (VALLOC_EXACT, and kmm's VALLOC_POPULATE:
+ * anonymous memory filled at creation) are in mm/kmm.h. */
 
 /* Gets npages unmapped free pages from a page table: creates an empty vmap
  * of n_pages at the lowest free address >= max(base_vaddr, MM_USER_MIN)
@@ -118,6 +111,22 @@ void mm_flag_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_fl
  * (the kernel context's for kernel-half addresses). */
 ptr_t mm_get_phys_addr(mm_context_t *ctx, ptr_t vaddr);
 
+/* kmm's addition: a reserved vmap, the kernel's own supervisor pages in a
+ * user half (a trampoline, a trap frame): [vaddr, +npages) mapped to
+ * pfn.. with flags (VM_READ needed; no VM_USER, no VM_GLOBAL), frames kmm
+ * need not manage (no reference taken; the caller owns them and frees them
+ * after vmap_destroy or the context's end). To everything else it is a
+ * guard: a user-mode access (and mm_get_user_page) is refused, a later vmap
+ * or mm_get_free_vaddr_locked never overlaps it (-EEXIST / skipped),
+ * mm_unmap_user_pages_locked and mm_protect_locked leave it or fail as
+ * over a guard, fork does not copy it (the child has nothing there), the
+ * clones refuse it (-EINVAL), and the -errno layer (mm_do_map, _unmap,
+ * _flag, _replace) refuses any range that touches it (-EINVAL). Needs
+ * mm_lock. Returns the vmap, or ERR_PTR: -EINVAL (bad flags, the kernel
+ * context, a range as vmap_create refuses, frames the arch cannot encode),
+ * -EEXIST (overlaps a vmap), -ENOMEM (nothing left behind). */
+vmap_t *mm_map_reserved_locked(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags);
+
 /* ---- The layer underneath: 0 or -errno, nothing changed on failure ---- */
 
 /* Maps [vaddr, +npages) to pfn.. with flags, replacing existing mappings.
@@ -130,22 +139,27 @@ int mm_do_map(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_fla
 /* Unmaps present pages of [vaddr, +npages) (holes skipped), dropping one
  * reference per user frame; splits huge leaves covered in part; frees tables
  * left empty and unreferenced frames after the single TLB invalidation of the
- * operation. Touches page tables only (vmaps are the caller's business). */
+ * operation. Touches page tables only (vmaps are the caller's business).
+ * Needs the lock of the context owning the range. */
 int mm_do_unmap(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
-/* As mm_flag_pages_locked, returning -errno. */
+/* As mm_flag_pages_locked, returning -errno. Needs the lock of the context
+ * owning the range. */
 int mm_do_flag(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags);
 /* Copies the present mappings of [vaddr, +npages) from src to dst (taking a
  * reference per frame); with cow, makes both sides read-only and
- * invalidates the source's TLB for the range. On -ENOMEM dst is unchanged. */
+ * invalidates the source's TLB for the range. On -ENOMEM dst is unchanged.
+ * Needs both contexts' locks (mm_lock_ctx_pair). */
 int mm_do_copy(mm_context_t *src, mm_context_t *dst, ptr_t vaddr, size_t npages, bool cow);
 /* The frame and flags of the page mapped at vaddr: 0, or -ENOENT if not
  * mapped, -EINVAL if not canonical. *paddr gets the full physical address.
  * A kernel-half vaddr is looked up in the kernel context's tables, whatever
- * mmctx is. */
+ * mmctx is. Needs the lock of the context owning vaddr (the kernel
+ * context's for a kernel-half one), and asserts it. */
 int mm_do_translate(mm_context_t *mmctx, ptr_t vaddr, uint64_t *paddr, vm_flags *flags);
-/* As mm_replace_page_locked, returning -errno. */
+/* As mm_replace_page_locked, returning -errno. Needs mm_lock. */
 int mm_do_replace(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, vm_flags flags);
-/* Kernel-half map/unmap with the kernel context's lock taken inside. */
+/* Kernel-half map/unmap with the kernel context's lock taken inside (the
+ * caller must not hold it). */
 int mm_do_map_kernel(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_flags flags);
 void mm_unmap_kernel_pages(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
 /* Unmaps [vaddr, +npages) of the user half like munmap: vmaps wholly inside
@@ -164,3 +178,18 @@ int mm_unmap_user_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
  * access is spurious (its page is invalidated, 0), except a kernel-mode one
  * on a user page without f->user_access (SMAP / SUM: -EFAULT). */
 int mm_handle_fault(mm_context_t *ctx, const hal_fault_t *f);
+
+/* Resolves `access` (HAL_ACCESS_* bits) to the user page holding vaddr as
+ * a user-mode access would (zero-on-demand, copy-on-write, shared memory),
+ * then hands back its frame in *out_pfn with one reference taken for the
+ * caller, who drops it with pmm_release (Linux's get_user_pages, one page):
+ * for kernels that copy to and from user memory through physical
+ * addresses. A write gets a frame private to ctx (copied if it was shared),
+ * which the caller may write through pfn_va. Takes ctx->mm_lock (the caller
+ * must not hold it). 0; -EINVAL (no context, the kernel context, no
+ * out_pfn, no or unknown access bits); -EFAULT when a user-mode access
+ * would be refused (not a user address, below MM_USER_MIN, outside every
+ * vmap, in a guard, not allowed by the vmap or the entry); -ENOMEM. Nothing
+ * is pinned on failure (a page the fault mapped before failing stays
+ * mapped, as after a fault). */
+int mm_get_user_page(mm_context_t *ctx, ptr_t vaddr, hal_access_t access, pfn_t *out_pfn);

@@ -1,5 +1,39 @@
 /* mm/platform.h - what the generic layer needs from whoever embeds it: the
- * kernel (kernel/) or the host platform (hal/host/). Three services only. */
+ * test kernel (kernel/), the host platform (hal/host/), or another kernel
+ * (tests/embed/, docs/embedding.md). The declarations an embedder
+ * implements are in mm/kmm.h; this file states their contracts. The full
+ * list of what an embedder supplies, nothing more:
+ *   required  mm_phys_to_virt, mm_lock_owner_token, mm_panic_at (a printf
+ *             with %s %d %u %x %p and the l, ll, z and # modifiers),
+ *             mm_cpu_id, mm_cpus_online, mm_tlb_shootdown (a one-CPU kernel:
+ *             0, 1 and a shootdown that is never called);
+ *   optional  (weak defaults in mm/pmm.c) mm_irq_save / mm_irq_restore,
+ *             mm_spin_wait, mm_platform_frame_freed;
+ *   optional  (weak defaults in mm/freestanding.c, freestanding builds)
+ *             memset, memcpy; nothing else of a C library is used.
+ * hal/hal.h's privileged operations (hal_tlb_*, hal_tables_sync,
+ * hal_mmu_activate, hal_mmu_active_root) are compiled from hal/<arch>/mmu.c
+ * with the rest of kmm; an embedder writes them only for an arch kmm lacks.
+ *
+ * What an embedder guarantees:
+ * - mm_phys_to_virt works for every frame of the regions given to mm_init,
+ *   on every CPU, at every time kmm runs (a direct map, or identity).
+ * - kmm is entered from thread context or with interrupts masked; if an
+ *   interrupt handler can call kmm, or the kernel preempts threads that
+ *   hold kmm's locks, mm_irq_save must mask interrupts.
+ * - mm_lock_owner_token differs between any two threads that may run kmm
+ *   at the same time (a CPU's id + 1 when interrupts are masked inside kmm;
+ *   a thread pointer otherwise).
+ * - Several CPUs: mm_switch_context on a CPU is the only way a user root
+ *   gets into that CPU's MMU (the context then records the CPU as one that
+ *   may cache it, until it switches away), and every CPU that runs is in
+ *   mm_cpus_online (they all cache the kernel half). kmm flushes its own
+ *   CPU and asks mm_tlb_shootdown to flush the others that may cache the
+ *   context; the embedder delivers those requests (IPIs) and waits for
+ *   each, serving requests aimed at the calling CPU while it waits and in
+ *   mm_spin_wait. A kernel that loads a root by other means (its own
+ *   trampoline, a root switched without mm_switch_context) must flush that
+ *   CPU itself when it stops using it. */
 #pragma once
 
 #include "mm/types.h"
@@ -29,8 +63,7 @@ _Noreturn void mm_panic_at(const char *func, const char *fmt, ...) __attribute__
  * others, waiting for all of them before any frame or table it released can
  * be allocated again. A single-CPU platform returns 0, 1 and never sees a
  * shootdown. */
-#define MM_MAX_CPUS 64
-typedef uint64_t mm_cpumask_t;
+/* MM_MAX_CPUS, mm_cpumask_t: mm/kmm.h. */
 #define MM_CPU_BIT(cpu) ((mm_cpumask_t)1 << (cpu))
 
 /* The calling CPU's index, below MM_MAX_CPUS (0 on a single CPU). */
@@ -41,17 +74,29 @@ mm_cpumask_t mm_cpus_online(void);
 /* One invalidation request: [start, end) of the address space whose root is
  * `root` (kernel-half ranges: whatever address space each CPU runs), or
  * everything of it (all: as hal_tlb_invalidate_all, for freed tables). */
-typedef struct mm_shootdown {
-    pfn_t root;
-    ptr_t start, end;
-    bool all;
-} mm_shootdown_t;
 /* Has every CPU in `cpus` (never the calling one) carry out req with its
  * local hal_tlb_invalidate / hal_tlb_invalidate_all, and returns when each
  * has acknowledged. Called with context locks held and, in a kernel,
  * interrupts masked: while it waits it must keep serving requests aimed at
  * the calling CPU, or two CPUs shooting down at each other deadlock. */
 void mm_tlb_shootdown(mm_cpumask_t cpus, const mm_shootdown_t *req);
+
+/* ---- Interrupts ----
+ * Optional: masking interrupts while a kmm lock is held. Every kmm lock
+ * calls mm_irq_save() before it starts spinning and mm_irq_restore() with
+ * what it returned after it is released; kmm releases its locks in the
+ * reverse order of taking them, so the pair nests (the first lock's state
+ * is the one restored last). A kernel that takes interrupts in kernel mode
+ * and may call kmm from an interrupt handler (or switch threads from the
+ * timer while kmm runs, on a lock another thread then spins on) masks
+ * interrupts here and returns whether they were on: no call into kmm need
+ * then be wrapped. The generic layer's default masks nothing and returns
+ * 0 (a kernel whose interrupts are already off in kernel mode, or that
+ * never enters kmm from an interrupt, as the test kernel here). Called with
+ * no kmm lock of the calling CPU held for the first save; must not call into
+ * kmm. */
+mm_irq_state_t mm_irq_save(void);
+void mm_irq_restore(mm_irq_state_t state);
 
 /* Optional: called in every spin loop (a contended lock). A kernel serves
  * the cross-CPU requests aimed at the calling CPU here (a CPU spinning with

@@ -103,6 +103,10 @@ __attribute__((weak)) void mm_platform_frame_freed(pfn_t pfn, unsigned order)
 
 __attribute__((weak)) void mm_spin_wait(void) {}
 
+__attribute__((weak)) mm_irq_state_t mm_irq_save(void) { return 0; }
+
+__attribute__((weak)) void mm_irq_restore(mm_irq_state_t state) { (void)state; }
+
 /* Puts a free block on the buddy lists with the lock held, merging with
  * free buddies. */
 static void buddy_insert_locked(pfn_t pfn, unsigned order)
@@ -544,6 +548,44 @@ uint64_t pmm_frame_record_paddr(pfn_t pfn)
     if (pfn < pmm.base_pfn || pfn >= pmm.end_pfn)
         return 0;
     return pmm.frames_paddr + (pfn - pmm.base_pfn) * sizeof(frame_t);
+}
+
+/* ---- frames shared with the embedder's allocator ---- */
+
+int pmm_give_frames(pfn_t pfn, size_t n)
+{
+    if (n == 0 || pfn < pmm.base_pfn || pfn >= pmm.end_pfn || n > pmm.end_pfn - pfn)
+        return -EINVAL;
+    pfn_t array = pmm.frames_paddr >> PAGE_SHIFT;
+    if (pfn < array + pmm.array_frames && array < pfn + n)
+        return -EINVAL;
+    spinlock_acquire(&pmm.lock);
+    for (pfn_t p = pfn; p < pfn + n; p++) {
+        if (state_of(frame_of(p)) != FRAME_RESERVED) {
+            spinlock_release(&pmm.lock);
+            return -EINVAL;
+        }
+    }
+    for (pfn_t p = pfn; p < pfn + n; p++) {
+        pmm.reserved_frames--;
+        pmm.managed_frames++;
+        free_block_locked(p, 0);
+    }
+    spinlock_release(&pmm.lock);
+    return 0;
+}
+
+pfn_t pmm_take_frame(void)
+{
+    pfn_t p = pmm_alloc();
+    if (p == PMM_NO_FRAME)
+        return p;
+    spinlock_acquire(&pmm.lock);
+    set_state(frame_of(p), FRAME_RESERVED);
+    pmm.managed_frames--;
+    pmm.reserved_frames++;
+    spinlock_release(&pmm.lock);
+    return p;
 }
 
 /* ---- statistics and fault injection ---- */

@@ -11,7 +11,6 @@
 
 #include "mm/types.h"
 
-#define PMM_NO_FRAME ((pfn_t)-1)
 #define PMM_MAX_ORDER 10 /* largest block: 2^10 frames = 4 MiB */
 /* Each CPU keeps up to PMM_CACHE_MAX free frames of its own and moves
  * PMM_CACHE_BATCH at a time between them and the shared buddy lists (one
@@ -20,11 +19,7 @@
 #define PMM_CACHE_MAX 64
 #define PMM_CACHE_BATCH 16
 
-typedef struct mm_region {
-    uint64_t base; /* physical address */
-    uint64_t size; /* bytes */
-    bool usable;   /* false: reserved, punches a hole in usable regions */
-} mm_region_t;
+/* mm_region_t and PMM_NO_FRAME: mm/kmm.h. */
 
 /* Brings the allocator up over the usable regions minus the reserved ones
  * (any order, may overlap). The frame array is carved from usable memory.
@@ -95,6 +90,19 @@ bool pmm_gather_defer_unref(pmm_gather_t *g, pfn_t pfn);
 void pmm_gather_release(pmm_gather_t *g);
 /* True if g holds nothing to release. */
 static inline bool pmm_gather_empty(const pmm_gather_t *g) { return g->head == PMM_NO_FRAME && g->nrefs == 0; }
+
+/* Frames shared with the embedding kernel's own allocator. mm_init's
+ * regions fix the span the frame array covers: RAM the embedder may give
+ * kmm later is declared usable there and, for now, reserved (a reserved
+ * region over it). Then:
+ * pmm_give_frames hands [pfn, +n) to kmm: each frame becomes free and
+ * managed. 0, or -EINVAL with nothing given when n is 0 or a frame is
+ * outside the span, is managed already, or holds the frame array.
+ * pmm_take_frame takes one free frame out of kmm for good (it is no longer
+ * managed: the embedder owns it, and a user mapping of it is refused), or
+ * PMM_NO_FRAME when none is free. Both take the allocator's lock. */
+int pmm_give_frames(pfn_t pfn, size_t n);
+pfn_t pmm_take_frame(void);
 
 /* True if pfn is a frame this allocator manages (usable RAM, free or not). */
 bool pmm_is_managed(pfn_t pfn);

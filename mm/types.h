@@ -1,4 +1,6 @@
-/* mm/types.h - the vocabulary shared by the generic layer, the HAL and callers.
+/* mm/types.h - the vocabulary shared by the generic layer and the HAL: the
+ * public one of mm/kmm.h plus kmm's internal names (PAGE_SIZE, errno
+ * values, ERR_PTR, MIN/MAX ...), which an embedding kernel never includes.
  *
  * Names follow MOS's paging module (ptr_t, pfn_t, vm_flags, vmap_type_t,
  * vmap_content_t) so code written against it ports unchanged. */
@@ -8,31 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef uintptr_t ptr_t; /* a virtual address */
-typedef uint64_t pfn_t;  /* a physical frame number (physical address >> PAGE_SHIFT) */
+#include "mm/kmm.h" /* the public vocabulary: ptr_t, pfn_t, vm_flags ... */
 
-#define PAGE_SHIFT 12
+#define PAGE_SHIFT KMM_PAGE_SHIFT
 #define PAGE_SIZE ((ptr_t)1 << PAGE_SHIFT)
 #define PAGE_MASK (PAGE_SIZE - 1)
-
-typedef enum vm_flags {
-    VM_NONE = 0,
-    VM_READ = 1u << 0,
-    VM_WRITE = 1u << 1,
-    VM_EXEC = 1u << 2,
-    VM_USER = 1u << 3,
-    VM_WRITE_THROUGH = 1u << 4,
-    VM_CACHE_DISABLED = 1u << 5,
-    VM_GLOBAL = 1u << 6,
-
-    VM_RW = VM_READ | VM_WRITE,
-    VM_RX = VM_READ | VM_EXEC,
-    VM_RWX = VM_READ | VM_WRITE | VM_EXEC,
-    VM_USER_RO = VM_USER | VM_READ,
-    VM_USER_RW = VM_USER | VM_RW,
-    VM_USER_RX = VM_USER | VM_RX,
-    VM_USER_RWX = VM_USER | VM_RWX,
-} vm_flags;
 
 #define VM_ALL_FLAGS (VM_READ | VM_WRITE | VM_EXEC | VM_USER | VM_WRITE_THROUGH | VM_CACHE_DISABLED | VM_GLOBAL)
 
@@ -47,6 +29,10 @@ typedef enum vm_flags {
 #define ERANGE 34
 #define ENOTSUP 95
 #define EOVERFLOW 75
+_Static_assert(EPERM == KMM_EPERM && ENOENT == KMM_ENOENT && EFAULT == KMM_EFAULT && EBUSY == KMM_EBUSY &&
+                   EEXIST == KMM_EEXIST && EINVAL == KMM_EINVAL && ENOMEM == KMM_ENOMEM && ERANGE == KMM_ERANGE &&
+                   ENOTSUP == KMM_ENOTSUP && EOVERFLOW == KMM_EOVERFLOW,
+               "mm/kmm.h's error numbers are kmm's");
 
 /* Pointers that carry an error: ERR_PTR(-ENOMEM), IS_ERR(p), PTR_ERR(p). */
 #define MAX_ERRNO 4095

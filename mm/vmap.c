@@ -69,6 +69,8 @@ vmap_t *vmap_create(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
 
 void vmap_forget(vmap_t *vmap)
 {
+    if (vmap->reserved)
+        vmap->mmctx->reserved_vmaps--;
     if (vmap->object)
         shm_put(vmap->object);
     vm_tree_remove(&vmap->mmctx->vmaps, &vmap->node);
@@ -80,7 +82,8 @@ void vmap_destroy(vmap_t *vmap)
     mm_context_t *ctx = vmap->mmctx;
     ASSERT_LOCKED(ctx);
     pt_gather_t g = PT_GATHER_INIT;
-    int err = pt_unmap(ctx, vmap->vaddr, vmap->vaddr + vmap->npages * PAGE_SIZE - 1, &g);
+    ptr_t last = vmap->vaddr + vmap->npages * PAGE_SIZE - 1;
+    int err = vmap->reserved ? pt_unmap_uncounted(ctx, vmap->vaddr, last, &g) : pt_unmap(ctx, vmap->vaddr, last, &g);
     MM_ASSERT(err == 0, "unmapping vmap [%#lx, +%zu pages) failed: %d", (unsigned long)vmap->vaddr, vmap->npages, err);
     pt_finish(ctx, &g);
     vmap_forget(vmap);
@@ -155,6 +158,8 @@ void vmap_copy_attributes(vmap_t *dst, const vmap_t *src)
     dst->content = src->content;
     dst->on_fault = src->on_fault;
     dst->private_data = src->private_data;
+    dst->reserved = src->reserved;
+    dst->mmctx->reserved_vmaps += src->reserved;
     dst->object = src->object;
     dst->object_pgoff = src->object_pgoff;
     if (dst->object)

@@ -8,7 +8,7 @@ set -euo pipefail
 want=("$@")
 [ ${#want[@]} -eq 0 ] && want=(all)
 
-pkgs=(meson ninja-build gcc pkg-config python3 libcriterion-dev)
+pkgs=(meson ninja-build gcc pkg-config python3 libcriterion-dev doxygen)
 for w in "${want[@]}"; do
   case "$w" in
     host) ;;

@@ -31,6 +31,25 @@ void *mm_phys_to_virt(uint64_t paddr)
 static _Thread_local char owner_token;
 uintptr_t mm_lock_owner_token(void) { return (uintptr_t)&owner_token; }
 
+/* Interrupts of the calling thread's simulated CPU: masked while any save
+ * is outstanding. A state is the nesting depth at the save, so a restore
+ * out of order (not the latest save) is seen and counted. */
+static _Thread_local uintptr_t irq_depth;
+static _Atomic size_t irq_out_of_order;
+
+mm_irq_state_t mm_irq_save(void) { return irq_depth++; }
+
+void mm_irq_restore(mm_irq_state_t state)
+{
+    if (irq_depth == 0 || state != irq_depth - 1)
+        atomic_fetch_add(&irq_out_of_order, 1);
+    if (irq_depth)
+        irq_depth--;
+}
+
+bool host_irq_masked(void) { return irq_depth != 0; }
+size_t host_irq_out_of_order(void) { return atomic_load(&irq_out_of_order); }
+
 _Noreturn void mm_panic_at(const char *func, const char *fmt, ...)
 {
     va_list ap;

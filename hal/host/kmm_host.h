@@ -55,6 +55,13 @@ pfn_t host_active_kernel_root(void);
 const host_tlb_event_t *host_tlb_event(size_t i);
 void host_tlb_log_clear(void);
 
+/* ---- Interrupts (mm_irq_save / mm_irq_restore, mm/platform.h) ----
+ * True while the calling thread holds a kmm lock (its simulated interrupts
+ * are masked); the number of restores since the process started that were
+ * not of the latest outstanding save (a lock released out of order). */
+bool host_irq_masked(void);
+size_t host_irq_out_of_order(void);
+
 /* ---- Simulated CPUs ----
  * Each thread is a CPU: CPU 0 until it calls kmm_host_cpu_set, which also
  * counts that CPU online (kernel-half invalidations go to every online CPU).

@@ -1,0 +1,488 @@
+/* Regression tests for issue 15 (kmm embedded in another kernel): the
+ * interrupt hook every lock uses, the get_user_pages-like fault-and-pin
+ * call, anonymous vmaps populated at creation and the fork reserve. Every
+ * geometry, like the other suites. */
+#include "fixture.h"
+#include "mm/check.h"
+#include "mm/cow.h"
+
+TestSuite(issue15, .init = fixture_setup);
+
+#define VA ((ptr_t)0x10000000)
+
+static void check_invariants(void)
+{
+    mm_check_report_t r;
+    int err = mm_check_invariants(&r);
+    cr_assert_eq(err, 0, "invariants: %zu violations of %zu checks; first: %s", r.violations, r.checks, r.first);
+}
+
+/* ---- Item 4: the lock masks interrupts through the platform's hook ---- */
+
+/* A context lock masks the calling CPU's interrupts until it is released;
+ * with two contexts, whichever argument order, the states are restored in
+ * the reverse order of saving (mm_unlock_ctx_pair used to release ctx2
+ * first even when it was taken first: the outer state came back while the
+ * inner lock was still held). */
+Test(issue15, context_locks_mask_interrupts_and_restore_them_in_reverse_order)
+{
+    mm_context_t *a = new_ctx(), *b = new_ctx();
+    size_t bad0 = host_irq_out_of_order();
+    cr_assert(!host_irq_masked());
+    mm_lock_ctx_pair(a, b);
+    cr_assert(host_irq_masked(), "a context lock held with interrupts on");
+    mm_unlock_ctx_pair(a, b);
+    cr_assert(!host_irq_masked(), "interrupts left masked after the pair was released");
+    mm_lock_ctx_pair(b, a);
+    mm_unlock_ctx_pair(b, a);
+    cr_assert(!host_irq_masked());
+    cr_assert_eq(host_irq_out_of_order(), bad0, "%zu restores out of order", host_irq_out_of_order() - bad0);
+    /* Every operation, allocator locks inside context locks included, nests. */
+    mm_context_t *c = mm_clone_context(a);
+    cr_assert(!IS_ERR(c));
+    mm_destroy_context(c);
+    mm_destroy_context(a);
+    mm_destroy_context(b);
+    cr_assert(!host_irq_masked());
+    cr_assert_eq(host_irq_out_of_order(), bad0);
+}
+
+/* ---- Item 7: one call resolves an access and pins the frame ---- */
+
+static vmap_t *anon(mm_context_t *ctx, ptr_t va, size_t n, vm_flags f, valloc_flags vf)
+{
+    mm_lock_ctx_pair(ctx, NULL);
+    vmap_t *v = cow_allocate_zeroed_pages(ctx, n, va, VALLOC_EXACT | vf, f);
+    mm_unlock_ctx_pair(ctx, NULL);
+    return v;
+}
+
+/* A write to an untouched anonymous page: a fresh zeroed frame, mapped
+ * (count 1) and pinned for the caller (count 2); what the caller writes
+ * through the frame is what user mode reads. */
+Test(issue15, get_user_page_write_fills_untouched_page_and_pins_it)
+{
+    size_t free0 = pmm_free_frames();
+    mm_context_t *ctx = new_ctx();
+    cr_assert(!IS_ERR(anon(ctx, VA, 4, VM_RW, 0)));
+    pfn_t p = PMM_NO_FRAME;
+    cr_assert_eq(mm_get_user_page(ctx, VA + PAGE_SIZE + 8, HAL_ACCESS_WRITE, &p), 0);
+    cr_assert_neq(p, mm_zero_page());
+    cr_assert_eq(pmm_refcount(p), 2, "mapping + caller: %u", pmm_refcount(p));
+    cr_assert_eq(*(uint64_t *)pfn_va(p), 0, "a fresh page is not zeroed");
+    *(uint64_t *)((char *)pfn_va(p) + 8) = 0xfeed;
+    cr_assert_eq(get64(ctx, VA + PAGE_SIZE + 8), 0xfeed);
+    cr_assert_eq(pmm_release(p), 1);
+    /* A read of another untouched page pins the shared zero page. */
+    pfn_t z = PMM_NO_FRAME;
+    uint32_t zrefs = pmm_refcount(mm_zero_page());
+    cr_assert_eq(mm_get_user_page(ctx, VA, HAL_ACCESS_READ, &z), 0);
+    cr_assert_eq(z, mm_zero_page());
+    cr_assert_eq(pmm_refcount(z), zrefs + 2, "zero page: mapping + caller");
+    pmm_release(z);
+    /* A write to it now replaces the zero page by a private frame. */
+    pfn_t w = PMM_NO_FRAME;
+    cr_assert_eq(mm_get_user_page(ctx, VA, HAL_ACCESS_WRITE, &w), 0);
+    cr_assert_neq(w, mm_zero_page());
+    cr_assert_eq(pmm_refcount(mm_zero_page()), zrefs);
+    pmm_release(w);
+    ASSERT_TLB_CLEAN();
+    check_invariants();
+    mm_destroy_context(ctx);
+    cr_assert_eq(pmm_free_frames(), free0);
+}
+
+/* After fork, a write through the call copies: the parent's frame keeps the
+ * parent's bytes, the child's pinned frame is its own. */
+Test(issue15, get_user_page_write_after_fork_copies_the_shared_frame)
+{
+    size_t free0 = pmm_free_frames();
+    mm_context_t *parent = new_ctx();
+    cr_assert(!IS_ERR(anon(parent, VA, 1, VM_RW, 0)));
+    put64(parent, VA, 0xaaaa);
+    mm_context_t *child = mm_clone_context(parent);
+    cr_assert(!IS_ERR(child));
+    pfn_t shared = PMM_NO_FRAME;
+    cr_assert_eq(mm_get_user_page(child, VA, HAL_ACCESS_READ, &shared), 0);
+    cr_assert_eq(pmm_refcount(shared), 3, "parent + child + caller");
+    pfn_t mine = PMM_NO_FRAME;
+    cr_assert_eq(mm_get_user_page(child, VA, HAL_ACCESS_WRITE, &mine), 0);
+    cr_assert_neq(mine, shared, "a write to a shared frame was not copied");
+    cr_assert_eq(pmm_refcount(mine), 2);
+    cr_assert_eq(pmm_refcount(shared), 2, "parent + caller");
+    *(uint64_t *)pfn_va(mine) = 0xbbbb;
+    cr_assert_eq(get64(parent, VA), 0xaaaa);
+    cr_assert_eq(get64(child, VA), 0xbbbb);
+    pmm_release(mine);
+    pmm_release(shared);
+    ASSERT_TLB_CLEAN();
+    mm_destroy_context(child);
+    mm_destroy_context(parent);
+    cr_assert_eq(pmm_free_frames(), free0);
+}
+
+/* Bad pointers are refused with nothing pinned nor allocated: outside every
+ * vmap, page 0, a kernel address, a write to read-only memory, a guard. */
+Test(issue15, get_user_page_refuses_bad_pointers_and_pins_nothing)
+{
+    mm_context_t *ctx = new_ctx();
+    cr_assert(!IS_ERR(anon(ctx, VA, 1, VM_READ, 0)));
+    mm_lock_ctx_pair(ctx, NULL);
+    vmap_t *guard = mm_get_free_vaddr_locked(ctx, 1, VA + 4 * PAGE_SIZE, VALLOC_EXACT);
+    mm_unlock_ctx_pair(ctx, NULL);
+    cr_assert(!IS_ERR(guard));
+    size_t free0 = pmm_free_frames();
+    pfn_t p = 12345;
+    cr_assert_eq(mm_get_user_page(ctx, VA + 64 * PAGE_SIZE, HAL_ACCESS_READ, &p), -EFAULT);
+    cr_assert_eq(mm_get_user_page(ctx, 0, HAL_ACCESS_READ, &p), -EFAULT);
+    cr_assert_eq(mm_get_user_page(ctx, KBASE(), HAL_ACCESS_READ, &p), -EFAULT);
+    cr_assert_eq(mm_get_user_page(ctx, VA, HAL_ACCESS_WRITE, &p), -EFAULT);
+    cr_assert_eq(mm_get_user_page(ctx, VA + 4 * PAGE_SIZE, HAL_ACCESS_READ, &p), -EFAULT);
+    cr_assert_eq(mm_get_user_page(ctx, VA, 0, &p), -EINVAL);
+    cr_assert_eq(mm_get_user_page(ctx, VA, HAL_ACCESS_READ, NULL), -EINVAL);
+    cr_assert_eq(mm_get_user_page(mm_kernel_context(), VA, HAL_ACCESS_READ, &p), -EINVAL);
+    cr_assert_eq(p, 12345, "*out_pfn written on failure");
+    cr_assert_eq(pmm_free_frames(), free0);
+    mm_destroy_context(ctx);
+}
+
+/* -ENOMEM while filling a write fault: nothing pinned, nothing leaked. */
+Test(issue15, get_user_page_out_of_memory_pins_nothing)
+{
+    mm_context_t *ctx = new_ctx();
+    cr_assert(!IS_ERR(anon(ctx, VA, 1, VM_RW, 0)));
+    size_t free0 = pmm_free_frames();
+    pfn_t p = 7;
+    pmm_fail_after(1);
+    int err = mm_get_user_page(ctx, VA, HAL_ACCESS_WRITE, &p);
+    pmm_fail_after(0);
+    cr_assert_eq(err, -ENOMEM);
+    cr_assert_eq(p, 7);
+    cr_assert_eq(pmm_free_frames(), free0);
+    mm_destroy_context(ctx);
+}
+
+/* ---- Item 8: anonymous memory populated at creation ---- */
+
+/* VALLOC_POPULATE maps a private zeroed frame on every page at once: no
+ * fault follows the first write, and the frames are counted exactly. */
+Test(issue15, populate_maps_every_page_at_creation)
+{
+    size_t free0 = pmm_free_frames();
+    mm_context_t *ctx = new_ctx();
+    size_t before = pmm_free_frames();
+    mm_stats_t s0, s;
+    mm_get_stats(&s0);
+    vmap_t *v = anon(ctx, VA, 8, VM_RW, VALLOC_POPULATE);
+    cr_assert(!IS_ERR(v), "%ld", PTR_ERR(v));
+    mm_get_stats(&s);
+    cr_assert_eq(s.user_pages - s0.user_pages, 8, "user pages %zu", s.user_pages - s0.user_pages);
+    cr_assert_eq(before - pmm_free_frames(),
+                 8 + (s.table_pages - s0.table_pages) + (s.object_pages - s0.object_pages),
+                 "frames taken: %zu", before - pmm_free_frames());
+    size_t faults = softmmu_fault_count();
+    for (size_t i = 0; i < 8; i++) {
+        cr_assert_eq(get64(ctx, VA + i * PAGE_SIZE), 0);
+        put64(ctx, VA + i * PAGE_SIZE, i + 1);
+    }
+    cr_assert_eq(softmmu_fault_count(), faults, "a populated page faulted");
+    check_invariants();
+    mm_destroy_context(ctx);
+    cr_assert_eq(pmm_free_frames(), free0);
+}
+
+/* When memory runs out part-way, the call fails with -ENOMEM and leaves
+ * nothing: no vmap, no frame, no table; every failure point is tried. */
+Test(issue15, populate_out_of_memory_leaves_nothing_behind)
+{
+    mm_context_t *ctx = new_ctx();
+    size_t free0 = pmm_free_frames();
+    mm_stats_t s0;
+    mm_get_stats(&s0);
+    size_t failures = 0;
+    for (size_t nth = 1; nth < 64; nth++) {
+        pmm_fail_after(nth);
+        vmap_t *v = anon(ctx, VA, 8, VM_RW, VALLOC_POPULATE);
+        pmm_fail_after(0);
+        if (!IS_ERR(v)) {
+            mm_lock_ctx_pair(ctx, NULL);
+            vmap_destroy(v);
+            mm_unlock_ctx_pair(ctx, NULL);
+            cr_assert_eq(pmm_free_frames(), free0);
+            break;
+        }
+        failures++;
+        cr_assert_eq(PTR_ERR(v), -ENOMEM, "nth %zu: %ld", nth, PTR_ERR(v));
+        cr_assert_eq(mm_vmap_count(ctx), 0, "nth %zu: a vmap was left", nth);
+        cr_assert_eq(pmm_free_frames(), free0, "nth %zu: %zu frames leaked", nth, free0 - pmm_free_frames());
+        mm_stats_t s;
+        mm_get_stats(&s);
+        cr_assert_eq(s.user_pages, s0.user_pages);
+    }
+    cr_assert_geq(failures, 9, "8 frames and a table or two can each fail: %zu failures", failures);
+    check_invariants();
+    mm_destroy_context(ctx);
+}
+
+/* The flag belongs to anonymous memory: the address-only call refuses it. */
+Test(issue15, populate_is_refused_where_nothing_is_allocated)
+{
+    mm_context_t *ctx = new_ctx();
+    mm_lock_ctx_pair(ctx, NULL);
+    vmap_t *v = mm_get_free_vaddr_locked(ctx, 1, VA, VALLOC_EXACT | VALLOC_POPULATE);
+    mm_unlock_ctx_pair(ctx, NULL);
+    cr_assert_eq(PTR_ERR(v), -EINVAL);
+    cr_assert_eq(mm_vmap_count(ctx), 0);
+    mm_destroy_context(ctx);
+}
+
+/* ---- Item 9: the fork reserve is an option of the clone ---- */
+
+/* The reserve is exact: with R free frames left after the child is made, a
+ * reserve of R forks and R + 1 fails with -ENOMEM, the parent untouched
+ * (its pages still writable without a fault: not made copy-on-write) and
+ * nothing leaked. */
+Test(issue15, clone_reserve_is_exact_and_a_refused_fork_leaves_the_parent_as_it_was)
+{
+    mm_context_t *parent = new_ctx();
+    cr_assert(!IS_ERR(anon(parent, VA, 4, VM_RW, 0)));
+    for (size_t i = 0; i < 4; i++)
+        put64(parent, VA + i * PAGE_SIZE, i);
+    size_t free0 = pmm_free_frames();
+    mm_context_t *c = mm_clone_context(parent);
+    cr_assert(!IS_ERR(c));
+    size_t left = pmm_free_frames();
+    mm_destroy_context(c);
+    /* The clone made the parent copy-on-write: one write each makes it writable again. */
+    for (size_t i = 0; i < 4; i++)
+        put64(parent, VA + i * PAGE_SIZE, i);
+    cr_assert_eq(pmm_free_frames(), free0);
+
+    c = mm_clone_context_opts(parent, &(mm_clone_opts_t){ .reserve_frames = left + 1 });
+    cr_assert_eq(PTR_ERR(c), -ENOMEM);
+    cr_assert_eq(pmm_free_frames(), free0, "a refused fork leaked %zu frames", free0 - pmm_free_frames());
+    mm_stats_t s;
+    mm_get_stats(&s);
+    cr_assert_eq(s.contexts, 2, "kernel + parent: %zu", s.contexts);
+    size_t faults = softmmu_fault_count();
+    put64(parent, VA, 0x55);
+    cr_assert_eq(softmmu_fault_count(), faults, "the refused fork made the parent copy-on-write");
+
+    c = mm_clone_context_opts(parent, &(mm_clone_opts_t){ .reserve_frames = left });
+    cr_assert(!IS_ERR(c), "a fork leaving exactly the reserve was refused: %ld", PTR_ERR(c));
+    cr_assert_eq(pmm_free_frames(), left);
+    cr_assert_eq(get64(c, VA), 0x55);
+    check_invariants();
+    mm_destroy_context(c);
+    mm_destroy_context(parent);
+}
+
+/* ---- Item 2: the shared kernel half is an option of mm_init ---- */
+
+/* A kernel with its own kernel page table (or a low-half one) asks for no
+ * shared kernel half: mm_init then allocates the kernel root alone (no
+ * kernel-half table pinned), and a user root holds no kernel-half entry.
+ * Without the option the same geometry pins its kernel-half tables. */
+Test(issue15, mm_init_without_shared_kernel_half_pins_no_kernel_table)
+{
+    const hal_geometry_t *g = hal_geometry_find(kmm_host_geometry()->name);
+    cr_assert_not_null(g);
+    mm_region_t regions[] = {
+        { .base = kmm_host_phys_base(), .size = kmm_host_phys_size(), .usable = true },
+        { .base = kmm_host_phys_base(), .size = HAL_ARCH_RAM_RESERVED, .usable = false },
+    };
+    mm_boot_info_t info = { .geometry = g, .regions = regions, .nregions = 2 };
+    cr_assert_eq(mm_init(&info), 0);
+    mm_stats_t s;
+    mm_get_stats(&s);
+    /* A geometry that keeps the kernel half in a root of its own (aarch64's
+     * TTBR1) shares nothing with or without the option. */
+    bool native = hal_separate_kernel_root(g);
+    cr_assert_eq(s.table_pages, native ? 1 : 1 + HAL_ENTRIES_PER_TABLE / 2,
+                 "shared: the root and every kernel-half table (%zu table pages)", s.table_pages);
+    cr_assert_eq(hal_separate_kernel_root(mm_geometry), native);
+
+    info.separate_kernel_root = true;
+    cr_assert_eq(mm_init(&info), 0);
+    cr_assert(hal_separate_kernel_root(mm_geometry));
+    cr_assert_eq(hal_separate_kernel_root(g), native, "the caller's geometry was changed");
+    mm_get_stats(&s);
+    cr_assert_eq(s.table_pages, 1, "kernel tables pinned: %zu", s.table_pages);
+    size_t free0 = pmm_free_frames();
+    mm_context_t *ctx = new_ctx();
+    const pte_t *root = pfn_va(ctx->pgd);
+    for (unsigned i = HAL_ENTRIES_PER_TABLE / 2; i < HAL_ENTRIES_PER_TABLE; i++)
+        cr_assert(!hal_pte_present(root[i]), "kernel-half entry %u in a user root", i);
+    mm_destroy_context(ctx);
+    cr_assert_eq(pmm_free_frames(), free0);
+}
+
+/* ---- Item 3: frames shared with the embedder's allocator ---- */
+
+static void assert_pmm_stats_eq(const pmm_stats_t *a, const pmm_stats_t *b)
+{
+    cr_assert_eq(a->managed_frames, b->managed_frames, "managed %zu / %zu", a->managed_frames, b->managed_frames);
+    cr_assert_eq(a->reserved_frames, b->reserved_frames, "reserved %zu / %zu", a->reserved_frames, b->reserved_frames);
+    cr_assert_eq(a->free_frames, b->free_frames, "free %zu / %zu", a->free_frames, b->free_frames);
+}
+
+/* The fixture reserves the first HAL_ARCH_RAM_RESERVED bytes inside the
+ * usable span, as an embedder declares RAM its own allocator keeps for
+ * now: 8 of those frames given later become free, managed frames, and
+ * the allocator hands every one of them out. */
+Test(issue15, frames_given_after_start_up_are_managed_and_handed_out)
+{
+    pmm_stats_t s0, s1;
+    pmm_get_stats(&s0);
+    pfn_t give = (kmm_host_phys_base() >> KMM_PAGE_SHIFT) + 16;
+    cr_assert(!pmm_is_managed(give));
+    cr_assert_eq(pmm_give_frames(give, 8), 0);
+    pmm_get_stats(&s1);
+    cr_assert_eq(s1.managed_frames, s0.managed_frames + 8);
+    cr_assert_eq(s1.reserved_frames, s0.reserved_frames - 8);
+    cr_assert_eq(s1.free_frames, s0.free_frames + 8);
+    size_t n = s1.free_frames, seen = 0, got = 0;
+    pfn_t *all = malloc(n * sizeof *all);
+    cr_assert_not_null(all);
+    for (pfn_t p; (p = pmm_alloc()) != PMM_NO_FRAME; got++) {
+        cr_assert_lt(got, n, "more frames than free");
+        all[got] = p;
+        seen += p >= give && p < give + 8;
+    }
+    cr_assert_eq(got, n, "%zu of %zu free frames handed out", got, n);
+    cr_assert_eq(seen, 8, "%zu of the 8 given frames handed out", seen);
+    for (size_t i = 0; i < got; i++)
+        pmm_free(all[i]);
+    free(all);
+    pmm_get_stats(&s0);
+    assert_pmm_stats_eq(&s0, &s1);
+}
+
+/* A frame taken back leaves kmm: not managed (a user mapping of it is
+ * refused), one free frame less; given again, all is as before. */
+Test(issue15, a_frame_taken_back_is_no_longer_managed_until_given_again)
+{
+    pmm_stats_t s0, s1;
+    pmm_get_stats(&s0);
+    pfn_t p = pmm_take_frame();
+    cr_assert_neq(p, PMM_NO_FRAME);
+    pmm_get_stats(&s1);
+    cr_assert_eq(s1.managed_frames, s0.managed_frames - 1);
+    cr_assert_eq(s1.reserved_frames, s0.reserved_frames + 1);
+    cr_assert_eq(s1.free_frames, s0.free_frames - 1);
+    cr_assert(!pmm_is_managed(p));
+    mm_context_t *ctx = new_ctx();
+    vmap_t *v = mm_map_user_pages(ctx, VA, p, 1, VM_USER_RW, VALLOC_EXACT, VMAP_TYPE_PRIVATE, VMAP_MMAP);
+    cr_assert_eq(PTR_ERR(v), -EINVAL);
+    mm_destroy_context(ctx);
+    cr_assert_eq(pmm_give_frames(p, 1), 0);
+    pmm_get_stats(&s1);
+    assert_pmm_stats_eq(&s0, &s1);
+}
+
+/* Bad gifts are refused whole: nothing, outside the span, managed frames,
+ * the frame array, a range with one managed frame in it. */
+Test(issue15, bad_gifts_are_refused_and_change_nothing)
+{
+    pmm_stats_t s0, s1;
+    pfn_t first = kmm_host_phys_base() >> KMM_PAGE_SHIFT;
+    cr_assert_eq(pmm_give_frames(first + 16, 1), 0);
+    pmm_get_stats(&s0);
+    pfn_t array = pmm_frame_record_paddr(s0.base_pfn) >> KMM_PAGE_SHIFT;
+    pfn_t managed = pmm_alloc();
+    cr_assert_eq(pmm_give_frames(first + 20, 0), -EINVAL);
+    cr_assert_eq(pmm_give_frames(s0.end_pfn, 1), -EINVAL);
+    cr_assert_eq(pmm_give_frames(s0.end_pfn - 1, 2), -EINVAL);
+    cr_assert_eq(pmm_give_frames(managed, 1), -EINVAL);
+    cr_assert_eq(pmm_give_frames(array, 1), -EINVAL);
+    cr_assert_eq(pmm_give_frames(first + 15, 2), -EINVAL, "first + 16 is managed already");
+    cr_assert(!pmm_is_managed(first + 15), "a refused gift gave part of its range");
+    pmm_free(managed);
+    pmm_get_stats(&s1);
+    assert_pmm_stats_eq(&s0, &s1);
+}
+
+/* ---- Item 1: a reserved kind of region in the user half ---- */
+
+#define TRAMPOLINE ((ptr_t)0x3f000000)
+
+/* The kernel's trampoline and trap frame on frames kmm does not manage:
+ * mapped supervisor-only without a reference, invisible to user mode and
+ * to mm_get_user_page, never overlapped by a later vmap, a heap growing
+ * into it refused, not copied by fork, left by munmap, refused by the
+ * -errno layer; destroying the context frees what kmm took and leaves the
+ * kernel's frames alone. */
+Test(issue15, reserved_region_is_supervisor_only_never_overlapped_nor_copied)
+{
+    pfn_t frames = pmm_take_frame(); /* the embedder's own frame, not kmm's */
+    cr_assert_neq(frames, PMM_NO_FRAME);
+    size_t free0 = pmm_free_frames();
+    mm_context_t *ctx = new_ctx();
+    mm_lock_ctx_pair(ctx, NULL);
+    vmap_t *r = mm_map_reserved_locked(ctx, TRAMPOLINE, frames, 1, VM_RW);
+    mm_unlock_ctx_pair(ctx, NULL);
+    cr_assert(!IS_ERR(r), "%ld", PTR_ERR(r));
+    cr_assert_eq(mm_get_phys_addr(ctx, TRAMPOLINE), (ptr_t)frames << PAGE_SHIFT);
+    cr_assert_eq(pmm_refcount(frames), 0, "a reference was taken on a frame kmm does not manage");
+    *(uint64_t *)pfn_va(frames) = 0x5a5a;
+    uint64_t got = 0;
+    cr_assert_eq(softmmu_read(ctx, TRAMPOLINE, &got, sizeof got, false), 0, "the kernel cannot read its page");
+    cr_assert_eq(got, 0x5a5a);
+    cr_assert_neq(softmmu_read(ctx, TRAMPOLINE, &got, sizeof got, true), 0, "user mode reads the kernel's page");
+    pfn_t pin = 1;
+    cr_assert_eq(mm_get_user_page(ctx, TRAMPOLINE, HAL_ACCESS_READ, &pin), -EFAULT);
+
+    mm_lock_ctx_pair(ctx, NULL);
+    cr_assert_eq(PTR_ERR(cow_allocate_zeroed_pages(ctx, 2, TRAMPOLINE - PAGE_SIZE, VALLOC_EXACT, VM_RW)), -EEXIST,
+                 "a heap grew over the trap frame");
+    vmap_t *any = mm_get_free_vaddr_locked(ctx, 1, TRAMPOLINE, VALLOC_DEFAULT);
+    cr_assert(!IS_ERR(any));
+    cr_assert_neq(any->vaddr, TRAMPOLINE, "the free-range search handed out the reserved page");
+    vmap_destroy(any);
+    cr_assert_eq(mm_unmap_user_pages_locked(ctx, TRAMPOLINE - PAGE_SIZE, 3), 0);
+    cr_assert_eq(mm_do_unmap(ctx, TRAMPOLINE, 1), -EINVAL);
+    cr_assert_eq(mm_do_flag(ctx, TRAMPOLINE, 1, VM_USER_RW), -EINVAL);
+    cr_assert_eq(mm_protect_locked(ctx, TRAMPOLINE, 1, VM_RW), -ENOMEM);
+    cr_assert(mm_get_is_mapped_locked(ctx, TRAMPOLINE), "munmap took the kernel's page away");
+    mm_unlock_ctx_pair(ctx, NULL);
+
+    mm_context_t *child = mm_clone_context(ctx);
+    cr_assert(!IS_ERR(child));
+    mm_lock_ctx_pair(child, NULL);
+    cr_assert(!mm_get_is_mapped_locked(child, TRAMPOLINE), "fork copied the kernel's page");
+    cr_assert_eq(mm_vmap_count(child), 0);
+    mm_unlock_ctx_pair(child, NULL);
+    mm_lock_ctx_pair(ctx, child);
+    cr_assert_eq(PTR_ERR(cow_clone_vmap_locked(child, r)), -EINVAL);
+    mm_unlock_ctx_pair(ctx, child);
+    check_invariants();
+    mm_destroy_context(child);
+    mm_destroy_context(ctx);
+    cr_assert_eq(pmm_free_frames(), free0);
+    cr_assert_eq(*(uint64_t *)pfn_va(frames), 0x5a5a, "the kernel's frame was touched");
+    cr_assert_eq(pmm_give_frames(frames, 1), 0);
+}
+
+/* Bad reserved regions are refused with nothing made. */
+Test(issue15, reserved_region_bad_input_changes_nothing)
+{
+    size_t free0 = pmm_free_frames();
+    mm_context_t *ctx = new_ctx();
+    mm_lock_ctx_pair(ctx, NULL);
+    cr_assert(!IS_ERR(cow_allocate_zeroed_pages(ctx, 1, TRAMPOLINE, VALLOC_EXACT, VM_RW)));
+    size_t free1 = pmm_free_frames();
+    cr_assert_eq(PTR_ERR(mm_map_reserved_locked(ctx, TRAMPOLINE + PAGE_SIZE, 5, 1, VM_USER_RW)), -EINVAL);
+    cr_assert_eq(PTR_ERR(mm_map_reserved_locked(ctx, TRAMPOLINE + PAGE_SIZE, 5, 1, VM_WRITE)), -EINVAL);
+    cr_assert_eq(PTR_ERR(mm_map_reserved_locked(ctx, TRAMPOLINE + PAGE_SIZE, 5, 0, VM_RW)), -EINVAL);
+    cr_assert_eq(PTR_ERR(mm_map_reserved_locked(ctx, KBASE(), 5, 1, VM_RW)), -EINVAL);
+    cr_assert_eq(PTR_ERR(mm_map_reserved_locked(ctx, TRAMPOLINE, 5, 1, VM_RW)), -EEXIST);
+    pmm_fail_after(1);
+    vmap_t *v = mm_map_reserved_locked(ctx, (ptr_t)0x7f000000, 5, 1, VM_RW);
+    pmm_fail_after(0);
+    cr_assert_eq(PTR_ERR(v), -ENOMEM);
+    cr_assert_eq(mm_vmap_count(ctx), 1);
+    cr_assert_eq(pmm_free_frames(), free1);
+    mm_unlock_ctx_pair(ctx, NULL);
+    mm_destroy_context(ctx);
+    cr_assert_eq(pmm_free_frames(), free0);
+}
