@@ -27,13 +27,14 @@
 #define HAL_BITS_PER_LEVEL 9
 #define HAL_ENTRIES_PER_TABLE 512
 
+/** One paging geometry of an arch: how many levels, how wide, where leaves may sit. */
 typedef struct hal_geometry {
-    const char *name;     /* "x86_64-4level", "x86_64-5level", "riscv64-sv39", ... */
-    unsigned levels;      /* 3..5 */
-    unsigned va_bits;     /* significant virtual-address bits: 39, 48, 57 */
-    unsigned pa_bits;     /* physical-address bits an entry can encode */
-    uint32_t leaf_levels; /* bit L set: level L may hold a leaf (bit 1: 4 KiB pages) */
-    uint32_t flags;       /* HAL_GEOMETRY_* below: what this MMU asks of the walker */
+    const char *name;     /**< "x86_64-4level", "x86_64-5level", "riscv64-sv39", ... */
+    unsigned levels;      /**< 3..5 */
+    unsigned va_bits;     /**< significant virtual-address bits: 39, 48, 57 */
+    unsigned pa_bits;     /**< physical-address bits an entry can encode */
+    uint32_t leaf_levels; /**< bit L set: level L may hold a leaf (bit 1: 4 KiB pages) */
+    uint32_t flags;       /**< HAL_GEOMETRY_* below: what this MMU asks of the walker */
 } hal_geometry_t;
 
 /* Break-before-make (Arm's rule; x86_64 and riscv64 do not need it): a valid

@@ -41,10 +41,12 @@ uint64_t kmm_host_phys_size(void);
 
 /* ---- TLB operations the generic layer asked for ---- */
 typedef enum host_tlb_kind { HOST_TLB_RANGE, HOST_TLB_ALL, HOST_TLB_ACTIVATE } host_tlb_kind_t;
+/** One TLB operation the generic layer asked of the calling CPU. */
 typedef struct host_tlb_event {
-    host_tlb_kind_t kind;
-    pfn_t root;
-    ptr_t start, end; /* HOST_TLB_RANGE: [start, end) */
+    host_tlb_kind_t kind; /**< a range, everything, or an activation */
+    pfn_t root;           /**< the address space's root table */
+    ptr_t start;          /**< HOST_TLB_RANGE: first address */
+    ptr_t end;            /**< HOST_TLB_RANGE: end of the range (exclusive) */
 } host_tlb_event_t;
 size_t host_tlb_event_count(void);
 /* hal_tables_sync calls since kmm_host_init (one per operation that may have
