@@ -44,6 +44,10 @@ typedef struct side_result {
     double null_syscall_ns;                      /* Linux: getppid() */
     double pmm_pair_ns[PMM_THREAD_COUNTS];       /* ours: ns per pmm_alloc+pmm_free pair, per thread */
     double pmm_pair_cpu_ns[PMM_THREAD_COUNTS];   /* ours: CPU ns per pair, all threads together */
+    /* every repetition's value before the medians above (the same units),
+     * for min / max and the spread */
+    double page_samples[OP_PAGE_COUNT][BENCH_SIZES][BENCH_MAX_REPS];
+    double call_samples[OP_CALL_COUNT][BENCH_COUNTS][BENCH_MAX_REPS];
     char error[160];                             /* non-empty: the side failed, figures invalid */
 } side_result_t;
 

@@ -84,6 +84,10 @@ static int bench_region(const bench_config_t *c, size_t s, side_result_t *r, dou
             FAIL(r, "linux: munmap: %s", strerror(errno));
         unmap[rep] = (double)(t1 - t0);
     }
+    memcpy(r->page_samples[OP_MAP][s], map, (size_t)c->reps * sizeof(double));
+    memcpy(r->page_samples[OP_UNMAP][s], unmap, (size_t)c->reps * sizeof(double));
+    memcpy(r->page_samples[OP_PROTECT][s], prot, (size_t)c->reps * sizeof(double));
+    memcpy(r->page_samples[OP_FORK][s], fork_ns, (size_t)c->reps * sizeof(double));
     r->page_op_ns[OP_MAP][s] = median(map, (size_t)c->reps);
     r->page_op_ns[OP_UNMAP][s] = median(unmap, (size_t)c->reps);
     r->page_op_ns[OP_PROTECT][s] = median(prot, (size_t)c->reps);
@@ -164,6 +168,8 @@ static int bench_calls(const bench_config_t *c, size_t k, side_result_t *r)
             FAIL(r, "linux: msync failed %d times", errors);
         lookup[rep] = (double)(t1 - t0) / (double)c->calls;
     }
+    memcpy(r->call_samples[OP_GETFREE][k], getfree, (size_t)c->reps * sizeof(double));
+    memcpy(r->call_samples[OP_LOOKUP][k], lookup, (size_t)c->reps * sizeof(double));
     r->call_ns[OP_GETFREE][k] = median(getfree, (size_t)c->reps);
     r->call_ns[OP_LOOKUP][k] = median(lookup, (size_t)c->reps);
     for (size_t i = 0; i < n; i++)

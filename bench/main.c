@@ -1,8 +1,16 @@
 /* bench/main.c - kmm-bench: runs the Linux side (in a process of its own)
  * and then ours, and prints a table (ours, Linux, ratio ours/Linux per
  * metric) followed by machine-readable lines <metric>.ours=, .linux=,
- * .ratio= (ns). Per-page metrics are slopes between the two region sizes,
- * so fixed costs (system-call entry, process creation) drop out.
+ * .ratio= (ns; medians, the ratio median/median), <metric>.ours.min=,
+ * .ours.max=, .linux.min=, .linux.max= (the range over the repetitions) and
+ * <metric>.reps=, <metric>.steady= (yes: both sides' spread within 10%).
+ * Per-page metrics are slopes between the two region sizes, so fixed costs
+ * (system-call entry, process creation) drop out; their per-repetition
+ * values pair repetition i of one size with repetition i of the other.
+ *
+ * Repetitions adapt: from --reps N (9), both sides are run again with twice
+ * the repetitions (at most BENCH_MAX_REPS) while some metric's spread (its
+ * interquartile range over its median) is above 10%. --smoke runs once.
  *
  *   kmm-bench [--smoke] [--reps N] [--sizes A,B] [--geometry NAME]
  */
@@ -99,9 +107,62 @@ static double slope(const bench_config_t *c, const double ns[BENCH_SIZES])
     return (ns[1] - ns[0]) / dp;
 }
 
-static void row(const char *metric, const char *unit, double ours, double lin)
+#define STEADY_SPREAD 0.10 /* a median is steady when the interquartile range is within 10% of it */
+
+/* One side's figure for one metric: the median (as computed by the side),
+ * the range over the repetitions and the spread. */
+typedef struct range {
+    double med, min, max;
+    double spread; /* interquartile range / |median| */
+} range_t;
+
+/* The range of n per-repetition values v (reordered) around the side's
+ * median med; the range always holds med. */
+static range_t make_range(double med, double *v, size_t n)
 {
-    printf("%-16s %-8s %12.1f %12.1f %8.2f\n", metric, unit, ours, lin, ours / lin);
+    range_t r = { med, med, med, 0 };
+    if (n == 0)
+        return r;
+    median(v, n); /* sorts */
+    r.min = v[0] < med ? v[0] : med;
+    r.max = v[n - 1] > med ? v[n - 1] : med;
+    double iqr = v[(3 * (n - 1) + 2) / 4] - v[(n - 1) / 4];
+    r.spread = med != 0 ? iqr / (med < 0 ? -med : med) : 0;
+    return r;
+}
+
+/* Per-page metric op of side r: the slope of the medians, and per-repetition slopes. */
+static range_t page_range(const bench_config_t *c, const side_result_t *r, int op)
+{
+    double dp = (double)(mib_pages(c->size_mib[1]) - mib_pages(c->size_mib[0]));
+    double v[BENCH_MAX_REPS];
+    for (int i = 0; i < c->reps; i++)
+        v[i] = (r->page_samples[op][1][i] - r->page_samples[op][0][i]) / dp;
+    return make_range(slope(c, r->page_op_ns[op]), v, (size_t)c->reps);
+}
+
+/* Per-call metric op at count k of side r. */
+static range_t call_range(const bench_config_t *c, const side_result_t *r, int op, int k)
+{
+    double v[BENCH_MAX_REPS];
+    memcpy(v, r->call_samples[op][k], (size_t)c->reps * sizeof(double));
+    return make_range(r->call_ns[op][k], v, (size_t)c->reps);
+}
+
+static bool steady(range_t o, range_t l) { return o.spread <= STEADY_SPREAD && l.spread <= STEADY_SPREAD; }
+
+static void row(const char *metric, const char *unit, range_t o, range_t l)
+{
+    printf("%-16s %-8s %9.1f %9.1f %9.1f  %9.1f %9.1f %9.1f %7.2f %5.0f%% %5.0f%%%s\n", metric, unit, o.min, o.med,
+           o.max, l.min, l.med, l.max, o.med / l.med, 100 * o.spread, 100 * l.spread, steady(o, l) ? "" : "  *");
+}
+
+static void lines(const char *metric, int reps, range_t o, range_t l)
+{
+    printf("%s.ours=%.1f\n%s.linux=%.1f\n%s.ratio=%.3f\n", metric, o.med, metric, l.med, metric, o.med / l.med);
+    printf("%s.ours.min=%.1f\n%s.ours.max=%.1f\n%s.linux.min=%.1f\n%s.linux.max=%.1f\n", metric, o.min, metric, o.max,
+           metric, l.min, metric, l.max);
+    printf("%s.reps=%d\n%s.steady=%s\n", metric, reps, metric, steady(o, l) ? "yes" : "no");
 }
 
 int main(int argc, char **argv)
@@ -116,8 +177,10 @@ int main(int argc, char **argv)
         .pmm_threads = { 1, 2, 4 },
         .pmm_bursts = 20000,
     };
+    bool smoke = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--smoke")) {
+            smoke = true;
             c.size_mib[0] = 4;
             c.size_mib[1] = 32;
             c.reps = 3;
@@ -143,35 +206,50 @@ int main(int argc, char **argv)
 
     timing_init();
     side_result_t lin, ours;
-    memset(&lin, 0, sizeof(lin));
-    memset(&ours, 0, sizeof(ours));
     /* Linux allows a process vm.max_map_count vmas (65 530 by default). As
      * root the bench raises it for the Linux side's run and puts it back;
      * otherwise both sides run at the counts Linux allows. */
     long map_count = read_max_map_count(), map_need = 1024;
-    bool raised = false;
+    bool raised = false, capped = false;
     for (int k = 0; k < BENCH_COUNTS; k++)
         if ((long)c.counts[k] + 1024 > map_need)
             map_need = (long)c.counts[k] + 1024;
-    if (map_count >= 0 && map_count < map_need && geteuid() == 0)
-        raised = write_max_map_count(map_need) == 0;
-    int linux_rc = run_linux_side(&c, &lin);
-    if (raised && write_max_map_count(map_count) != 0)
-        fprintf(stderr, "kmm-bench: could not put vm.max_map_count back to %ld\n", map_count);
-    if (linux_rc != 0) {
-        fprintf(stderr, "kmm-bench: %s\n", lin.error);
-        return 1;
-    }
-    bench_config_t oc = c; /* ours, at the counts Linux ran */
-    bool capped = false;
-    for (int k = 0; k < BENCH_COUNTS; k++)
-        if (lin.counts_used[k] != c.counts[k]) {
-            oc.counts[k] = lin.counts_used[k];
-            capped = true;
+    bench_config_t oc; /* ours, at the counts Linux ran */
+    int runs = 0;
+    for (;;) {
+        memset(&lin, 0, sizeof(lin));
+        memset(&ours, 0, sizeof(ours));
+        if (map_count >= 0 && map_count < map_need && geteuid() == 0)
+            raised = write_max_map_count(map_need) == 0;
+        int linux_rc = run_linux_side(&c, &lin);
+        if (raised && write_max_map_count(map_count) != 0)
+            fprintf(stderr, "kmm-bench: could not put vm.max_map_count back to %ld\n", map_count);
+        if (linux_rc != 0) {
+            fprintf(stderr, "kmm-bench: %s\n", lin.error);
+            return 1;
         }
-    if (bench_ours(&oc, &ours) != 0 || bench_pmm(&c, &ours) != 0) {
-        fprintf(stderr, "kmm-bench: %s\n", ours.error);
-        return 1;
+        oc = c;
+        capped = false;
+        for (int k = 0; k < BENCH_COUNTS; k++)
+            if (lin.counts_used[k] != c.counts[k]) {
+                oc.counts[k] = lin.counts_used[k];
+                capped = true;
+            }
+        if (bench_ours(&oc, &ours) != 0 || bench_pmm(&c, &ours) != 0) {
+            fprintf(stderr, "kmm-bench: %s\n", ours.error);
+            return 1;
+        }
+        runs++;
+        bool all_steady = true;
+        for (int op = 0; op < OP_PAGE_COUNT; op++)
+            all_steady &= steady(page_range(&c, &ours, op), page_range(&c, &lin, op));
+        for (int op = 0; op < OP_CALL_COUNT; op++)
+            for (int k = 0; k < BENCH_COUNTS; k++)
+                all_steady &= steady(call_range(&c, &ours, op, k), call_range(&c, &lin, op, k));
+        if (smoke || all_steady || c.reps >= BENCH_MAX_REPS)
+            break;
+        c.reps = c.reps * 2 < BENCH_MAX_REPS ? c.reps * 2 : BENCH_MAX_REPS;
+        fprintf(stderr, "kmm-bench: a spread above %.0f%%: again with %d repetitions\n", 100 * STEADY_SPREAD, c.reps);
     }
 
     struct utsname u;
@@ -179,20 +257,26 @@ int main(int argc, char **argv)
     printf("kmm-bench: ours = generic layer on the host platform (%s, %zu MiB simulated RAM);\n", c.geometry, c.ram_mib);
     printf("           linux = host kernel %s through system calls (THP off, %.2f faults per populated page)\n",
            u.release, lin.faults_per_page);
-    printf("regions %zu and %zu MiB, %d repetitions, medians; per-page figures are slopes between the sizes\n\n",
-           c.size_mib[0], c.size_mib[1], c.reps);
-    printf("%-16s %-8s %12s %12s %8s\n", "metric", "unit", "ours", "linux", "ratio");
-    double o_page[OP_PAGE_COUNT], l_page[OP_PAGE_COUNT];
+    printf("regions %zu and %zu MiB, %d repetitions (%d run%s of both sides), min / median / max over the repetitions;\n"
+           "per-page figures are slopes between the sizes; ratio = median / median; spread = interquartile range /\n"
+           "median, * = a spread above %.0f%%: read that ratio as rough (see README, Benchmark)\n\n",
+           c.size_mib[0], c.size_mib[1], c.reps, runs, runs == 1 ? "" : "s", 100 * STEADY_SPREAD);
+    printf("%-16s %-8s %9s %9s %9s  %9s %9s %9s %7s %6s %6s\n", "metric", "unit", "ours.min", "ours", "ours.max",
+           "linux.min", "linux", "linux.max", "ratio", "spr.o", "spr.l");
+    range_t o_page[OP_PAGE_COUNT], l_page[OP_PAGE_COUNT];
+    range_t o_call[OP_CALL_COUNT][BENCH_COUNTS], l_call[OP_CALL_COUNT][BENCH_COUNTS];
     for (int op = 0; op < OP_PAGE_COUNT; op++) {
-        o_page[op] = slope(&c, ours.page_op_ns[op]);
-        l_page[op] = slope(&c, lin.page_op_ns[op]);
+        o_page[op] = page_range(&c, &ours, op);
+        l_page[op] = page_range(&c, &lin, op);
         row(page_op_name[op], "ns/page", o_page[op], l_page[op]);
     }
     char name[64];
     for (int op = 0; op < OP_CALL_COUNT; op++)
         for (int k = 0; k < BENCH_COUNTS; k++) {
             snprintf(name, sizeof(name), "%s.%zu", call_op_name[op], c.counts[k]);
-            row(name, "ns/call", ours.call_ns[op][k], lin.call_ns[op][k]);
+            o_call[op][k] = call_range(&c, &ours, op, k);
+            l_call[op][k] = call_range(&c, &lin, op, k);
+            row(name, "ns/call", o_call[op][k], l_call[op][k]);
         }
 
     printf("\n");
@@ -236,13 +320,11 @@ int main(int argc, char **argv)
 
     printf("\n");
     for (int op = 0; op < OP_PAGE_COUNT; op++)
-        printf("%s.ours=%.1f\n%s.linux=%.1f\n%s.ratio=%.3f\n", page_op_name[op], o_page[op], page_op_name[op], l_page[op],
-               page_op_name[op], o_page[op] / l_page[op]);
+        lines(page_op_name[op], c.reps, o_page[op], l_page[op]);
     for (int op = 0; op < OP_CALL_COUNT; op++)
         for (int k = 0; k < BENCH_COUNTS; k++) {
             snprintf(name, sizeof(name), "%s.%zu", call_op_name[op], c.counts[k]);
-            printf("%s.ours=%.1f\n%s.linux=%.1f\n%s.ratio=%.3f\n", name, ours.call_ns[op][k], name, lin.call_ns[op][k],
-                   name, ours.call_ns[op][k] / lin.call_ns[op][k]);
+            lines(name, c.reps, o_call[op][k], l_call[op][k]);
         }
     for (int k = 0; k < PMM_THREAD_COUNTS; k++)
         printf("pmm.alloc_free.threads%zu.ours=%.1f\npmm.alloc_free.threads%zu.ours_cpu=%.1f\n", c.pmm_threads[k],

@@ -243,6 +243,8 @@ static int bench_calls(const bench_config_t *c, size_t k, side_result_t *r)
         }
         lookup[rep] = (double)(t1 - t0) / (double)c->calls;
     }
+    memcpy(r->call_samples[OP_GETFREE][k], getfree, (size_t)c->reps * sizeof(double));
+    memcpy(r->call_samples[OP_LOOKUP][k], lookup, (size_t)c->reps * sizeof(double));
     r->call_ns[OP_GETFREE][k] = median(getfree, (size_t)c->reps);
     r->call_ns[OP_LOOKUP][k] = median(lookup, (size_t)c->reps);
     rc = 0;
@@ -265,8 +267,10 @@ int bench_ours(const bench_config_t *c, side_result_t *r)
         double samples[OP_PAGE_COUNT][BENCH_MAX_REPS];
         if (bench_region(c, s, samples, r))
             return -1;
-        for (int op = 0; op < OP_PAGE_COUNT; op++)
+        for (int op = 0; op < OP_PAGE_COUNT; op++) {
+            memcpy(r->page_samples[op][s], samples[op], (size_t)c->reps * sizeof(double));
             r->page_op_ns[op][s] = median(samples[op], (size_t)c->reps);
+        }
     }
     for (size_t k = 0; k < BENCH_COUNTS; k++)
         if (bench_calls(c, k, r))
