@@ -9,7 +9,7 @@
 
 #define BENCH_SIZES 2  /* region sizes; per-page costs are the slope between them */
 #define BENCH_COUNTS 3 /* vmap counts for the free-range search and the lookup */
-#define BENCH_MAX_REPS 32
+#define BENCH_MAX_REPS 64
 #define PMM_THREAD_COUNTS 3 /* frame allocator: threads (CPUs) allocating and freeing at once */
 #define PMM_MAX_THREADS 4
 

@@ -9,8 +9,9 @@
  * values pair repetition i of one size with repetition i of the other.
  *
  * Repetitions adapt: from --reps N (9), both sides are run again with twice
- * the repetitions (at most BENCH_MAX_REPS) while some metric's spread (its
- * interquartile range over its median) is above 10%. --smoke runs once.
+ * the repetitions (at most BENCH_MAX_REPS) while some metric's spread (the
+ * medians of the earlier and the later half of its repetitions apart by
+ * more than 10% of its median) is above 10%. --smoke runs once.
  *
  *   kmm-bench [--smoke] [--reps N] [--sizes A,B] [--geometry NAME]
  */
@@ -107,27 +108,30 @@ static double slope(const bench_config_t *c, const double ns[BENCH_SIZES])
     return (ns[1] - ns[0]) / dp;
 }
 
-#define STEADY_SPREAD 0.10 /* a median is steady when the interquartile range is within 10% of it */
+#define STEADY_SPREAD 0.10 /* a median is steady when its halves agree within 10% of it */
 
 /* One side's figure for one metric: the median (as computed by the side),
- * the range over the repetitions and the spread. */
+ * the range over the repetitions and the median's spread. */
 typedef struct range {
     double med, min, max;
-    double spread; /* interquartile range / |median| */
+    double spread; /* |median of the first half - median of the second half| / |median| */
 } range_t;
 
-/* The range of n per-repetition values v (reordered) around the side's
- * median med; the range always holds med. */
+/* The range of n per-repetition values v, in the order they were measured
+ * (reordered here), around the side's median med; the range always holds
+ * med. The spread compares the medians of the earlier and the later half of
+ * the repetitions: it shrinks as repetitions are added, and a drift during
+ * the run (another developer's build starting) shows in it. */
 static range_t make_range(double med, double *v, size_t n)
 {
     range_t r = { med, med, med, 0 };
     if (n == 0)
         return r;
+    double a = median(v, n / 2), b = median(v + n / 2, n - n / 2), d = a > b ? a - b : b - a;
+    r.spread = med != 0 ? d / (med < 0 ? -med : med) : 0;
     median(v, n); /* sorts */
     r.min = v[0] < med ? v[0] : med;
     r.max = v[n - 1] > med ? v[n - 1] : med;
-    double iqr = v[(3 * (n - 1) + 2) / 4] - v[(n - 1) / 4];
-    r.spread = med != 0 ? iqr / (med < 0 ? -med : med) : 0;
     return r;
 }
 
@@ -258,8 +262,8 @@ int main(int argc, char **argv)
     printf("           linux = host kernel %s through system calls (THP off, %.2f faults per populated page)\n",
            u.release, lin.faults_per_page);
     printf("regions %zu and %zu MiB, %d repetitions (%d run%s of both sides), min / median / max over the repetitions;\n"
-           "per-page figures are slopes between the sizes; ratio = median / median; spread = interquartile range /\n"
-           "median, * = a spread above %.0f%%: read that ratio as rough (see README, Benchmark)\n\n",
+           "per-page figures are slopes between the sizes; ratio = median / median; spread = the medians of the\n"
+           "earlier and later half of the repetitions apart, over the median; * = a spread above %.0f%% (README)\n\n",
            c.size_mib[0], c.size_mib[1], c.reps, runs, runs == 1 ? "" : "s", 100 * STEADY_SPREAD);
     printf("%-16s %-8s %9s %9s %9s  %9s %9s %9s %7s %6s %6s\n", "metric", "unit", "ours.min", "ours", "ours.max",
            "linux.min", "linux", "linux.max", "ratio", "spr.o", "spr.l");
