@@ -4,8 +4,11 @@
 #
 # Host (always, unless --guest-only): builds kmm-bench natively at -O2 in
 # build/bench and runs it: the generic layer on the host platform against the
-# host kernel's system calls. Prints a table (ours, Linux, ratio ours/Linux per
-# metric) and lines <metric>.ours=, <metric>.linux=, <metric>.ratio= (ns); then
+# host kernel's system calls. Prints a table (min / median / max of ours and of
+# Linux, ratio ours/Linux of the medians, spread per metric) and lines
+# <metric>.ours=, <metric>.linux=, <metric>.ratio= (ns), <metric>.ours.min=,
+# .ours.max=, .linux.min=, .linux.max=, .reps=, .steady= (repetitions double
+# from 9 up to 64 while a median's spread is above 10%; see README); then
 # the frame allocator alone with 1, 2 and 4 threads as CPUs allocating and
 # freeing at once (pmm.alloc_free.threadsN.ours= wall ns per pair per thread,
 # .ours_cpu= CPU ns per pair; host.cores= says how many cores ran them).
@@ -14,12 +17,13 @@
 # (build/x86_64, kmm-bench.iso) and Debian's stock Linux kernel with a static
 # benchmark init under the same QEMU (-accel tcg -cpu max -m 1G), and prints
 # the fault paths, fork, protect and unmap side by side, whole and net of the
-# page clear/copy each kernel measures: lines guest.<metric>.ours= ...; then
+# page clear/copy each kernel measures: lines guest.<metric>.ours= ... and
+# guest.<metric>.ours.min= ... (min / median / max over the boots); then
 # both again on four CPUs (-smp 4, TCG with a host thread per CPU) for the
 # TLB shootdown of a one-page munmap and zero-fill fault throughput with 1, 2
 # and 4 CPUs (guest.shootdown.* and guest.faults.*; --no-smp leaves that out).
 #
-#   scripts/bench.sh                   host, full (64 and 256 MiB regions, 9 repetitions; seconds)
+#   scripts/bench.sh                   host, full (64 and 256 MiB regions, 9 to 64 repetitions; seconds)
 #   scripts/bench.sh --smoke           host, tiny sizes, every metric still printed (scripts/test.sh)
 #   scripts/bench.sh --guest           host, then the two guests
 #   scripts/bench.sh --guest-only      the two guests only

@@ -2,7 +2,9 @@
 """bench/guest/run_guests.py - boots our kernel's bench mode and a stock Linux
 kernel with the benchmark init under the same QEMU machine (accelerator, CPU
 model, memory), and prints the six fault-path metrics side by side: a table
-and lines guest.<metric>.ours= / .linux= / .ratio= (ns). Ours are measured by
+and lines guest.<metric>.ours= / .linux= / .ratio= (ns; medians over the
+boots, the ratio median/median) with guest.<metric>.ours.min= / .ours.max= /
+.linux.min= / .linux.max= (the range over the boots). Ours are measured by
 a user program (tests/user/ubench.c), like Linux's; our kernel also prints
 them measured from kernel mode (keys kmode.<metric>), shown in a column and
 as guest.<metric>.ours_kmode= lines.
@@ -110,9 +112,27 @@ def median(v):
 
 
 def merge(runs):
-    """One result from several boots: per metric, the median over the boots."""
-    values = {k: median([r[0][k] for r in runs if k in r[0]]) for k in runs[0][0]}
-    return values, runs[0][1], None, sum(r[3] for r in runs)
+    """One result from several boots: per metric, the median over the boots,
+    and (the fifth element) per metric the (min, max) over the boots."""
+    values, ranges = {}, {}
+    for k in runs[0][0]:
+        v = [r[0][k] for r in runs if k in r[0]]
+        values[k], ranges[k] = median(v), (min(v), max(v))
+    return values, runs[0][1], None, sum(r[3] for r in runs), ranges
+
+
+def range_lines(key, o, orng, l, lrng):
+    """The guest.<key>.ours.min= / .ours.max= / .linux.min= / .linux.max= lines."""
+    omin, omax = orng.get(key, (o[key], o[key]))
+    lmin, lmax = lrng.get(key, (l[key], l[key]))
+    return (f"guest.{key}.ours.min={omin:.1f}\nguest.{key}.ours.max={omax:.1f}\n"
+            f"guest.{key}.linux.min={lmin:.1f}\nguest.{key}.linux.max={lmax:.1f}")
+
+
+def span(rng, key, v, w):
+    """min / median / max of one side as three columns of width w."""
+    lo, hi = rng.get(key, (v, v))
+    return f"{lo:>{w}.1f} {v:>{w}.1f} {hi:>{w}.1f}"
 
 
 def run_pair(args, accel, smp=False):
@@ -199,10 +219,10 @@ def main():
             print("guest bench (4 CPUs): " + err, file=sys.stderr)
             return 1
 
-    o, oi, _, osec = ours
-    l, li, _, lsec = linux
+    o, oi, _, osec, orng = ours
+    l, li, _, lsec, lrng = linux
     print(f"guest bench: qemu-system-x86_64 -accel {accel} -cpu max -m 1G" + (f"  [{why}; TCG ran]" if why else "") +
-          f"; {args.boots} boots of each guest, alternating, medians")
+          f"; {args.boots} boots of each guest, alternating, min / median / max over the boots")
     print(f"  ours:  kmm kernel, bench mode, paging {oi.get('paging', '?')}, TSC {oi.get('tsc_mhz', '?')} MHz, "
           f"clear/copy {oi.get('clear_page', '?')}/{oi.get('copy_page', '?')} ({osec:.0f} s in all)")
     print(f"         a refused kernel-mode fault (trap round trip + exception-table fixup) costs "
@@ -213,18 +233,21 @@ def main():
     print(f"         append: {LINUX_APPEND}")
     print("  both: user-mode accesses and system calls from a user program (ours: tests/user/ubench.c);\n"
           "  'ours kmode': our kernel measuring the same from kernel mode (no system call, kernel-mode faults)\n")
-    print(f"{'metric':<22} {'unit':<9} {'ours':>10} {'ours kmode':>10} {'linux':>10} {'ratio':>7}  what")
+    print(f"{'metric':<22} {'unit':<9} {'ours.min':>9} {'ours':>9} {'ours.max':>9} {'ours kmode':>10} "
+          f"{'linux.min':>9} {'linux':>9} {'linux.max':>9} {'ratio':>7}  what")
     for key, unit, what in METRICS:
         a, k, b = o.get(key), o.get("kmode." + key), l.get(key)
         if a is None or b is None:
             print(f"guest bench: metric {key} missing (ours {a}, linux {b})", file=sys.stderr)
             return 1
         ks = f"{k:>10.1f}" if k is not None else f"{'-':>10}"
-        print(f"{key:<22} {unit:<9} {a:>10.1f} {ks} {b:>10.1f} {a / b if b else float('nan'):>7.2f}  {what}")
+        print(f"{key:<22} {unit:<9} {span(orng, key, a, 9)} {ks} {span(lrng, key, b, 9)} "
+              f"{a / b if b else float('nan'):>7.2f}  {what}")
     print()
     for key, _, _ in METRICS:
         a, b = o[key], l[key]
         print(f"guest.{key}.ours={a:.1f}\nguest.{key}.linux={b:.1f}\nguest.{key}.ratio={a / b if b else float('nan'):.3f}")
+        print(range_lines(key, o, orng, l, lrng))
         if "kmode." + key in o:
             print(f"guest.{key}.ours_kmode={o['kmode.' + key]:.1f}")
     if smp_ours:
@@ -234,32 +257,35 @@ def main():
 
 
 def print_smp(args, accel, ours, linux):
-    o, oi, _, osec = ours
-    l, li, _, lsec = linux
+    o, oi, _, osec, orng = ours
+    l, li, _, lsec, lrng = linux
     cores = os.cpu_count()
     print(f"\nguest bench on 4 CPUs: qemu-system-x86_64 -accel {accel}{',thread=multi' if accel == 'tcg' else ''} "
-          f"-smp 4 -cpu max -m 1G; {args.smp_boots} boots of each guest, alternating, medians "
+          f"-smp 4 -cpu max -m 1G; {args.smp_boots} boots of each guest, alternating, min / median / max "
           f"({osec:.0f} s ours, {lsec:.0f} s linux)")
     print(f"  this host has {cores} core{'s' if cores != 1 else ''}: " +
           ("4 virtual CPUs oversubscribe it, so figures for 4 CPUs (and 2, when other work runs) measure\n"
            "  sharing of host cores as well as the kernels" if cores < 4 else "one per virtual CPU"))
     print("  every worker pinned to a CPU of its own (ours: checked with getcpu; linux: sched_setaffinity,\n"
           "  checked with sched_getcpu); ratio ours/linux: below 1 is better for ns, above 1 for faults/s\n")
-    print(f"{'metric':<34} {'unit':<9} {'ours':>12} {'linux':>12} {'ratio':>7}  what")
+    print(f"{'metric':<34} {'unit':<9} {'ours.min':>11} {'ours':>11} {'ours.max':>11} "
+          f"{'linux.min':>11} {'linux':>11} {'linux.max':>11} {'ratio':>7}  what")
     for key, unit, what in SMP_METRICS:
         a, b = o.get(key), l.get(key)
         if a is None or b is None:
             print(f"guest bench: metric {key} missing (ours {a}, linux {b})", file=sys.stderr)
             return
-        print(f"{key:<34} {unit:<9} {a:>12.1f} {b:>12.1f} {a / b if b else float('nan'):>7.2f}  {what}")
+        print(f"{key:<34} {unit:<9} {span(orng, key, a, 11)} {span(lrng, key, b, 11)} "
+              f"{a / b if b else float('nan'):>7.2f}  {what}")
     for key in KMODE_SMP:
         if key in o:
-            print(f"{key:<34} {'ns/pair':<9} {o[key]:>12.1f} {'-':>12} {'-':>7}  "
+            print(f"{key:<34} {'ns/pair':<9} {span(orng, key, o[key], 11)} {'-':>11} {'-':>11} {'-':>11} {'-':>7}  "
                   f"ours only: kernel-mode pmm_alloc/pmm_free bursts on {key[-1]} CPU(s) at once")
     print()
     for key, _, _ in SMP_METRICS:
         a, b = o[key], l[key]
         print(f"guest.{key}.ours={a:.1f}\nguest.{key}.linux={b:.1f}\nguest.{key}.ratio={a / b if b else float('nan'):.3f}")
+        print(range_lines(key, o, orng, l, lrng))
     for key in KMODE_SMP:
         if key in o:
             print(f"guest.{key[len('kmode.'):]}.ours_kmode={o[key]:.1f}")
