@@ -41,7 +41,7 @@ for a in "$@"; do
     --guest-only) guest=1 host=0 ;;
     --kvm) accel=kvm ;;
     --no-smp) guest_args+=(--no-smp) ;;
-    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) args+=("$a") ;;
   esac
 done
