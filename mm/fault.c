@@ -42,7 +42,8 @@ static int map_at(mm_context_t *ctx, pt_cursor_t *cur, ptr_t addr, pfn_t pfn, vm
 {
     if (cur->level == 1 && !hal_pte_present(cur->entry))
         return pt_set_page(ctx, addr, cur, pfn, flags, NULL);
-    pt_gather_t g = PT_GATHER_INIT;
+    pt_gather_t g;
+    pt_gather_init(&g);
     int err = pt_set_page(ctx, addr, cur, pfn, flags, &g);
     pt_finish(ctx, &g);
     return err;

@@ -36,7 +36,8 @@ mm_context_t *mm_clone_context_opts(mm_context_t *parent, const mm_clone_opts_t 
         return ERR_PTR(err);
     }
     /* 2. copy the mappings: this cannot fail */
-    pt_gather_t g = PT_GATHER_INIT;
+    pt_gather_t g;
+    pt_gather_init(&g);
     vmap_t *c = mm_vmap_first_from(child, 0);
     for (vmap_t *v = mm_vmap_first_from(parent, 0); v; v = mm_vmap_next(v)) {
         if (v->reserved)

@@ -115,7 +115,8 @@ void mm_destroy_context(mm_context_t *ctx)
     while ((n = vm_tree_first_from(&ctx->vmaps, 0)) != NULL)
         vmap_destroy((vmap_t *)n);
     /* Anything mapped outside a vmap (mm_do_map on the user half) goes too. */
-    pt_gather_t g = PT_GATHER_INIT;
+    pt_gather_t g;
+    pt_gather_init(&g);
     int err = pt_unmap(ctx, 0, hal_user_end(mm_geometry) - 1, &g);
     MM_ASSERT(err == 0, "unmapping the user half failed: %d", err);
     pt_finish(ctx, &g);

@@ -656,7 +656,8 @@ void pt_copy_apply(mm_context_t *src, mm_context_t *dst, ptr_t va, ptr_t last, b
 
 void pt_prune(mm_context_t *ctx, ptr_t va, ptr_t last)
 {
-    pt_gather_t g = PT_GATHER_INIT;
+    pt_gather_t g;
+    pt_gather_init(&g);
     prune(ctx, va, last, &g);
     pt_finish(ctx, &g);
 }
@@ -690,6 +691,8 @@ void pt_finish(mm_context_t *ctx, pt_gather_t *g)
         tlb_flush(ctx, true, 0, 0);
     else if (g->flush_lo <= g->flush_hi)
         tlb_flush(ctx, false, g->flush_lo, g->flush_hi + 1);
-    pmm_gather_release(&g->frames);
-    *g = (pt_gather_t)PT_GATHER_INIT;
+    pmm_gather_release(&g->frames); /* leaves g->frames empty */
+    g->flush_lo = (ptr_t)-1;
+    g->flush_hi = 0;
+    g->tables_freed = false;
 }

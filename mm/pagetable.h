@@ -15,7 +15,14 @@ typedef struct pt_gather {
     bool tables_freed;        /* a table was unlinked: invalidate everything */
 } pt_gather_t;
 
-#define PT_GATHER_INIT { PMM_GATHER_INIT, (ptr_t)-1, 0, false }
+/* Makes g empty (pmm_gather_init: no clearing of the reference array). */
+static inline void pt_gather_init(pt_gather_t *g)
+{
+    pmm_gather_init(&g->frames);
+    g->flush_lo = (ptr_t)-1;
+    g->flush_hi = 0;
+    g->tables_freed = false;
+}
 
 /* Maps [va, last] to pfn.. (user half: 4 KiB leaves, a reference per frame,
  * replaced frames unreferenced; kernel half: huge leaves where aligned, no

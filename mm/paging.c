@@ -65,7 +65,8 @@ vmap_t *mm_map_reserved_locked(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size
         return v;
     v->reserved = true;
     mmctx->reserved_vmaps++;
-    pt_gather_t g = PT_GATHER_INIT;
+    pt_gather_t g;
+    pt_gather_init(&g);
     int err = pt_map_uncounted(mmctx, vaddr, vmap_last(v), pfn, flags, &g);
     pt_finish(mmctx, &g);
     if (err) {
@@ -86,7 +87,8 @@ int mm_do_map(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_fla
     if (user ? vaddr < MM_USER_MIN || !frames_allocated(pfn, npages)
              : pfn > hal_max_pfn(mm_geometry) - (npages - 1) || npages - 1 > hal_max_pfn(mm_geometry))
         return -EINVAL;
-    pt_gather_t g = PT_GATHER_INIT;
+    pt_gather_t g;
+    pt_gather_init(&g);
     if (user && npages == 1)
         err = pt_map_page(ctx, vaddr, pfn, flags, &g); /* faults, mm_replace_page_locked */
     else
@@ -102,7 +104,8 @@ int mm_do_unmap(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
     int err = mm_range_begin(mmctx, vaddr, npages, NULL, &last, &ctx);
     if (err)
         return err;
-    pt_gather_t g = PT_GATHER_INIT;
+    pt_gather_t g;
+    pt_gather_init(&g);
     err = pt_unmap(ctx, vaddr, last, &g);
     pt_finish(ctx, &g);
     return err;
@@ -118,7 +121,8 @@ int mm_do_copy(mm_context_t *src, mm_context_t *dst, ptr_t vaddr, size_t npages,
         return -EINVAL;
     ASSERT_LOCKED(src);
     ASSERT_LOCKED(dst);
-    pt_gather_t g = PT_GATHER_INIT;
+    pt_gather_t g;
+    pt_gather_init(&g);
     err = pt_copy(src, dst, vaddr, last, cow, &g);
     pt_finish(src, &g);
     return err;
@@ -234,7 +238,8 @@ vmap_t *vmap_clone_into(vmap_t *src_vmap, mm_context_t *dst_ctx, bool cow)
             vmap_forget(v);
             v = ERR_PTR(err);
         } else {
-            pt_gather_t g = PT_GATHER_INIT;
+            pt_gather_t g;
+            pt_gather_init(&g);
             pt_copy_apply(src, dst_ctx, v->vaddr, last, cow, &g);
             pt_finish(src, &g);
             vmap_copy_attributes(v, src_vmap);
@@ -286,7 +291,8 @@ int mm_unmap_user_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages)
     }
     /* The pages in the range, but a reserved vmap's (the kernel's, left as
      * they are: the range around each is unmapped on its own). */
-    pt_gather_t g = PT_GATHER_INIT;
+    pt_gather_t g;
+    pt_gather_init(&g);
     ptr_t from = vaddr;
     for (vmap_t *v = mmctx->reserved_vmaps ? mm_vmap_first_from(mmctx, vaddr) : NULL; v && v->vaddr <= last;
          v = mm_vmap_next(v)) {

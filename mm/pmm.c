@@ -520,7 +520,7 @@ void pmm_gather_release(pmm_gather_t *g)
     }
     if (g->head != PMM_NO_FRAME)
         free_frames(g->head, true);
-    *g = (pmm_gather_t)PMM_GATHER_INIT;
+    pmm_gather_init(g);
 }
 
 uint32_t pmm_refcount(pfn_t pfn)

@@ -77,7 +77,17 @@ typedef struct pmm_gather {
     pfn_t batch_head, batch_tail; /* batch pages: word 0 links the next, words 1..511 hold references */
     size_t batch_pages;
 } pmm_gather_t;
-#define PMM_GATHER_INIT { .head = PMM_NO_FRAME, .batch_head = PMM_NO_FRAME, .batch_tail = PMM_NO_FRAME }
+/* Makes g empty. Only the counters are set: refs[] is read below nrefs
+ * alone, so an empty gather costs no clearing of the array (every
+ * operation, every copy-on-write fault starts one). */
+static inline void pmm_gather_init(pmm_gather_t *g)
+{
+    g->head = PMM_NO_FRAME;
+    g->count = 0;
+    g->nrefs = 0;
+    g->batch_head = g->batch_tail = PMM_NO_FRAME;
+    g->batch_pages = 0;
+}
 /* As pmm_unref, but a frame reaching zero joins g instead of being freed. */
 uint32_t pmm_unref_gather(pfn_t pfn, pmm_gather_t *g);
 /* Keeps the caller's reference on pfn in g, to be dropped by

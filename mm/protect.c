@@ -14,7 +14,8 @@ int mm_do_flag(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags)
     if (err)
         return err;
     bool user = hal_is_user_addr(mm_geometry, vaddr);
-    pt_gather_t g = PT_GATHER_INIT;
+    pt_gather_t g;
+    pt_gather_init(&g);
     if (!user) {
         err = pt_protect(ctx, vaddr, last, flags, false, &g);
     } else {

@@ -81,7 +81,8 @@ void vmap_destroy(vmap_t *vmap)
 {
     mm_context_t *ctx = vmap->mmctx;
     ASSERT_LOCKED(ctx);
-    pt_gather_t g = PT_GATHER_INIT;
+    pt_gather_t g;
+    pt_gather_init(&g);
     ptr_t last = vmap->vaddr + vmap->npages * PAGE_SIZE - 1;
     int err = vmap->reserved ? pt_unmap_uncounted(ctx, vmap->vaddr, last, &g) : pt_unmap(ctx, vmap->vaddr, last, &g);
     MM_ASSERT(err == 0, "unmapping vmap [%#lx, +%zu pages) failed: %d", (unsigned long)vmap->vaddr, vmap->npages, err);

@@ -127,7 +127,8 @@ Test(pmm, gathered_frames_are_freed_only_on_release)
     size_t before = pmm_free_frames();
     pfn_t a = pmm_alloc(), b = pmm_alloc();
     pmm_ref(a), pmm_ref(b), pmm_ref(b);
-    pmm_gather_t g = PMM_GATHER_INIT;
+    pmm_gather_t g;
+    pmm_gather_init(&g);
     cr_assert_eq(pmm_unref_gather(a, &g), 0);
     cr_assert_eq(pmm_unref_gather(b, &g), 1);
     cr_assert_eq(g.count, 1);
