@@ -198,6 +198,11 @@ void mm_destroy_context(mm_context_t *ctx);
 void mm_switch_context(mm_context_t *ctx);
 /** The calling CPU's context, NULL before the first switch. No lock. */
 mm_context_t *mm_active_context(void);
+/** The frame of ctx's root table (fixed for its life), for a kernel that
+ * loads user roots itself (a trampoline writing satp / CR3) instead of
+ * through mm_switch_context: it must then flush the CPU's TLB when it loads
+ * the root and when it stops using it (mm/platform.h). No lock. */
+pfn_t mm_context_root(const mm_context_t *ctx);
 /** Locks ctx1 and (unless NULL or ctx1) ctx2, in one global order. The caller holds neither. */
 void mm_lock_ctx_pair(mm_context_t *ctx1, mm_context_t *ctx2);
 /** Releases what mm_lock_ctx_pair(ctx1, ctx2) took, in the reverse order. */

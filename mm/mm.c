@@ -153,6 +153,8 @@ void mm_switch_context(mm_context_t *ctx)
 
 mm_context_t *mm_active_context(void) { return atomic_load_explicit(&active_ctx[mm_cpu_id()], memory_order_relaxed); }
 
+pfn_t mm_context_root(const mm_context_t *ctx) { return ctx->pgd; }
+
 void mm_lock_ctx_pair(mm_context_t *ctx1, mm_context_t *ctx2)
 {
     if (!ctx2 || ctx2 == ctx1) {

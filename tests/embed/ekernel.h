@@ -38,5 +38,23 @@ void ek_page_free(void *p);
 void *ek_pages_give_away(size_t npages);
 size_t ek_pages_free(void);
 
-/* Interrupt bookkeeping of the platform glue (platform.c). */
-extern unsigned long ek_irq_saves, ek_irq_masked_max;
+/* Interrupt bookkeeping of the platform glue (platform.c): saves so far,
+ * the deepest nesting, the current depth (kmm locks held). */
+extern unsigned long ek_irq_saves, ek_irq_masked_max, ek_irq_depth;
+
+/* One KTAP result (main.c). */
+void ek_check(bool ok, const char *name);
+
+/* User processes (proc.c): the timer, on in the kernel from ek_timer_start
+ * on; the user program run to its end (its exit status, -1 if it could not
+ * start); what happened meanwhile. */
+void ek_timer_start(void);
+long ek_run_user_program(void);
+struct ek_user_stats {
+    unsigned long faults;                 /* user page faults kmm resolved */
+    unsigned long killed;                 /* processes killed for a wild access */
+    unsigned long user_ticks, kernel_ticks; /* timer interrupts taken in each mode */
+    unsigned long ticks_inside_kmm_locks; /* taken while a kmm lock was held (must stay 0) */
+    long init_status;                     /* the first process's exit status */
+};
+extern struct ek_user_stats ek_user;

@@ -17,7 +17,7 @@ extern char ek_image_end[];
 
 static unsigned test_no, failures;
 
-static void check(bool ok, const char *name)
+void ek_check(bool ok, const char *name)
 {
     ek_printf("%sok %u %s\n", ok ? "" : "not ", ++test_no, name);
     failures += !ok;
@@ -72,7 +72,8 @@ static long sbrk_pages(mm_context_t *ctx, size_t n)
 void ek_main(void);
 void ek_main(void)
 {
-    ek_printf("KTAP version 1\n1..9\n");
+    ek_printf("KTAP version 1\n1..16\n");
+    ek_timer_start(); /* interrupts on in the kernel from here: kmm's locks mask them (platform.c) */
     ek_pages_init((uintptr_t)ek_image_end, RAM_END);
     size_t own0 = ek_pages_free();
     void *block = ek_pages_give_away(KMM_FRAMES);
@@ -86,7 +87,7 @@ void ek_main(void)
     int err = block && info.geometry ? mm_init(&info) : -KMM_EINVAL;
     mm_stats_t s;
     mm_get_stats(&s);
-    check(err == 0 && s.table_pages == 1 && ek_pages_free() == own0 - KMM_FRAMES,
+    ek_check(err == 0 && s.table_pages == 1 && ek_pages_free() == own0 - KMM_FRAMES,
           "kmm_starts_on_frames_this_kernel_gave_it_and_pins_no_kernel_half");
     if (err)
         ek_exit(false);
@@ -95,13 +96,13 @@ void ek_main(void)
     mm_context_t *p = mm_create_context();
     bool ok = !kmm_is_err(p) && sbrk_pages(p, 2) == 0 && sbrk_pages(p, 2) == 0;
     mm_get_stats(&s);
-    check(ok && heap_end == HEAP + 4 * KMM_PAGE_SIZE && s.user_pages == 4, "sbrk_populates_the_heap_at_once");
+    ek_check(ok && heap_end == HEAP + 4 * KMM_PAGE_SIZE && s.user_pages == 4, "sbrk_populates_the_heap_at_once");
 
     static const char msg[] = "written by the parent across a page boundary";
     ptr_t at = HEAP + KMM_PAGE_SIZE - 10;
     char back[sizeof msg] = { 0 };
     ok = copy_user(p, at, (void *)msg, sizeof msg, true) == 0 && copy_user(p, at, back, sizeof back, false) == 0;
-    check(ok && same(msg, back, sizeof msg), "copyout_then_copyin_through_physical_addresses");
+    ek_check(ok && same(msg, back, sizeof msg), "copyout_then_copyin_through_physical_addresses");
 
     /* fork with a reserve; the child sees the parent's bytes in the same frames */
     size_t before_fork = pmm_free_frames();
@@ -109,7 +110,7 @@ void ek_main(void)
     pfn_t pp = 0, cp = 0;
     ok = !kmm_is_err(c) && mm_get_user_page(p, HEAP, HAL_ACCESS_READ, &pp) == 0 &&
          mm_get_user_page(c, HEAP, HAL_ACCESS_READ, &cp) == 0;
-    check(ok && pp == cp && pmm_refcount(pp) == 4, "fork_shares_frames_copy_on_write");
+    ek_check(ok && pp == cp && pmm_refcount(pp) == 4, "fork_shares_frames_copy_on_write");
     if (ok) {
         pmm_release(pp);
         pmm_release(cp);
@@ -120,7 +121,7 @@ void ek_main(void)
     char pb[sizeof msg] = { 0 }, cb[sizeof mine] = { 0 };
     ok = copy_user(c, at, (void *)mine, sizeof mine, true) == 0 && copy_user(p, at, pb, sizeof pb, false) == 0 &&
          copy_user(c, at, cb, sizeof cb, false) == 0;
-    check(ok && same(pb, msg, sizeof msg) && same(cb, mine, sizeof mine) && mm_get_phys_addr(c, HEAP) != mm_get_phys_addr(p, HEAP),
+    ek_check(ok && same(pb, msg, sizeof msg) && same(cb, mine, sizeof mine) && mm_get_phys_addr(c, HEAP) != mm_get_phys_addr(p, HEAP),
           "child_write_copies_and_parent_keeps_its_bytes");
 
     /* bad pointers: page 0, this kernel's own image (a low address, but in
@@ -134,24 +135,38 @@ void ek_main(void)
     ok = ok && copy_user(p, 0, &x, 1, true) == -KMM_EFAULT &&
          copy_user(p, (ptr_t)(uintptr_t)ek_image_end - 64, &x, 1, false) == -KMM_EFAULT &&
          copy_user(p, heap_end, &x, 1, true) == -KMM_EFAULT && copy_user(p, RODATA, &x, 1, true) == -KMM_EFAULT;
-    check(ok && pmm_free_frames() == free_before_bad, "bad_user_pointers_are_refused_with_nothing_taken");
+    ek_check(ok && pmm_free_frames() == free_before_bad, "bad_user_pointers_are_refused_with_nothing_taken");
 
     /* sbrk beyond what is left fails at once, and leaves nothing */
     size_t left = pmm_free_frames();
     long e = sbrk_pages(p, left + 1);
-    check(e == -KMM_ENOMEM && pmm_free_frames() == left && heap_end == HEAP + 4 * KMM_PAGE_SIZE,
+    ek_check(e == -KMM_ENOMEM && pmm_free_frames() == left && heap_end == HEAP + 4 * KMM_PAGE_SIZE,
           "sbrk_beyond_memory_fails_with_enomem_and_leaves_nothing");
 
     /* a fork that would leave less than its reserve is refused */
     mm_context_t *c2 = mm_clone_context_opts(p, &(mm_clone_opts_t){ .reserve_frames = pmm_free_frames() + 1 });
-    check(kmm_ptr_err(c2) == -KMM_ENOMEM && pmm_free_frames() == left, "fork_below_its_reserve_is_refused");
+    ek_check(kmm_ptr_err(c2) == -KMM_ENOMEM && pmm_free_frames() == left, "fork_below_its_reserve_is_refused");
 
     mm_destroy_context(c);
     mm_destroy_context(p);
+
+    /* User mode: the program of user.c on kmm roots, through the trampoline;
+     * it reports its own checks. The trap frames come from this kernel's
+     * allocator and go back to it. */
+    size_t own_before_user = ek_pages_free();
+    long status = ek_run_user_program();
+    ek_printf("# user program: status %d, %u faults resolved, %u killed, timer ticks %u in the kernel and %u in "
+              "user mode, %u inside kmm locks\n",
+              (int)status, (unsigned)ek_user.faults, (unsigned)ek_user.killed, (unsigned)ek_user.kernel_ticks,
+              (unsigned)ek_user.user_ticks, (unsigned)ek_user.ticks_inside_kmm_locks);
+    ek_check(status == 0 && ek_user.killed == 2 && ek_pages_free() == own_before_user,
+             "user_program_ran_to_its_end_on_kmm_roots");
+    ek_check(ek_user.kernel_ticks > 0 && ek_user.ticks_inside_kmm_locks == 0,
+             "timer_interrupts_taken_in_the_kernel_never_inside_a_kmm_lock");
     ek_printf("# frames: %u free of %u at the start, %u before the fork; %u interrupt saves, %u deep at most\n",
               (unsigned)pmm_free_frames(), (unsigned)free0, (unsigned)before_fork, (unsigned)ek_irq_saves,
               (unsigned)ek_irq_masked_max);
-    check(pmm_free_frames() == free0 && ek_irq_saves > 0 && ek_irq_masked_max >= 2,
+    ek_check(pmm_free_frames() == free0 && ek_irq_saves > 0 && ek_irq_masked_max >= 2,
           "every_frame_back_and_locks_masked_interrupts_nested");
     ek_exit(failures == 0);
 }

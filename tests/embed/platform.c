@@ -177,22 +177,21 @@ void mm_tlb_shootdown(mm_cpumask_t cpus, const mm_shootdown_t *req)
 
 /* Interrupts are masked while a kmm lock is held (sstatus.SIE), and the
  * glue counts how deep: the scenario checks the hook ran and nested. */
-unsigned long ek_irq_saves, ek_irq_masked_max;
-static unsigned long depth;
+unsigned long ek_irq_saves, ek_irq_masked_max, ek_irq_depth;
 
 mm_irq_state_t mm_irq_save(void)
 {
     unsigned long s;
     __asm__ volatile("csrrc %0, sstatus, %1" : "=r"(s) : "r"(2ul) : "memory");
     ek_irq_saves++;
-    if (++depth > ek_irq_masked_max)
-        ek_irq_masked_max = depth;
+    if (++ek_irq_depth > ek_irq_masked_max)
+        ek_irq_masked_max = ek_irq_depth;
     return s & 2;
 }
 
 void mm_irq_restore(mm_irq_state_t state)
 {
-    depth--;
+    ek_irq_depth--;
     if (state)
         __asm__ volatile("csrs sstatus, %0" ::"r"(2ul) : "memory");
 }
