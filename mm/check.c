@@ -250,11 +250,13 @@ int mm_check_invariants(mm_check_report_t *r)
 {
     static uint32_t mark;
     *r = (mm_check_report_t){ 0 };
-    pmm_stats_t ps;
-    pmm_get_stats(&ps);
     /* The scratch counts cover a window of at most one maximal block of
-     * frames; larger memories take several passes. */
-    size_t span = ps.end_pfn - ps.base_pfn;
+     * frames; larger memories take several passes, and so does each region
+     * added after start-up (pmm_span 1..). */
+    size_t span = 0;
+    pfn_t b, e;
+    for (size_t i = 0; pmm_span(i, &b, &e); i++)
+        span = MAX(span, (size_t)(e - b));
     unsigned order = 0;
     while (((size_t)PAGE_SIZE << order) < span * sizeof(uint32_t) && order < PMM_MAX_ORDER)
         order++;
@@ -263,12 +265,15 @@ int mm_check_invariants(mm_check_report_t *r)
         return -ENOMEM;
     size_t window = ((size_t)PAGE_SIZE << order) / sizeof(uint32_t);
     checker_t c = { .r = r, .count = pfn_va(scratch), .mark = mark };
-    for (pfn_t w = ps.base_pfn; w < ps.end_pfn; w += window) {
-        c.base = w;
-        c.end = MIN(ps.end_pfn, w + window);
-        c.first = w == ps.base_pfn;
-        __builtin_memset(c.count, 0, (c.end - c.base) * sizeof(uint32_t));
-        check_window(&c);
+    c.first = true;
+    for (size_t i = 0; pmm_span(i, &b, &e); i++) {
+        for (pfn_t w = b; w < e; w += window) {
+            c.base = w;
+            c.end = MIN(e, w + window);
+            __builtin_memset(c.count, 0, (c.end - c.base) * sizeof(uint32_t));
+            check_window(&c);
+            c.first = false;
+        }
     }
     mark = c.mark;
     CHECK(&c, c.tables == pt_table_pages_total(), "table pages found vs counted", c.tables, pt_table_pages_total());

@@ -300,11 +300,29 @@ uint32_t pmm_release(pfn_t pfn);
 bool pmm_is_managed(pfn_t pfn);
 /** Free frames, per-CPU caches included. */
 size_t pmm_free_frames(void);
-/** Hands [pfn, +n) to kmm (frames mm_init's regions reserved inside the
- * usable span): 0, or -EINVAL with nothing given. */
+/** Hands [pfn, +n) to kmm: frames mm_init's regions reserved inside the
+ * usable span, or frames taken out with pmm_take_frame (from that span or
+ * an added region). 0, or -EINVAL with nothing given (a frame outside
+ * every span, managed already, or holding kmm's frame records). */
 int pmm_give_frames(pfn_t pfn, size_t n);
 /** Takes one free frame out of kmm for the embedder, for good; PMM_NO_FRAME if none. */
 pfn_t pmm_take_frame(void);
+/** At most this many regions can be added after start-up (pmm_add_region). */
+#define PMM_MAX_REGIONS 8
+/** Gives kmm RAM outside the span mm_init declared, after start-up (memory
+ * the embedder's own allocator gives up, or hot-added RAM): [base, +size)
+ * in physical addresses, page-aligned, reachable through mm_phys_to_virt
+ * from now on. The region holds the records of its own frames in its first
+ * frames (16 bytes a frame: one frame per 256), so nothing is allocated;
+ * the rest of it is free and managed on return, for good (single frames
+ * can still be taken out with pmm_take_frame). Returns 0, or, with nothing
+ * changed: -EINVAL (unaligned, empty, wrapping, too small to hold its
+ * records and one frame, or more frames than 32-bit frame indices leave),
+ * -EEXIST (overlaps mm_init's span, its reserved holes included, or a
+ * region added before), -ENOMEM (PMM_MAX_REGIONS added already). Takes the
+ * allocator's lock. Frames of mm_init's span keep the fastest lookup;
+ * those of added regions search the region table. */
+int pmm_add_region(uint64_t base, uint64_t size);
 /** @} */
 
 /** @name What the embedding kernel supplies (mm/platform.h has the full contract)

@@ -21,6 +21,15 @@
  * request tried again, so an allocation never fails while frames sit in
  * some CPU's cache.
  *
+ * Memory added after start-up (pmm_add_region) lies outside that span: each
+ * added region keeps its own frame records in its first frames, and frame
+ * indices continue past the span (region r's frames are indices [first,
+ * first + its frames)), so the lists and caches link frames of every region
+ * alike. The initial span stays the fast path: a pfn or index inside it
+ * costs one comparison more than a plain array access; only frames of
+ * added regions search the (small, append-only) region table. Buddies never
+ * merge across the bounds of a span or region.
+ *
  * Locks: a cache's own lock (threads of the host may share a CPU id; in a
  * kernel nobody but its CPU takes it, but a drain), then the allocator's
  * lock; never two cache locks at once. */
@@ -57,6 +66,17 @@ static struct {
     size_t managed_frames, reserved_frames, array_frames;
     size_t referenced_frames; /* frames whose count is not 0 (atomic: pmm_ref/unref change it without the lock) */
     size_t fail_countdown; /* fault injection: fail when it reaches 1 */
+    pfn_t span;            /* end_pfn - base_pfn: indices below it are the initial span's */
+    /* Regions added after start-up, append-only: an entry is complete before
+     * nregions counts it (release; lookups without the lock acquire). */
+    struct added_region {
+        pfn_t base, end;       /* the region's frames, its records' included */
+        pfn_t first;           /* index of base */
+        frame_t *frames;       /* records of [base, end), in the region's first frames */
+        size_t array_frames;   /* frames holding them */
+    } regions[PMM_MAX_REGIONS];
+    _Atomic size_t nregions;
+    pfn_t next_index;      /* index the next added region starts at */
 } pmm;
 
 /* A CPU's cache of free frames, on a cache line of its own. */
@@ -68,31 +88,99 @@ typedef struct cache {
 
 static cache_t caches[MM_MAX_CPUS];
 
-static inline frame_t *frame_of(pfn_t pfn) { return &pmm.frames[pfn - pmm.base_pfn]; }
+/* ---- pfn and index to frame record ---- */
+
+static const struct added_region *region_of_pfn(pfn_t pfn)
+{
+    size_t n = atomic_load_explicit(&pmm.nregions, memory_order_acquire);
+    for (size_t i = 0; i < n; i++)
+        if (pfn - pmm.regions[i].base < pmm.regions[i].end - pmm.regions[i].base)
+            return &pmm.regions[i];
+    return NULL;
+}
+
+static const struct added_region *region_of_index(pfn_t idx)
+{
+    size_t n = atomic_load_explicit(&pmm.nregions, memory_order_acquire);
+    for (size_t i = 0; i < n; i++)
+        if (idx - pmm.regions[i].first < pmm.regions[i].end - pmm.regions[i].base)
+            return &pmm.regions[i];
+    return NULL;
+}
+
+/* The record of pfn, or NULL for a frame of no span or region. */
+static inline frame_t *frame_lookup(pfn_t pfn)
+{
+    if (__builtin_expect(pfn - pmm.base_pfn < pmm.span, 1))
+        return &pmm.frames[pfn - pmm.base_pfn];
+    const struct added_region *r = region_of_pfn(pfn);
+    return r ? &r->frames[pfn - r->base] : NULL;
+}
+
+/* The record, index and frame of what the caller knows is a frame of the
+ * allocator (from a list, a cache, an allocation). */
+static inline frame_t *frame_of(pfn_t pfn) { return frame_lookup(pfn); }
+
+static inline frame_t *frame_at(uint32_t idx)
+{
+    if (__builtin_expect(idx < pmm.span, 1))
+        return &pmm.frames[idx];
+    const struct added_region *r = region_of_index(idx);
+    return &r->frames[idx - r->first];
+}
+
+static inline uint32_t index_of(pfn_t pfn)
+{
+    if (__builtin_expect(pfn - pmm.base_pfn < pmm.span, 1))
+        return (uint32_t)(pfn - pmm.base_pfn);
+    const struct added_region *r = region_of_pfn(pfn);
+    return (uint32_t)(r->first + (pfn - r->base));
+}
+
+static inline pfn_t pfn_at(uint32_t idx)
+{
+    if (__builtin_expect(idx < pmm.span, 1))
+        return pmm.base_pfn + idx;
+    const struct added_region *r = region_of_index(idx);
+    return r->base + (idx - r->first);
+}
+
+/* The bounds [*lo, *hi) of the span or added region holding pfn (a frame
+ * of the allocator): buddies merge inside them only. */
+static inline void bounds_of(pfn_t pfn, pfn_t *lo, pfn_t *hi)
+{
+    if (__builtin_expect(pfn - pmm.base_pfn < pmm.span, 1)) {
+        *lo = pmm.base_pfn, *hi = pmm.end_pfn;
+        return;
+    }
+    const struct added_region *r = region_of_pfn(pfn);
+    *lo = r->base, *hi = r->end;
+}
+
 static inline unsigned state_of(frame_t *f) { return atomic_load_explicit(&f->state, memory_order_relaxed); }
 static inline void set_state(frame_t *f, unsigned st) { atomic_store_explicit(&f->state, (uint8_t)st, memory_order_relaxed); }
 
 static void list_push(unsigned order, uint32_t idx)
 {
-    frame_t *f = &pmm.frames[idx];
+    frame_t *f = frame_at(idx);
     set_state(f, FRAME_FREE);
     f->order = (uint8_t)order;
     f->prev = NO_INDEX;
     f->next = pmm.free_head[order];
     if (f->next != NO_INDEX)
-        pmm.frames[f->next].prev = idx;
+        frame_at(f->next)->prev = idx;
     pmm.free_head[order] = idx;
 }
 
 static void list_remove(unsigned order, uint32_t idx)
 {
-    frame_t *f = &pmm.frames[idx];
+    frame_t *f = frame_at(idx);
     if (f->prev != NO_INDEX)
-        pmm.frames[f->prev].next = f->next;
+        frame_at(f->prev)->next = f->next;
     else
         pmm.free_head[order] = f->next;
     if (f->next != NO_INDEX)
-        pmm.frames[f->next].prev = f->prev;
+        frame_at(f->next)->prev = f->prev;
 }
 
 __attribute__((weak)) void mm_platform_frame_freed(pfn_t pfn, unsigned order)
@@ -112,21 +200,23 @@ __attribute__((weak)) void mm_irq_restore(mm_irq_state_t state) { (void)state; }
 static void buddy_insert_locked(pfn_t pfn, unsigned order)
 {
     pmm.free_frames += (size_t)1 << order;
+    pfn_t lo, hi;
+    bounds_of(pfn, &lo, &hi);
     while (order < PMM_MAX_ORDER) {
         pfn_t buddy = pfn ^ ((pfn_t)1 << order);
-        if (buddy < pmm.base_pfn || buddy + ((pfn_t)1 << order) > pmm.end_pfn)
+        if (buddy < lo || buddy + ((pfn_t)1 << order) > hi)
             break;
         frame_t *b = frame_of(buddy);
         if (state_of(b) != FRAME_FREE || b->order != order)
             break;
-        list_remove(order, (uint32_t)(buddy - pmm.base_pfn));
+        list_remove(order, index_of(buddy));
         set_state(b, FRAME_FREE_TAIL);
         pfn = pfn < buddy ? pfn : buddy;
         order++;
     }
     for (pfn_t p = pfn + 1; p < pfn + ((pfn_t)1 << order); p++)
         set_state(frame_of(p), FRAME_FREE_TAIL);
-    list_push(order, (uint32_t)(pfn - pmm.base_pfn));
+    list_push(order, index_of(pfn));
 }
 
 /* Frees a block a caller gave back, with the lock held. */
@@ -187,6 +277,9 @@ int pmm_init(const mm_region_t *regions, size_t n)
     pmm.frames_paddr = at;
     pmm.base_pfn = base;
     pmm.end_pfn = end;
+    pmm.span = end - base;
+    atomic_store_explicit(&pmm.nregions, 0, memory_order_relaxed);
+    pmm.next_index = pmm.span;
     pmm.free_frames = pmm.managed_frames = pmm.reserved_frames = pmm.referenced_frames = 0;
     pmm.array_frames = array_bytes >> PAGE_SHIFT;
     pmm.fail_countdown = 0;
@@ -240,9 +333,10 @@ static uint32_t buddy_take_locked(unsigned order)
         list_push(o, idx + ((uint32_t)1 << o));
     }
     for (uint32_t i = idx; i < idx + ((uint32_t)1 << order); i++) {
-        set_state(&pmm.frames[i], FRAME_ALLOCATED);
-        pmm.frames[i].order = 0;
-        atomic_store_explicit(&pmm.frames[i].refcount, 0, memory_order_relaxed);
+        frame_t *f = frame_at(i);
+        set_state(f, FRAME_ALLOCATED);
+        f->order = 0;
+        atomic_store_explicit(&f->refcount, 0, memory_order_relaxed);
     }
     pmm.free_frames -= (size_t)1 << order;
     return idx;
@@ -250,8 +344,9 @@ static uint32_t buddy_take_locked(unsigned order)
 
 static void cache_push(cache_t *c, uint32_t idx)
 {
-    set_state(&pmm.frames[idx], FRAME_CACHED);
-    pmm.frames[idx].next = c->head;
+    frame_t *f = frame_at(idx);
+    set_state(f, FRAME_CACHED);
+    f->next = c->head;
     c->head = idx;
     atomic_store_explicit(&c->count, atomic_load_explicit(&c->count, memory_order_relaxed) + 1, memory_order_relaxed);
 }
@@ -259,7 +354,7 @@ static void cache_push(cache_t *c, uint32_t idx)
 static uint32_t cache_pop(cache_t *c)
 {
     uint32_t idx = c->head;
-    c->head = pmm.frames[idx].next;
+    c->head = frame_at(idx)->next;
     atomic_store_explicit(&c->count, atomic_load_explicit(&c->count, memory_order_relaxed) - 1, memory_order_relaxed);
     return idx;
 }
@@ -269,7 +364,7 @@ static void cache_spill(cache_t *c, uint32_t n)
 {
     spinlock_acquire(&pmm.lock);
     while (n-- && c->head != NO_INDEX)
-        buddy_insert_locked(pmm.base_pfn + cache_pop(c), 0);
+        buddy_insert_locked(pfn_at(cache_pop(c)), 0);
     spinlock_release(&pmm.lock);
 }
 
@@ -315,8 +410,9 @@ static uint32_t cache_alloc(void)
     uint32_t idx = NO_INDEX;
     if (c->head != NO_INDEX) {
         idx = cache_pop(c);
-        set_state(&pmm.frames[idx], FRAME_ALLOCATED); /* order is 0 already: a cached frame is a single one */
-        atomic_store_explicit(&pmm.frames[idx].refcount, 0, memory_order_relaxed);
+        frame_t *f = frame_at(idx);
+        set_state(f, FRAME_ALLOCATED); /* order is 0 already: a cached frame is a single one */
+        atomic_store_explicit(&f->refcount, 0, memory_order_relaxed);
     }
     spinlock_release(&c->lock);
     return idx;
@@ -349,7 +445,7 @@ static pfn_t alloc_order(unsigned order, bool inject)
         if (idx == NO_INDEX && (order > 0 || left == 0))
             return PMM_NO_FRAME;
     }
-    return pmm.base_pfn + idx;
+    return pfn_at(idx);
 }
 
 pfn_t pmm_alloc_order(unsigned order) { return alloc_order(order, true); }
@@ -374,22 +470,22 @@ static void free_frames(pfn_t pfn, bool list)
     cache_t *c = &caches[mm_cpu_id()];
     spinlock_acquire(&c->lock);
     while (pfn != PMM_NO_FRAME) {
-        uint32_t next = list ? pmm.frames[pfn - pmm.base_pfn].next : NO_INDEX;
+        uint32_t next = list ? frame_of(pfn)->next : NO_INDEX;
         if (atomic_load_explicit(&c->count, memory_order_relaxed) >= PMM_CACHE_MAX) {
             if (list)
                 break;
             cache_spill(c, PMM_CACHE_BATCH);
         }
         mm_platform_frame_freed(pfn, 0);
-        cache_push(c, (uint32_t)(pfn - pmm.base_pfn));
-        pfn = next == NO_INDEX ? PMM_NO_FRAME : pmm.base_pfn + next;
+        cache_push(c, index_of(pfn));
+        pfn = next == NO_INDEX ? PMM_NO_FRAME : pfn_at(next);
     }
     if (pfn != PMM_NO_FRAME) {
         spinlock_acquire(&pmm.lock);
         while (pfn != PMM_NO_FRAME) {
-            uint32_t next = pmm.frames[pfn - pmm.base_pfn].next; /* the buddy lists reuse it */
+            uint32_t next = frame_of(pfn)->next; /* the buddy lists reuse it */
             free_block_locked(pfn, 0);
-            pfn = next == NO_INDEX ? PMM_NO_FRAME : pmm.base_pfn + next;
+            pfn = next == NO_INDEX ? PMM_NO_FRAME : pfn_at(next);
         }
         spinlock_release(&pmm.lock);
     }
@@ -398,10 +494,11 @@ static void free_frames(pfn_t pfn, bool list)
 
 static void check_allocated(const char *func, pfn_t pfn)
 {
-    if (pfn < pmm.base_pfn || pfn >= pmm.end_pfn || state_of(frame_of(pfn)) != FRAME_ALLOCATED)
-        mm_panic_at(func, "frame %#llx is not an allocated frame (span %#llx-%#llx, state %d)", (unsigned long long)pfn,
-                    (unsigned long long)pmm.base_pfn, (unsigned long long)pmm.end_pfn,
-                    pfn >= pmm.base_pfn && pfn < pmm.end_pfn ? (int)state_of(frame_of(pfn)) : -1);
+    frame_t *f = frame_lookup(pfn);
+    if (__builtin_expect(!f || state_of(f) != FRAME_ALLOCATED, 0))
+        mm_panic_at(func, "frame %#llx is not an allocated frame (span %#llx-%#llx, %zu added regions, state %d)",
+                    (unsigned long long)pfn, (unsigned long long)pmm.base_pfn, (unsigned long long)pmm.end_pfn,
+                    atomic_load(&pmm.nregions), f ? (int)state_of(f) : -1);
 }
 
 void pmm_free_order(pfn_t pfn, unsigned order)
@@ -465,7 +562,7 @@ uint32_t pmm_unref_gather(pfn_t pfn, pmm_gather_t *g)
     MM_ASSERT(old != 0, "frame %#llx has no reference to drop", (unsigned long long)pfn);
     if (old == 1) {
         __atomic_fetch_sub(&pmm.referenced_frames, 1, __ATOMIC_RELAXED);
-        frame_of(pfn)->next = g->head == PMM_NO_FRAME ? NO_INDEX : (uint32_t)(g->head - pmm.base_pfn);
+        frame_of(pfn)->next = g->head == PMM_NO_FRAME ? NO_INDEX : index_of(g->head);
         g->head = pfn;
         g->count++;
     }
@@ -514,7 +611,7 @@ void pmm_gather_release(pmm_gather_t *g)
             pmm_unref_gather(b[1 + i], g);
         left -= k;
         pfn_t next = b[0];
-        frame_of(page)->next = g->head == PMM_NO_FRAME ? NO_INDEX : (uint32_t)(g->head - pmm.base_pfn);
+        frame_of(page)->next = g->head == PMM_NO_FRAME ? NO_INDEX : index_of(g->head);
         g->head = page; /* count 0 already: the batch page goes with the rest */
         page = next;
     }
@@ -525,39 +622,53 @@ void pmm_gather_release(pmm_gather_t *g)
 
 uint32_t pmm_refcount(pfn_t pfn)
 {
-    if (pfn < pmm.base_pfn || pfn >= pmm.end_pfn)
+    frame_t *f = frame_lookup(pfn);
+    if (!f)
         return 0;
     /* acquire: a holder that reads 1 and then writes the frame (copy-on-write
      * reuse) must see the other holders' accesses finished; they drop their
      * references with release (pmm_unref is acq_rel). */
-    return atomic_load_explicit(&frame_of(pfn)->refcount, memory_order_acquire);
+    return atomic_load_explicit(&f->refcount, memory_order_acquire);
 }
 
 bool pmm_is_managed(pfn_t pfn)
 {
-    return pfn >= pmm.base_pfn && pfn < pmm.end_pfn && state_of(frame_of(pfn)) != FRAME_RESERVED;
+    frame_t *f = frame_lookup(pfn);
+    return f && state_of(f) != FRAME_RESERVED;
 }
 
 bool pmm_is_allocated(pfn_t pfn)
 {
-    return pfn >= pmm.base_pfn && pfn < pmm.end_pfn && state_of(frame_of(pfn)) == FRAME_ALLOCATED;
+    frame_t *f = frame_lookup(pfn);
+    return f && state_of(f) == FRAME_ALLOCATED;
 }
 
 uint64_t pmm_frame_record_paddr(pfn_t pfn)
 {
-    if (pfn < pmm.base_pfn || pfn >= pmm.end_pfn)
-        return 0;
-    return pmm.frames_paddr + (pfn - pmm.base_pfn) * sizeof(frame_t);
+    if (pfn - pmm.base_pfn < pmm.span)
+        return pmm.frames_paddr + (pfn - pmm.base_pfn) * sizeof(frame_t);
+    const struct added_region *r = region_of_pfn(pfn);
+    return r ? ((uint64_t)r->base << PAGE_SHIFT) + (pfn - r->base) * sizeof(frame_t) : 0;
 }
 
 /* ---- frames shared with the embedder's allocator ---- */
 
 int pmm_give_frames(pfn_t pfn, size_t n)
 {
-    if (n == 0 || pfn < pmm.base_pfn || pfn >= pmm.end_pfn || n > pmm.end_pfn - pfn)
+    /* [pfn, +n) lies in the initial span or in one added region, clear of
+     * the frame records there. */
+    pfn_t end, array, array_frames;
+    if (pfn - pmm.base_pfn < pmm.span) {
+        end = pmm.end_pfn, array = pmm.frames_paddr >> PAGE_SHIFT, array_frames = pmm.array_frames;
+    } else {
+        const struct added_region *r = region_of_pfn(pfn);
+        if (!r)
+            return -EINVAL;
+        end = r->end, array = r->base, array_frames = r->array_frames;
+    }
+    if (n == 0 || n > end - pfn)
         return -EINVAL;
-    pfn_t array = pmm.frames_paddr >> PAGE_SHIFT;
-    if (pfn < array + pmm.array_frames && array < pfn + n)
+    if (pfn < array + array_frames && array < pfn + n)
         return -EINVAL;
     spinlock_acquire(&pmm.lock);
     for (pfn_t p = pfn; p < pfn + n; p++) {
@@ -588,11 +699,74 @@ pfn_t pmm_take_frame(void)
     return p;
 }
 
+/* ---- memory added after start-up ---- */
+
+int pmm_add_region(uint64_t base, uint64_t size)
+{
+    if ((base | size) & PAGE_MASK || size == 0 || base + size < base)
+        return -EINVAL;
+    pfn_t lo = base >> PAGE_SHIFT, hi = (base + size) >> PAGE_SHIFT, n = hi - lo;
+    size_t array_frames = ALIGN_UP(n * sizeof(frame_t), PAGE_SIZE) >> PAGE_SHIFT;
+    if (n <= array_frames)
+        return -EINVAL; /* no room for a frame beside its records */
+    spinlock_acquire(&pmm.lock);
+    int err = 0;
+    size_t nr = atomic_load_explicit(&pmm.nregions, memory_order_relaxed);
+    if (lo < pmm.end_pfn && pmm.base_pfn < hi)
+        err = -EEXIST;
+    for (size_t i = 0; i < nr && !err; i++)
+        if (lo < pmm.regions[i].end && pmm.regions[i].base < hi)
+            err = -EEXIST;
+    if (!err && nr == PMM_MAX_REGIONS)
+        err = -ENOMEM;
+    if (!err && n >= NO_INDEX - pmm.next_index)
+        err = -EINVAL; /* frame indices are 32-bit */
+    if (err) {
+        spinlock_release(&pmm.lock);
+        return err;
+    }
+    struct added_region *r = &pmm.regions[nr];
+    *r = (struct added_region){
+        .base = lo, .end = hi, .first = pmm.next_index, .frames = mm_phys_to_virt(base), .array_frames = array_frames
+    };
+    for (pfn_t i = 0; i < n; i++)
+        r->frames[i] = (frame_t){ .state = FRAME_RESERVED, .next = NO_INDEX, .prev = NO_INDEX };
+    pmm.next_index += n;
+    atomic_store_explicit(&pmm.nregions, nr + 1, memory_order_release);
+    /* Every frame past the records is free, in the largest aligned blocks
+     * that fit in the region. */
+    for (pfn_t p = lo + array_frames; p < hi;) {
+        unsigned order = 0;
+        while (order < PMM_MAX_ORDER && !(p & (((pfn_t)1 << (order + 1)) - 1)) && p + ((pfn_t)2 << order) <= hi)
+            order++;
+        pmm.managed_frames += (size_t)1 << order;
+        buddy_insert_locked(p, order);
+        p += (pfn_t)1 << order;
+    }
+    spinlock_release(&pmm.lock);
+    return 0;
+}
+
+bool pmm_span(size_t i, pfn_t *base, pfn_t *end)
+{
+    if (i == 0) {
+        *base = pmm.base_pfn, *end = pmm.end_pfn;
+        return true;
+    }
+    if (i > atomic_load_explicit(&pmm.nregions, memory_order_acquire))
+        return false;
+    *base = pmm.regions[i - 1].base, *end = pmm.regions[i - 1].end;
+    return true;
+}
+
 /* ---- statistics and fault injection ---- */
 
 void pmm_get_stats(pmm_stats_t *out)
 {
     spinlock_acquire(&pmm.lock);
+    size_t nr = atomic_load_explicit(&pmm.nregions, memory_order_relaxed), region_array_frames = 0;
+    for (size_t i = 0; i < nr; i++)
+        region_array_frames += pmm.regions[i].array_frames;
     *out = (pmm_stats_t){
         .base_pfn = pmm.base_pfn,
         .end_pfn = pmm.end_pfn,
@@ -600,7 +774,8 @@ void pmm_get_stats(pmm_stats_t *out)
         .free_frames = free_frames_locked(),
         .cached_frames = free_frames_locked() - pmm.free_frames,
         .reserved_frames = pmm.reserved_frames,
-        .array_frames = pmm.array_frames,
+        .array_frames = pmm.array_frames + region_array_frames,
+        .added_regions = nr,
         .referenced_frames = __atomic_load_n(&pmm.referenced_frames, __ATOMIC_RELAXED),
     };
     spinlock_release(&pmm.lock);

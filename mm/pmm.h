@@ -114,6 +114,25 @@ static inline bool pmm_gather_empty(const pmm_gather_t *g) { return g->head == P
 int pmm_give_frames(pfn_t pfn, size_t n);
 pfn_t pmm_take_frame(void);
 
+/* RAM outside the span mm_init declared, added after start-up (hot-added
+ * memory, or a block the embedder's own allocator gives up): [base,
+ * +size), page-aligned. The region keeps the records of its own frames in
+ * its first frames (16 bytes a frame: one frame of records per 256), so
+ * adding allocates nothing; the rest becomes free and managed at once.
+ * mm_phys_to_virt must reach the whole region from now on. 0, or, with
+ * nothing changed: -EINVAL (unaligned, empty, wrapping, too small to hold
+ * its records and one frame, or more frames than 32-bit frame indices
+ * leave), -EEXIST (overlaps the initial span, reserved holes included, or
+ * an added region), -ENOMEM (PMM_MAX_REGIONS added already). A region
+ * stays for good; its frames can be taken out one by one (pmm_take_frame)
+ * and given back (pmm_give_frames). Takes the allocator's lock. Frames of
+ * the initial span keep the fast path; those of added regions cost a
+ * search of the region table. */
+int pmm_add_region(uint64_t base, uint64_t size);
+/* Span i of frames the allocator knows: 0 the initial one (mm_init's),
+ * 1.. the added regions in the order they were added; false past the last. */
+bool pmm_span(size_t i, pfn_t *base, pfn_t *end);
+
 /* True if pfn is a frame this allocator manages (usable RAM, free or not). */
 bool pmm_is_managed(pfn_t pfn);
 /* True if the managed frame pfn is currently allocated. */
@@ -124,12 +143,13 @@ bool pmm_is_allocated(pfn_t pfn);
 uint64_t pmm_frame_record_paddr(pfn_t pfn);
 
 typedef struct pmm_stats {
-    pfn_t base_pfn, end_pfn; /* span covered by the frame array */
-    size_t managed_frames;   /* usable frames, free or allocated */
+    pfn_t base_pfn, end_pfn; /* span covered by the frame array (mm_init's; added regions lie outside) */
+    size_t managed_frames;   /* usable frames, free or allocated (added regions' included) */
     size_t free_frames;      /* the per-CPU caches' frames included */
     size_t cached_frames;    /* of those, the ones in per-CPU caches */
     size_t reserved_frames;  /* frames in the span that are not usable */
-    size_t array_frames;     /* frames holding the frame array itself */
+    size_t array_frames;     /* frames holding the frame records (the array, and each added region's) */
+    size_t added_regions;    /* regions added by pmm_add_region */
     size_t referenced_frames; /* allocated frames whose reference count is not 0 */
 } pmm_stats_t;
 void pmm_get_stats(pmm_stats_t *out);

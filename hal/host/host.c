@@ -11,9 +11,11 @@
 #include "hal/host/kmm_host.h"
 #include "hal/host/softmmu_internal.h"
 
+#define HOST_SPARE ((uint64_t)KMM_HOST_SPARE_MIB << 20)
+
 static struct {
     uint8_t *ram;
-    uint64_t base, size;
+    uint64_t base, size; /* the span mm_init got; KMM_HOST_SPARE_MIB more follow it */
     const hal_geometry_t *geometry;
     pfn_t active_root[MM_MAX_CPUS], kernel_root[MM_MAX_CPUS];
     host_tlb_event_t *log;
@@ -22,9 +24,9 @@ static struct {
 
 void *mm_phys_to_virt(uint64_t paddr)
 {
-    if (paddr < host.base || paddr - host.base >= host.size)
+    if (paddr < host.base || paddr - host.base >= host.size + HOST_SPARE)
         mm_panic("physical address %#llx outside simulated RAM [%#llx, %#llx)", (unsigned long long)paddr,
-                 (unsigned long long)host.base, (unsigned long long)(host.base + host.size));
+                 (unsigned long long)host.base, (unsigned long long)(host.base + host.size + HOST_SPARE));
     return host.ram + (paddr - host.base);
 }
 
@@ -211,11 +213,12 @@ void host_tlb_log_clear(void)
 const hal_geometry_t *kmm_host_geometry(void) { return host.geometry; }
 uint64_t kmm_host_phys_base(void) { return host.base; }
 uint64_t kmm_host_phys_size(void) { return host.size; }
+uint64_t kmm_host_spare_base(void) { return host.ram ? host.base + host.size : 0; }
 
 void kmm_host_fini(void)
 {
     if (host.ram)
-        munmap(host.ram, host.size);
+        munmap(host.ram, host.size + HOST_SPARE);
     pthread_mutex_lock(&log_lock);
     free(host.log);
     host.log = NULL;
@@ -256,7 +259,7 @@ int kmm_host_init_flags(size_t mib, const char *geometry, uint32_t flags)
     const hal_geometry_t *g = &with_flags;
     kmm_host_fini();
     host.size = (uint64_t)mib << 20;
-    host.ram = mmap(NULL, host.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    host.ram = mmap(NULL, host.size + HOST_SPARE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (host.ram == MAP_FAILED) {
         host.ram = NULL;
         host.size = 0;

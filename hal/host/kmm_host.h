@@ -38,6 +38,13 @@ void kmm_host_fini(void);
 const hal_geometry_t *kmm_host_geometry(void);
 uint64_t kmm_host_phys_base(void);
 uint64_t kmm_host_phys_size(void);
+/* Simulated RAM that mm_init was not told about: KMM_HOST_SPARE_MIB MiB
+ * right after the span it got (0 when nothing is up), reachable through
+ * mm_phys_to_virt and the software MMU like the rest, for tests that give
+ * kmm memory after start-up (pmm_add_region). Untouched, it costs nothing
+ * (the mapping reserves no memory). */
+#define KMM_HOST_SPARE_MIB 16
+uint64_t kmm_host_spare_base(void);
 
 /* ---- TLB operations the generic layer asked for ---- */
 typedef enum host_tlb_kind { HOST_TLB_RANGE, HOST_TLB_ALL, HOST_TLB_ACTIVATE } host_tlb_kind_t;

@@ -486,3 +486,225 @@ Test(issue15, reserved_region_bad_input_changes_nothing)
     mm_destroy_context(ctx);
     cr_assert_eq(pmm_free_frames(), free0);
 }
+
+/* ---- Item 3: memory added after start-up, outside mm_init's span ---- */
+
+#define MIB ((uint64_t)1 << 20)
+
+static void assert_region_stats(const pmm_stats_t *a, const pmm_stats_t *b)
+{
+    assert_pmm_stats_eq(a, b);
+    cr_assert_eq(a->array_frames, b->array_frames, "record frames %zu / %zu", a->array_frames, b->array_frames);
+    cr_assert_eq(a->added_regions, b->added_regions, "regions %zu / %zu", a->added_regions, b->added_regions);
+}
+
+static size_t spans(void)
+{
+    pfn_t b, e;
+    size_t n = 0;
+    while (pmm_span(n, &b, &e))
+        n++;
+    return n;
+}
+
+/* Every free frame, allocated and kept (so that what follows can only use
+ * frames added afterwards); *n gets how many. */
+static pfn_t *hog_all_frames(size_t *n)
+{
+    size_t cap = pmm_free_frames() + 1, got = 0;
+    pfn_t *all = malloc(cap * sizeof *all);
+    cr_assert_not_null(all);
+    for (pfn_t p; (p = pmm_alloc()) != PMM_NO_FRAME; got++) {
+        cr_assert_lt(got, cap, "more frames than free");
+        all[got] = p;
+    }
+    *n = got;
+    return all;
+}
+
+static void free_all(pfn_t *all, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        pmm_free(all[i]);
+    free(all);
+}
+
+/* A region right after the span (adjacent, so bounds are exact) becomes
+ * managed at once: 1 MiB is 256 frames, 1 of them holds the records of all
+ * 256, 255 are free, and the allocator hands out every one of them; the
+ * record frame is never handed out nor given. */
+Test(issue15, added_region_outside_the_span_is_managed_and_handed_out)
+{
+    pmm_stats_t s0, s1;
+    pmm_get_stats(&s0);
+    uint64_t base = kmm_host_spare_base();
+    pfn_t lo = base >> KMM_PAGE_SHIFT;
+    cr_assert_eq(lo, s0.end_pfn, "the spare RAM starts at the span's end");
+    cr_assert(!pmm_is_managed(lo + 1));
+    cr_assert_eq(pmm_add_region(base, MIB), 0);
+    pmm_get_stats(&s1);
+    cr_assert_eq(s1.managed_frames, s0.managed_frames + 255);
+    cr_assert_eq(s1.free_frames, s0.free_frames + 255);
+    cr_assert_eq(s1.array_frames, s0.array_frames + 1);
+    cr_assert_eq(s1.reserved_frames, s0.reserved_frames);
+    cr_assert_eq(s1.added_regions, 1);
+    cr_assert_eq(s1.base_pfn, s0.base_pfn);
+    cr_assert_eq(s1.end_pfn, s0.end_pfn, "the span mm_init declared does not grow");
+    pfn_t b, e;
+    cr_assert(pmm_span(1, &b, &e));
+    cr_assert_eq(b, lo);
+    cr_assert_eq(e, lo + 256);
+    cr_assert(!pmm_span(2, &b, &e));
+    cr_assert(!pmm_is_managed(lo), "the record frame is managed");
+    cr_assert(pmm_is_managed(lo + 1) && pmm_is_managed(lo + 255));
+    cr_assert(!pmm_is_managed(lo + 256));
+    cr_assert_eq(pmm_frame_record_paddr(lo + 3), base + 3 * 16, "records at the region's start, 16 bytes each");
+
+    size_t n, seen = 0;
+    pfn_t *all = hog_all_frames(&n);
+    cr_assert_eq(n, s1.free_frames, "%zu of %zu free frames handed out", n, s1.free_frames);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(all[i] != lo, "the record frame was handed out");
+        seen += all[i] > lo && all[i] < lo + 256;
+    }
+    cr_assert_eq(seen, 255, "%zu of the region's 255 frames handed out", seen);
+    /* Refcounts work there as anywhere. */
+    pfn_t last = lo + 255;
+    cr_assert_eq(pmm_ref(last), 1);
+    cr_assert_eq(pmm_refcount(last), 1);
+    cr_assert_eq(pmm_give_frames(lo, 1), -EINVAL, "the record frame given");
+    cr_assert_eq(pmm_give_frames(last, 1), -EINVAL, "a managed frame given");
+    cr_assert_eq(pmm_unref(last), 0, "the last reference frees it");
+    pmm_stats_t s2;
+    pmm_get_stats(&s2);
+    cr_assert_eq(s2.free_frames, 1);
+    for (size_t i = 0; i < n; i++)
+        if (all[i] != last)
+            pmm_free(all[i]);
+    free(all);
+    pmm_get_stats(&s2);
+    assert_region_stats(&s1, &s2);
+}
+
+/* With the initial span's frames all held, everything a process needs comes
+ * from an added region: tables, objects, zero-filled and copied pages. Its
+ * heap faults in there, fork shares it, a write copies it, the invariant
+ * checker walks it, and every frame comes back to the region. A frame taken
+ * out of the region is no longer managed, and given back it is again. */
+Test(issue15, user_pages_fault_fork_and_copy_inside_an_added_region)
+{
+    size_t hogged;
+    pfn_t *hog = hog_all_frames(&hogged);
+    uint64_t base = kmm_host_spare_base() + 4 * MIB; /* a gap after the span */
+    pfn_t lo = base >> KMM_PAGE_SHIFT, hi = lo + (2 * MIB >> KMM_PAGE_SHIFT);
+    cr_assert_eq(pmm_add_region(base, 2 * MIB), 0);
+    pmm_stats_t s0, s1;
+    pmm_get_stats(&s0);
+    cr_assert_eq(s0.free_frames, 510, "2 MiB: 512 frames, 2 of records");
+
+    mm_context_t *ctx = new_ctx();
+    cr_assert(ctx->pgd >= lo && ctx->pgd < hi, "root %#llx outside the region", (unsigned long long)ctx->pgd);
+    cr_assert(!IS_ERR(anon(ctx, VA, 4, VM_USER_RW, 0)));
+    for (int i = 0; i < 4; i++)
+        put64(ctx, VA + i * PAGE_SIZE, 0x100 + i);
+    uint64_t pa = mm_get_phys_addr(ctx, VA + 3 * PAGE_SIZE);
+    cr_assert(pa >= base && pa < base + 2 * MIB, "user page %#llx outside the region", (unsigned long long)pa);
+    mm_context_t *child = mm_clone_context(ctx);
+    cr_assert(!IS_ERR(child));
+    cr_assert_eq(mm_get_phys_addr(child, VA), mm_get_phys_addr(ctx, VA));
+    cr_assert_eq(pmm_refcount(mm_get_phys_addr(ctx, VA) >> KMM_PAGE_SHIFT), 2);
+    put64(child, VA, 0xc0c0);
+    cr_assert_eq(get64(ctx, VA), 0x100, "the child's write reached the parent");
+    cr_assert_eq(get64(child, VA), 0xc0c0);
+    pfn_t copied = mm_get_phys_addr(child, VA) >> KMM_PAGE_SHIFT;
+    cr_assert(copied >= lo && copied < hi && copied != mm_get_phys_addr(ctx, VA) >> KMM_PAGE_SHIFT);
+    check_invariants();
+    ASSERT_TLB_CLEAN();
+
+    /* take a frame out (it comes from the region: nothing else is free) and give it back */
+    pfn_t t = pmm_take_frame();
+    cr_assert(t > lo + 1 && t < hi, "taken %#llx", (unsigned long long)t);
+    cr_assert(!pmm_is_managed(t));
+    cr_assert_eq(pmm_give_frames(t, 1), 0);
+    cr_assert(pmm_is_managed(t));
+
+    mm_destroy_context(child);
+    mm_destroy_context(ctx);
+    pmm_get_stats(&s1);
+    assert_region_stats(&s0, &s1);
+    free_all(hog, hogged);
+}
+
+/* The invariant checker counts the holders of frames in added regions too:
+ * an extra reference on a user page there is reported, and taken away the
+ * report is clean again. */
+Test(issue15, invariant_checker_covers_added_regions)
+{
+    size_t hogged;
+    pfn_t *hog = hog_all_frames(&hogged);
+    cr_assert_eq(pmm_add_region(kmm_host_spare_base() + 8 * MIB, MIB), 0);
+    mm_context_t *ctx = new_ctx();
+    /* read-only: an extra reference breaks nothing but the count */
+    cr_assert(!IS_ERR(anon(ctx, VA, 1, VM_USER_RW, VALLOC_POPULATE)));
+    mm_lock_ctx_pair(ctx, NULL);
+    cr_assert_eq(mm_protect_locked(ctx, VA, 1, VM_USER_RO), 0);
+    mm_unlock_ctx_pair(ctx, NULL);
+    pfn_t p = mm_get_phys_addr(ctx, VA) >> KMM_PAGE_SHIFT;
+    cr_assert_neq(p, mm_zero_page());
+    cr_assert_geq(p, (kmm_host_spare_base() + 8 * MIB) >> KMM_PAGE_SHIFT);
+    check_invariants();
+    pmm_ref(p);
+    mm_check_report_t r;
+    cr_assert_eq(mm_check_invariants(&r), -EINVAL, "a frame with a reference nobody holds went unseen");
+    cr_assert_eq(r.violations, 1, "%zu violations, first: %s", r.violations, r.first);
+    cr_assert(strstr(r.first, "refcount differs"), "first: %s", r.first);
+    pmm_unref(p);
+    check_invariants();
+    mm_destroy_context(ctx);
+    free_all(hog, hogged);
+}
+
+/* Bad regions are refused with a clear error and change nothing: unaligned,
+ * empty, wrapping, too small for its records and a frame, overlapping the
+ * span mm_init declared (inside it, across either end, around it) or a
+ * region added before (the same, inside, across), and the ninth region. */
+Test(issue15, bad_regions_are_refused_and_change_nothing)
+{
+    uint64_t spare = kmm_host_spare_base(), span0 = kmm_host_phys_base(), span1 = span0 + kmm_host_phys_size();
+    cr_assert_eq(pmm_add_region(spare + 4 * MIB, MIB), 0);
+    pmm_stats_t s0, s1;
+    pmm_get_stats(&s0);
+    size_t n0 = spans();
+    uint64_t r0 = spare + 4 * MIB, r1 = r0 + MIB;
+    cr_assert_eq(pmm_add_region(spare + 1, MIB), -EINVAL);
+    cr_assert_eq(pmm_add_region(spare, MIB + 8), -EINVAL);
+    cr_assert_eq(pmm_add_region(spare, 0), -EINVAL);
+    cr_assert_eq(pmm_add_region(UINT64_MAX - PAGE_SIZE + 1, 2 * PAGE_SIZE), -EINVAL);
+    cr_assert_eq(pmm_add_region(spare, PAGE_SIZE), -EINVAL, "one frame: all records, nothing to manage");
+    cr_assert_eq(pmm_add_region(span0 + MIB, MIB), -EEXIST, "inside the span");
+    cr_assert_eq(pmm_add_region(span0, PAGE_SIZE * 2), -EEXIST, "the span's reserved start");
+    cr_assert_eq(pmm_add_region(span1 - MIB, 2 * MIB), -EEXIST, "across the span's end");
+    if (span0 >= MIB)
+        cr_assert_eq(pmm_add_region(span0 - MIB, 2 * MIB), -EEXIST, "across the span's start");
+    cr_assert_eq(pmm_add_region(span0, span1 - span0 + MIB), -EEXIST, "over the whole span");
+    cr_assert_eq(pmm_add_region(r0, MIB), -EEXIST, "the same region again");
+    cr_assert_eq(pmm_add_region(r0 + 8 * PAGE_SIZE, 4 * PAGE_SIZE), -EEXIST, "inside a region");
+    cr_assert_eq(pmm_add_region(r0 - 2 * PAGE_SIZE, 4 * PAGE_SIZE), -EEXIST, "across a region's start");
+    cr_assert_eq(pmm_add_region(r1 - 2 * PAGE_SIZE, 4 * PAGE_SIZE), -EEXIST, "across a region's end");
+    cr_assert_eq(pmm_add_region(r0 - MIB, 3 * MIB), -EEXIST, "around a region");
+    pmm_get_stats(&s1);
+    assert_region_stats(&s0, &s1);
+    cr_assert_eq(spans(), n0);
+    cr_assert(!pmm_is_managed((r0 >> KMM_PAGE_SHIFT) - 1));
+    /* adjacent on both sides is no overlap; the table holds PMM_MAX_REGIONS */
+    cr_assert_eq(pmm_add_region(r0 - 2 * PAGE_SIZE, 2 * PAGE_SIZE), 0, "right below a region");
+    cr_assert_eq(pmm_add_region(r1, 2 * PAGE_SIZE), 0, "right above a region");
+    for (size_t i = 3; i < PMM_MAX_REGIONS; i++)
+        cr_assert_eq(pmm_add_region(r1 + i * MIB, 2 * PAGE_SIZE), 0, "region %zu", i);
+    pmm_get_stats(&s0);
+    cr_assert_eq(s0.added_regions, PMM_MAX_REGIONS);
+    cr_assert_eq(pmm_add_region(r1 + 10 * MIB, 2 * PAGE_SIZE), -ENOMEM, "the table is full");
+    pmm_get_stats(&s1);
+    assert_region_stats(&s0, &s1);
+    check_invariants();
+}
