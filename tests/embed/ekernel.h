@@ -56,5 +56,8 @@ struct ek_user_stats {
     unsigned long user_ticks, kernel_ticks; /* timer interrupts taken in each mode */
     unsigned long ticks_inside_kmm_locks; /* taken while a kmm lock was held (must stay 0) */
     long init_status;                     /* the first process's exit status */
+    unsigned long write_faults;           /* of the faults, writes */
+    unsigned long write_faults_in_region; /* writes whose page landed in [region_lo, region_hi) */
+    uint64_t region_lo, region_hi;        /* the region added after start-up */
 };
 extern struct ek_user_stats ek_user;

@@ -11,7 +11,9 @@
 extern char ek_image_end[];
 
 #define RAM_END 0x88000000ul   /* QEMU virt, -m 128M */
-#define KMM_FRAMES 2048        /* 8 MiB handed to kmm */
+#define KMM_FRAMES 2048        /* 8 MiB handed to kmm at start-up */
+#define MORE_FRAMES 1024       /* 4 MiB more after start-up (pmm_add_region) */
+#define MORE_RECORDS 4         /* of those, the frames holding their records (16 bytes each) */
 #define HEAP ((ptr_t)0x400000) /* the user heap sbrk grows */
 #define RODATA ((ptr_t)0x200000)
 
@@ -72,7 +74,7 @@ static long sbrk_pages(mm_context_t *ctx, size_t n)
 void ek_main(void);
 void ek_main(void)
 {
-    ek_printf("KTAP version 1\n1..16\n");
+    ek_printf("KTAP version 1\n1..19\n");
     ek_timer_start(); /* interrupts on in the kernel from here: kmm's locks mask them (platform.c) */
     ek_pages_init((uintptr_t)ek_image_end, RAM_END);
     size_t own0 = ek_pages_free();
@@ -150,23 +152,73 @@ void ek_main(void)
     mm_destroy_context(c);
     mm_destroy_context(p);
 
+    /* Memory added after start-up: this kernel's allocator gives up another
+     * block (below the first: adjacent to mm_init's span, outside it). */
+    size_t free_before_add = pmm_free_frames();
+    char *more = ek_pages_give_away(MORE_FRAMES);
+    uint64_t more_lo = (uintptr_t)more, more_hi = more_lo + (uint64_t)MORE_FRAMES * KMM_PAGE_SIZE;
+    ek_user.region_lo = more_lo, ek_user.region_hi = more_hi;
+    err = more ? pmm_add_region(more_lo, more_hi - more_lo) : -KMM_EINVAL;
+    size_t free_added = pmm_free_frames();
+    /* again, or overlapping mm_init's span: refused, nothing changes */
+    int again = pmm_add_region(more_lo, more_hi - more_lo);
+    int over = pmm_add_region(more_hi - KMM_PAGE_SIZE, 2 * KMM_PAGE_SIZE);
+    int odd = pmm_add_region(more_lo + 8, KMM_PAGE_SIZE);
+    ek_check(err == 0 && free_added == free_before_add + MORE_FRAMES - MORE_RECORDS && again == -KMM_EEXIST &&
+                 over == -KMM_EEXIST && odd == -KMM_EINVAL && pmm_free_frames() == free_added &&
+                 pmm_is_managed((more_hi >> KMM_PAGE_SHIFT) - 1) && !pmm_is_managed(more_lo >> KMM_PAGE_SHIFT),
+             "a_region_given_after_start_up_is_managed_and_bad_ones_are_refused");
+
+    /* A heap larger than what the first region has free lands in the second. */
+    mm_context_t *q = mm_create_context();
+    heap_end = HEAP;
+    size_t want = free_before_add + 16, in_more = 0;
+    ok = !kmm_is_err(q) && sbrk_pages(q, want) == 0;
+    for (size_t i = 0; ok && i < want; i++) {
+        uint64_t pa = mm_get_phys_addr(q, HEAP + i * KMM_PAGE_SIZE);
+        in_more += pa >= more_lo && pa < more_hi;
+    }
+    if (!kmm_is_err(q))
+        mm_destroy_context(q);
+    ek_printf("# %u of %u heap pages in the added region\n", (unsigned)in_more, (unsigned)want);
+    ek_check(ok && in_more >= 16 && pmm_free_frames() == free_added, "a_heap_beyond_the_first_region_lands_in_the_added_one");
+
+    /* While the user program runs, every frame of the first region is held
+     * here: what its writes fault in comes from the added region. */
+    static pfn_t held[KMM_FRAMES + MORE_FRAMES];
+    size_t nheld = 0, nmore = 0;
+    for (pfn_t f; nheld < sizeof held / sizeof held[0] && (f = pmm_alloc()) != PMM_NO_FRAME;)
+        held[nheld++] = f;
+    for (size_t i = 0; i < nheld; i++) { /* the added region's go back: held[] keeps the first region's */
+        if ((held[i] << KMM_PAGE_SHIFT) >= more_lo && (held[i] << KMM_PAGE_SHIFT) < more_hi)
+            pmm_release(held[i]), nmore++;
+        else
+            held[i - nmore] = held[i];
+    }
+    nheld -= nmore;
+
     /* User mode: the program of user.c on kmm roots, through the trampoline;
      * it reports its own checks. The trap frames come from this kernel's
      * allocator and go back to it. */
     size_t own_before_user = ek_pages_free();
     long status = ek_run_user_program();
-    ek_printf("# user program: status %d, %u faults resolved, %u killed, timer ticks %u in the kernel and %u in "
+    ek_printf("# user program: status %d, %u faults resolved (%u writes, %u of them in the added region), %u killed, timer ticks %u in the kernel and %u in "
               "user mode, %u inside kmm locks\n",
-              (int)status, (unsigned)ek_user.faults, (unsigned)ek_user.killed, (unsigned)ek_user.kernel_ticks,
+              (int)status, (unsigned)ek_user.faults, (unsigned)ek_user.write_faults,
+              (unsigned)ek_user.write_faults_in_region, (unsigned)ek_user.killed, (unsigned)ek_user.kernel_ticks,
               (unsigned)ek_user.user_ticks, (unsigned)ek_user.ticks_inside_kmm_locks);
+    for (size_t i = 0; i < nheld; i++)
+        pmm_release(held[i]);
     ek_check(status == 0 && ek_user.killed == 2 && ek_pages_free() == own_before_user,
              "user_program_ran_to_its_end_on_kmm_roots");
+    ek_check(ek_user.write_faults > 0 && ek_user.write_faults_in_region == ek_user.write_faults,
+             "user_pages_written_land_in_the_region_added_after_start_up");
     ek_check(ek_user.kernel_ticks > 0 && ek_user.ticks_inside_kmm_locks == 0,
              "timer_interrupts_taken_in_the_kernel_never_inside_a_kmm_lock");
     ek_printf("# frames: %u free of %u at the start, %u before the fork; %u interrupt saves, %u deep at most\n",
               (unsigned)pmm_free_frames(), (unsigned)free0, (unsigned)before_fork, (unsigned)ek_irq_saves,
               (unsigned)ek_irq_masked_max);
-    ek_check(pmm_free_frames() == free0 && ek_irq_saves > 0 && ek_irq_masked_max >= 2,
+    ek_check(pmm_free_frames() == free0 + MORE_FRAMES - MORE_RECORDS && ek_irq_saves > 0 && ek_irq_masked_max >= 2,
           "every_frame_back_and_locks_masked_interrupts_nested");
     ek_exit(failures == 0);
 }

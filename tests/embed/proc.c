@@ -319,6 +319,11 @@ _Noreturn void ek_user_trap(struct ek_trapframe *tf)
             proc_exit(cur, EK_KILLED);
         }
         ek_user.faults++;
+        if (cause == 15) {
+            uint64_t pa = mm_get_phys_addr(cur->ctx, tval);
+            ek_user.write_faults++;
+            ek_user.write_faults_in_region += pa >= ek_user.region_lo && pa < ek_user.region_hi;
+        }
     } else {
         ek_printf("# pid %d killed: scause %#lx at pc %#lx, stval %#lx\n", cur->pid, cause, (unsigned long)tf->epc, tval);
         ek_user.killed++;
