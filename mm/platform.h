@@ -16,8 +16,9 @@
  * with the rest of kmm; an embedder writes them only for an arch kmm lacks.
  *
  * What an embedder guarantees:
- * - mm_phys_to_virt works for every frame of the regions given to mm_init,
- *   on every CPU, at every time kmm runs (a direct map, or identity).
+ * - mm_phys_to_virt works for every frame of the regions given to mm_init
+ *   and, from the call on, of each region added with pmm_add_region, on
+ *   every CPU, at every time kmm runs (a direct map, or identity).
  * - kmm is entered from thread context or with interrupts masked; if an
  *   interrupt handler can call kmm, or the kernel preempts threads that
  *   hold kmm's locks, mm_irq_save must mask interrupts.
@@ -32,8 +33,10 @@
  *   context; the embedder delivers those requests (IPIs) and waits for
  *   each, serving requests aimed at the calling CPU while it waits and in
  *   mm_spin_wait. A kernel that loads a root by other means (its own
- *   trampoline, a root switched without mm_switch_context) must flush that
- *   CPU itself when it stops using it. */
+ *   trampoline writing mm_context_root(ctx), a root switched without
+ *   mm_switch_context) must flush that CPU itself when it loads the root
+ *   and when it stops using it; kmm then sends no shootdown for that CPU
+ *   (docs/embedding.md, section 7, says when that is enough). */
 #pragma once
 
 #include "mm/types.h"

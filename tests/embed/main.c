@@ -4,7 +4,10 @@
  * block of frames to kmm, its own headers with the names kmm's internal ones
  * also define. It copies to and from user memory through physical addresses
  * (mm_get_user_page), as xv6 does, and runs a fork / copy-on-write / sbrk /
- * bad-pointer scenario, printed as KTAP. docs/embedding.md walks through it. */
+ * bad-pointer scenario from the kernel, gives kmm a second region after
+ * start-up (pmm_add_region), then runs a user program in U-mode on kmm's
+ * roots (proc.c, user.c, trampoline.S) with the timer on, printed as KTAP.
+ * docs/embedding.md walks through it. */
 #include "ekernel.h"
 #include "mm/kmm.h"
 
