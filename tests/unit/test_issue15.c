@@ -541,7 +541,11 @@ Test(issue15, added_region_outside_the_span_is_managed_and_handed_out)
     pfn_t lo = base >> KMM_PAGE_SHIFT;
     cr_assert_eq(lo, s0.end_pfn, "the spare RAM starts at the span's end");
     cr_assert(!pmm_is_managed(lo + 1));
+    /* Adding allocates nothing: an injected failure armed for the next
+     * allocation is still pending afterwards. */
+    pmm_fail_after(1);
     cr_assert_eq(pmm_add_region(base, MIB), 0);
+    cr_assert_eq(pmm_alloc(), PMM_NO_FRAME, "the add consumed the injected failure");
     pmm_get_stats(&s1);
     cr_assert_eq(s1.managed_frames, s0.managed_frames + 255);
     cr_assert_eq(s1.free_frames, s0.free_frames + 255);
