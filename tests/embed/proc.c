@@ -28,11 +28,10 @@ struct ek_trapframe {
 };
 _Static_assert(sizeof(struct ek_trapframe) == 32 + 8 * 32, "trampoline.S offsets");
 
-enum { UNUSED, RUNNABLE, WAITING, ZOMBIE };
+enum { UNUSED, RUNNABLE, WAITING };
 
 struct proc {
     int state, pid;
-    long status;
     mm_context_t *ctx;
     struct ek_trapframe *tf; /* a page of this kernel's allocator */
     ptr_t brk;
@@ -186,23 +185,22 @@ static long copy_out(mm_context_t *ctx, ptr_t uva, const char *buf, size_t n)
 
 static _Noreturn void run_current(void);
 
-/* p ends with status: its parent, waiting, gets it and runs again; the
- * first process's end returns to ek_main. */
+/* p ends with status: its parent, waiting (a child runs only while its
+ * parent waits), gets it and runs again; the first process's end returns
+ * to ek_main. Children p never waited for never ran: they go with it. */
 static _Noreturn void proc_exit(struct proc *p, long status)
 {
     struct proc *parent = p->parent;
+    for (int i = 0; i < NPROC; i++)
+        if (procs[i].state == RUNNABLE && procs[i].parent == p)
+            proc_free(&procs[i]);
     proc_free(p);
     if (!parent) {
         ek_user.init_status = status;
         ek_ctx_jump(ctx_main);
     }
-    if (parent->state == WAITING) {
-        parent->state = RUNNABLE;
-        parent->tf->x[10] = (uint64_t)status;
-    } else {
-        p->state = ZOMBIE; /* not reached with this scheduler: a parent waits before its child runs */
-        p->status = status;
-    }
+    parent->state = RUNNABLE;
+    parent->tf->x[10] = (uint64_t)status;
     cur = parent;
     run_current();
 }
@@ -359,21 +357,27 @@ static struct proc *proc_create_init(void)
     if (!p)
         return NULL;
     p->ctx = mm_create_context();
-    if (kmm_is_err(p->ctx))
+    if (kmm_is_err(p->ctx)) {
+        ek_page_free(p->tf);
+        p->state = UNUSED;
         return NULL;
+    }
     size_t text_pages = (size_t)(ek_user_end - ek_user_start) / KMM_PAGE_SIZE;
     mm_lock_ctx_pair(p->ctx, NULL);
     vmap_t *t = cow_allocate_zeroed_pages(p->ctx, text_pages, USER_TEXT, VALLOC_EXACT, VM_USER_RW);
     vmap_t *s = cow_allocate_zeroed_pages(p->ctx, USER_STACK_PAGES, USER_STACK_TOP - USER_STACK_PAGES * KMM_PAGE_SIZE,
                                           VALLOC_EXACT | VALLOC_POPULATE, VM_USER_RW);
     mm_unlock_ctx_pair(p->ctx, NULL);
-    if (kmm_is_err(t) || kmm_is_err(s) || copy_out(p->ctx, USER_TEXT, ek_user_start, text_pages * KMM_PAGE_SIZE))
+    int err = kmm_is_err(t) || kmm_is_err(s) || copy_out(p->ctx, USER_TEXT, ek_user_start, text_pages * KMM_PAGE_SIZE);
+    if (!err) {
+        mm_lock_ctx_pair(p->ctx, NULL);
+        err = mm_protect_locked(p->ctx, USER_TEXT, text_pages, VM_USER_RX);
+        mm_unlock_ctx_pair(p->ctx, NULL);
+    }
+    if (err || map_kernel_pages(p)) {
+        proc_free(p);
         return NULL;
-    mm_lock_ctx_pair(p->ctx, NULL);
-    int err = mm_protect_locked(p->ctx, USER_TEXT, text_pages, VM_USER_RX);
-    mm_unlock_ctx_pair(p->ctx, NULL);
-    if (err || map_kernel_pages(p))
-        return NULL;
+    }
     p->brk = USER_HEAP;
     p->tf->epc = USER_TEXT + (ptr_t)((char *)user_main - ek_user_start);
     p->tf->x[2] = USER_STACK_TOP;
