@@ -608,6 +608,7 @@ Test(issue15, user_pages_fault_fork_and_copy_inside_an_added_region)
 
     mm_context_t *ctx = new_ctx();
     cr_assert(ctx->pgd >= lo && ctx->pgd < hi, "root %#llx outside the region", (unsigned long long)ctx->pgd);
+    cr_assert_eq(mm_context_root(ctx), ctx->pgd, "the root a trampoline would load");
     cr_assert(!IS_ERR(anon(ctx, VA, 4, VM_USER_RW, 0)));
     for (int i = 0; i < 4; i++)
         put64(ctx, VA + i * PAGE_SIZE, 0x100 + i);
