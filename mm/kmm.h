@@ -203,6 +203,18 @@ mm_context_t *mm_active_context(void);
  * through mm_switch_context: it must then flush the CPU's TLB when it loads
  * the root and when it stops using it (mm/platform.h). No lock. */
 pfn_t mm_context_root(const mm_context_t *ctx);
+/** For a kernel that loads roots itself (mm_context_root): counts the
+ * calling CPU among those that may cache ctx's translations, so that every
+ * later change to ctx's tables that removes or weakens a translation
+ * invalidates this CPU too (mm_tlb_shootdown), as mm_switch_context does.
+ * Call it on the CPU, interrupts masked, before it loads ctx's root (before
+ * it first runs ctx's user code). No lock. */
+void mm_context_loaded(mm_context_t *ctx);
+/** Undoes mm_context_loaded(ctx) on the calling CPU; call it only after the
+ * CPU stopped using ctx's root and flushed its TLB (a trampoline's flush on
+ * the way back to the kernel's root). Until then the CPU keeps receiving
+ * ctx's shootdowns, which is always safe. No lock. */
+void mm_context_unloaded(mm_context_t *ctx);
 /** Locks ctx1 and (unless NULL or ctx1) ctx2, in one global order. The caller holds neither. */
 void mm_lock_ctx_pair(mm_context_t *ctx1, mm_context_t *ctx2);
 /** Releases what mm_lock_ctx_pair(ctx1, ctx2) took, in the reverse order. */

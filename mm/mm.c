@@ -155,6 +155,27 @@ mm_context_t *mm_active_context(void) { return atomic_load_explicit(&active_ctx[
 
 pfn_t mm_context_root(const mm_context_t *ctx) { return ctx->pgd; }
 
+void mm_context_loaded(mm_context_t *ctx)
+{
+    unsigned cpu = mm_cpu_id();
+    MM_ASSERT(cpu < MM_MAX_CPUS, "CPU id %u out of range", cpu);
+    MM_ASSERT(ctx && ctx != kernel_ctx, "context %p is not a user context", (void *)ctx);
+    /* As in mm_switch_context: the bit is visible before the caller loads
+     * the root, so an operation either shoots this CPU down or finished its
+     * stores before the first walk. */
+    atomic_fetch_or(&ctx->cpus, MM_CPU_BIT(cpu));
+}
+
+void mm_context_unloaded(mm_context_t *ctx)
+{
+    unsigned cpu = mm_cpu_id();
+    MM_ASSERT(cpu < MM_MAX_CPUS, "CPU id %u out of range", cpu);
+    MM_ASSERT(ctx && ctx != kernel_ctx, "context %p is not a user context", (void *)ctx);
+    MM_ASSERT(atomic_load_explicit(&active_ctx[cpu], memory_order_relaxed) != ctx,
+              "context %p is this CPU's active context (mm_switch_context keeps its bit)", (void *)ctx);
+    atomic_fetch_and(&ctx->cpus, ~MM_CPU_BIT(cpu));
+}
+
 void mm_lock_ctx_pair(mm_context_t *ctx1, mm_context_t *ctx2)
 {
     if (!ctx2 || ctx2 == ctx1) {

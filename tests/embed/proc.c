@@ -295,6 +295,7 @@ _Noreturn void ek_user_trap(struct ek_trapframe *tf)
 {
     unsigned long cause = csr_read(scause), tval = csr_read(stval);
     csr_write(stvec, (uintptr_t)ek_kernelvec);
+    mm_context_unloaded(cur->ctx); /* the trampoline flushed the TLB on its way in */
     csr_set(sstatus, SSTATUS_SIE); /* the timer may interrupt the kernel from here on */
     if (cause == (1ul << 63 | 5)) {
         tick(true);
@@ -343,6 +344,7 @@ static _Noreturn void run_current(void)
     csr_write(sepc, tf->epc);
     csr_clear(sstatus, SSTATUS_SPP);
     csr_set(sstatus, SSTATUS_SPIE);
+    mm_context_loaded(cur->ctx); /* this hart now gets the context's shootdowns */
     ek_userret(tf, user_satp(cur));
     for (;;)
         ;

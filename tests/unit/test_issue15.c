@@ -5,6 +5,7 @@
 #include "fixture.h"
 #include "mm/check.h"
 #include "mm/cow.h"
+#include "mm/pagetable.h"
 
 TestSuite(issue15, .init = fixture_setup);
 
@@ -712,4 +713,49 @@ Test(issue15, bad_regions_are_refused_and_change_nothing)
     pmm_get_stats(&s1);
     assert_region_stats(&s0, &s1);
     check_invariants();
+}
+
+/* ---- Several CPUs with roots loaded by the embedder ---- */
+
+/* What CPU 0 unmapping a page of ctx sends to CPU 1, after CPU 1 said it
+ * loads ctx's root itself (loaded), after it said it stopped (unloaded), or
+ * never said anything: shootdowns sent and invalidations done on CPU 1.
+ * CPU 1 never walks ctx here (a model-TLB fill would mark it by itself), so
+ * only the calls decide. */
+static size_t remote_invalidations_of_an_unmap(mm_context_t *ctx, ptr_t va, int cpu1_calls)
+{
+    mm_lock_ctx_pair(ctx, NULL);
+    cr_assert(!IS_ERR(cow_allocate_zeroed_pages(ctx, 1, va, VALLOC_EXACT, VM_USER_RW)));
+    mm_unlock_ctx_pair(ctx, NULL);
+    cr_assert_eq(softmmu_write(ctx, va, "z", 1, true), 0, "CPU 0 faults the page in");
+    cr_assert_eq(kmm_host_cpu_set(1), 0);
+    if (cpu1_calls >= 1)
+        mm_context_loaded(ctx);
+    if (cpu1_calls >= 2)
+        mm_context_unloaded(ctx);
+    cr_assert_eq(kmm_host_cpu_set(0), 0);
+    size_t s0 = pt_shootdowns_total(), r0 = host_remote_invalidations();
+    mm_lock_ctx_pair(ctx, NULL);
+    cr_assert_eq(mm_unmap_user_pages_locked(ctx, va, 1), 0);
+    mm_unlock_ctx_pair(ctx, NULL);
+    size_t remote = host_remote_invalidations() - r0;
+    cr_assert_eq(pt_shootdowns_total() - s0, remote ? 1 : 0, "one shootdown per operation that needs one");
+    return remote;
+}
+
+/* A trampoline kernel (tests/embed) loads roots itself: mm_context_loaded
+ * puts the CPU in the context's set, so another CPU's unmap invalidates it;
+ * mm_context_unloaded takes it out again; without either, no shootdown. */
+Test(issue15, context_loaded_by_the_embedder_receives_shootdowns_until_unloaded)
+{
+    /* A broadcast invalidation reaches every CPU without a shootdown. */
+    size_t expected = (G()->flags & HAL_GEOMETRY_BROADCAST_INVALIDATION) ? 0 : 1;
+    mm_context_t *ctx = new_ctx();
+    mm_switch_context(ctx); /* CPU 0 */
+    cr_assert_eq(remote_invalidations_of_an_unmap(ctx, VA, 0), 0, "CPU 1 never ran ctx");
+    cr_assert_eq(remote_invalidations_of_an_unmap(ctx, VA + 0x10000, 1), expected, "CPU 1 loaded ctx's root: it must be invalidated");
+    cr_assert_eq(remote_invalidations_of_an_unmap(ctx, VA + 0x20000, 1), expected, "still loaded: still invalidated");
+    cr_assert_eq(remote_invalidations_of_an_unmap(ctx, VA + 0x30000, 2), 0, "CPU 1 unloaded ctx: no shootdown");
+    mm_switch_context(mm_kernel_context());
+    mm_destroy_context(ctx);
 }
