@@ -243,7 +243,7 @@ static int walk(walk_t *w, pfn_t table, pfn_t dtable, unsigned level, ptr_t va, 
 /* Level-1 work for [va, last] of one table: a tight loop per operation. */
 static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
 {
-    unsigned first = hal_level_index(1, va), end = first + (unsigned)((last - va) >> PAGE_SHIFT) + 1;
+    unsigned first = hal_level_index(mm_geometry, 1, va), end = first + (unsigned)((last - va) >> PAGE_SHIFT) + 1;
     pt_gather_t *g = w->g;
     switch (w->kind) {
     case PT_MAP: {
@@ -473,7 +473,7 @@ static int walk(walk_t *w, pfn_t table, pfn_t dtable, unsigned level, ptr_t va, 
     for (;;) {
         ptr_t entry_last = va | span_mask;
         ptr_t seg_last = entry_last < last ? entry_last : last;
-        unsigned idx = hal_level_index(level, va);
+        unsigned idx = hal_level_index(mm_geometry, level, va);
         bool whole = (va & span_mask) == 0 && seg_last == entry_last;
         int err = walk_entry(w, &t[idx], dt ? &dt[idx] : NULL, level, va, seg_last, whole);
         if (err)
@@ -504,7 +504,7 @@ static int split_edge(mm_context_t *ctx, ptr_t b)
     walk_t w = { .ctx = ctx };
     pfn_t table = ctx->pgd;
     for (unsigned level = mm_geometry->levels; level > 1; level--) {
-        pte_t *slot = &((pte_t *)pfn_va(table))[hal_level_index(level, b)];
+        pte_t *slot = &((pte_t *)pfn_va(table))[hal_level_index(mm_geometry, level, b)];
         pte_t e = hal_pte_load(slot);
         if (!hal_pte_present(e))
             return 0;
@@ -547,7 +547,7 @@ void pt_walk_page(mm_context_t *ctx, ptr_t va, pt_cursor_t *c)
     pfn_t table = ctx->pgd;
     __atomic_fetch_add(&ctx->table_walks, 1, __ATOMIC_RELAXED); /* translations may run unlocked */
     for (unsigned level = mm_geometry->levels;; level--) {
-        pte_t *slot = &((pte_t *)pfn_va(table))[hal_level_index(level, va)];
+        pte_t *slot = &((pte_t *)pfn_va(table))[hal_level_index(mm_geometry, level, va)];
         pte_t e = hal_pte_load(slot);
         if (level == 1 || !hal_pte_present(e) || hal_pte_is_leaf(level, e)) {
             *c = (pt_cursor_t){ slot, e, level };
@@ -573,7 +573,7 @@ int pt_set_page(mm_context_t *ctx, ptr_t va, pt_cursor_t *c, pfn_t pfn, vm_flags
             return -ENOMEM;
         }
         hal_pte_store(slot, hal_pte_make_table(child, true));
-        slot = &((pte_t *)pfn_va(child))[hal_level_index(level - 1, va)];
+        slot = &((pte_t *)pfn_va(child))[hal_level_index(mm_geometry, level - 1, va)];
     }
     pte_t e, old = hal_pte_load(slot);
     int err = hal_pte_make_leaf(1, pfn, flags, &e);

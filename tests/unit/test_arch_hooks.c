@@ -33,7 +33,7 @@ static unsigned kernel_leaf(ptr_t va, pte_t **slot_out)
 {
     pfn_t table = mm_kernel_context()->pgd;
     for (unsigned level = G()->levels; level >= 1; level--) {
-        pte_t *slot = &((pte_t *)pfn_va(table))[hal_level_index(level, va)];
+        pte_t *slot = &((pte_t *)pfn_va(table))[hal_level_index(G(), level, va)];
         pte_t e = hal_pte_load(slot);
         if (!hal_pte_present(e))
             return 0;
@@ -245,7 +245,7 @@ Test(arch_hooks, tables_sync_once_per_operation_before_its_invalidation)
 Test(arch_hooks, separate_kernel_root_leaves_every_user_root_without_kernel_half)
 {
     reinit(HAL_GEOMETRY_SEPARATE_KERNEL_ROOT);
-    const unsigned levels = G()->levels, split = hal_level_index(levels, hal_kernel_start(G()));
+    const unsigned levels = G()->levels, split = hal_level_index(G(), levels, hal_kernel_start(G()));
     mm_context_t *k = mm_kernel_context();
     cr_assert_eq(take_baseline().table_pages, 1, "nothing to pin or share: the kernel root alone");
     const ptr_t kva = KBASE();
@@ -257,7 +257,7 @@ Test(arch_hooks, separate_kernel_root_leaves_every_user_root_without_kernel_half
     const pte_t *root = pfn_va(ctx->pgd), *kroot = pfn_va(k->pgd);
     for (unsigned i = split; i < HAL_ENTRIES_PER_TABLE; i++)
         cr_assert_eq(hal_pte_load(&root[i]), 0, "kernel-half entry %u copied into a user root", i);
-    cr_assert(hal_pte_present(hal_pte_load(&kroot[hal_level_index(levels, kva)])));
+    cr_assert(hal_pte_present(hal_pte_load(&kroot[hal_level_index(G(), levels, kva)])));
 
     /* Active: the kernel half is translated from the kernel root. */
     mm_switch_context(ctx);

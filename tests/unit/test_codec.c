@@ -238,6 +238,6 @@ Test(codec, geometry_splits_address_space_at_the_canonical_hole)
     cr_assert(hal_is_canonical(g, ks));
     cr_assert(hal_is_canonical(g, ~(ptr_t)0));
     cr_assert(hal_is_user_addr(g, ue - 1) && !hal_is_user_addr(g, ks));
-    cr_assert_eq(hal_level_index(g->levels, ks), 256);
-    cr_assert_eq(hal_level_index(g->levels, ue - 1), 255);
+    cr_assert_eq(hal_level_index(g, g->levels, ks), 256);
+    cr_assert_eq(hal_level_index(g, g->levels, ue - 1), 255);
 }
