@@ -281,3 +281,77 @@ Test(walker, map_unmap_cycles_return_to_the_starting_counts)
     ASSERT_TLB_CLEAN();
     mm_destroy_context(ctx);
 }
+
+/* The root index the hardware takes for va: VA[va_bits-1 : root shift]
+ * (aarch64's TnSZ = 64 - va_bits; x86 and riscv index 9 bits there). */
+static unsigned hw_root_index(ptr_t va)
+{
+    unsigned shift = hal_level_shift(G()->levels);
+    return (unsigned)((va & (((ptr_t)1 << G()->va_bits) - 1)) >> shift);
+}
+
+/* The walker stores root entries where the hardware looks for them, in
+ * both halves: aarch64-5level's level -1 root indexes VA[51:48], so user
+ * addresses use entries 0..7 and kernel ones 8..15 (of TTBR1's root), never
+ * 504..511 as a 9-bit index of a sign-extended kernel address would give.
+ * The software MMU indexes by the hardware's rule: a walker that indexed
+ * otherwise would leave these pages unreachable. */
+Test(walker, root_entries_sit_at_the_hardware_index_in_both_halves)
+{
+    const unsigned top = G()->levels, entries = hal_level_entries(G(), top);
+    const bool lpa2 = strcmp(G()->name, "aarch64-5level") == 0;
+    mm_context_t *k = mm_kernel_context(), *ctx = new_ctx();
+    pfn_t f = alloc_run(4);
+    const ptr_t kva[] = { hal_kernel_start(G()), ~(ptr_t)0 - 2 * PAGE_SIZE + 1 };
+    const ptr_t uva[] = { MM_USER_MIN, hal_user_end(G()) - PAGE_SIZE };
+    const unsigned kidx[] = { lpa2 ? 8 : 256, lpa2 ? 15 : 511 }, uidx[] = { 0, lpa2 ? 7 : 255 };
+    for (unsigned i = 0; i < 2; i++) {
+        map_kernel(kva[i], f + i, 1, VM_RW | VM_GLOBAL);
+        lock(ctx);
+        cr_assert_eq(mm_do_map(ctx, uva[i], f + 2 + i, 1, VM_USER_RW), 0);
+        unlock(ctx);
+    }
+    const pte_t *kroot = pfn_va(k->pgd), *uroot = pfn_va(ctx->pgd);
+    for (unsigned i = 0; i < 2; i++) {
+        cr_assert_eq(hw_root_index(kva[i]), kidx[i], "hardware index of %#lx", (unsigned long)kva[i]);
+        cr_assert_eq(hal_level_index(G(), top, kva[i]), kidx[i], "walker index of %#lx", (unsigned long)kva[i]);
+        cr_assert_eq(hw_root_index(uva[i]), uidx[i]);
+        cr_assert_eq(hal_level_index(G(), top, uva[i]), uidx[i]);
+        cr_assert(hal_pte_present(hal_pte_load(&kroot[kidx[i]])), "kernel root entry %u", kidx[i]);
+        cr_assert(hal_pte_present(hal_pte_load(&uroot[uidx[i]])), "user root entry %u", uidx[i]);
+        uint64_t pa;
+        cr_assert_eq(softmmu_walk(ctx, kva[i] + 8, HAL_ACCESS_WRITE, false, &pa), SOFTMMU_OK, "%#lx",
+                     (unsigned long)kva[i]);
+        cr_assert_eq(pa, ((uint64_t)(f + i) << PAGE_SHIFT) + 8);
+        cr_assert_eq(softmmu_walk(ctx, uva[i] + 8, HAL_ACCESS_WRITE, true, &pa), SOFTMMU_OK);
+        cr_assert_eq(pa, ((uint64_t)(f + 2 + i) << PAGE_SHIFT) + 8);
+    }
+    /* nothing beyond the root's entries (the rest of its page stays zero) */
+    for (unsigned i = entries; i < HAL_ENTRIES_PER_TABLE; i++) {
+        cr_assert_eq(hal_pte_load(&kroot[i]), 0, "kernel root entry %u beyond the %u the hardware indexes", i, entries);
+        cr_assert_eq(hal_pte_load(&uroot[i]), 0, "user root entry %u beyond the %u the hardware indexes", i, entries);
+    }
+    lock(ctx);
+    cr_assert_eq(mm_do_unmap(ctx, uva[0], 1), 0);
+    cr_assert_eq(mm_do_unmap(ctx, uva[1], 1), 0);
+    unlock(ctx);
+    mm_destroy_context(ctx);
+}
+
+/* 512 GiB leaves below the root where the geometry has them
+ * (aarch64-5level's Arm level 0 blocks with LPA2, riscv64-sv57). */
+Test(walker, kernel_map_of_512gib_uses_a_level_4_leaf_below_the_root)
+{
+    if (G()->levels < 5)
+        return; /* level 4 is the root: its kernel half holds tables only */
+    cr_assert(hal_level_may_leaf(G(), 4), "%s", G()->name);
+    ptr_t va = hal_kernel_start(G()) + ((ptr_t)1 << 39);
+    pfn_t pfn = (pfn_t)3 << 27; /* 1.5 TiB: 512 GiB aligned */
+    map_kernel(va, pfn, (size_t)1 << 27, VM_RW | VM_GLOBAL);
+    cr_assert_eq(leaf_level(va), 4);
+    cr_assert_eq(leaf_level(va + ((ptr_t)1 << 39) - PAGE_SIZE), 4);
+    uint64_t pa;
+    cr_assert_eq(softmmu_walk(mm_kernel_context(), va + ((ptr_t)300 << 30) + 5, HAL_ACCESS_READ, false, &pa),
+                 SOFTMMU_OK);
+    cr_assert_eq(pa, ((uint64_t)pfn << PAGE_SHIFT) + ((uint64_t)300 << 30) + 5);
+}
