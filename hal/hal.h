@@ -42,10 +42,12 @@ typedef struct hal_geometry {
 } hal_geometry_t;
 
 /* Break-before-make (Arm's rule; x86_64 and riscv64 do not need it): a valid
- * entry whose output address or size changes (a huge leaf split into a
- * table, a huge leaf replacing a table, another frame under a live
- * mapping) is first made invalid and invalidated on every CPU that may
- * cache it; only then is the new entry stored. Without the flag the walker
+ * entry whose output address, size or memory type changes (a huge leaf
+ * split into a table, a huge leaf replacing a table, another frame under a
+ * live mapping, VM_CACHE_DISABLED or VM_WRITE_THROUGH set or cleared on a
+ * live leaf) is first made invalid and invalidated on every CPU that may
+ * cache it; only then is the new entry stored (a change of permissions
+ * alone is stored at once). Without the flag the walker
  * stores the new entry at once and invalidates once at the end. */
 #define HAL_GEOMETRY_BREAK_BEFORE_MAKE (1u << 0)
 /* The kernel half is translated from a root of its own (aarch64's TTBR1,

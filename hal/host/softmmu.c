@@ -329,15 +329,17 @@ static void check_cached_walk(const tlb_entry_t *t, pfn_t root)
 
 /* Break-before-make (geometries with HAL_GEOMETRY_BREAK_BEFORE_MAKE): a
  * translation t is dropped only now, so the tables must not yet give a
- * valid translation of its page to another output address or with another
- * size (level): that change had to go through an invalid entry and an
+ * valid translation of its page to another output address, with another
+ * size (level) or with another memory type (VM_CACHE_DISABLED,
+ * VM_WRITE_THROUGH): that change had to go through an invalid entry and an
  * invalidation first. Called with the lock held, for each present entry an
  * invalidation drops. */
 static void check_break_before_make(const tlb_entry_t *t)
 {
     walk_out_t now;
     ptr_t va = t->vpage << PAGE_SHIFT;
-    if (walk(t->root, va, &now) != 0 || (now.ppage == t->ppage && now.table_level == t->table_level))
+    if (walk(t->root, va, &now) != 0 || (now.ppage == t->ppage && now.table_level == t->table_level &&
+                                         !((now.flags ^ t->flags) & (VM_CACHE_DISABLED | VM_WRITE_THROUGH))))
         return;
     if (atomic_fetch_add(&bbm_violations, 1) == 0)
         atomic_store(&first_bbm_violation, va);
