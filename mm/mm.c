@@ -18,7 +18,10 @@ static mm_context_t *_Atomic active_ctx[MM_MAX_CPUS]; /* what each CPU runs (mm_
 mm_context_t *mm_context_list(void) { return contexts; }
 
 /* Root entries [first, hal_level_entries(root)) describe the kernel half. */
-static unsigned kernel_root_first(void) { return hal_level_index(mm_geometry, mm_geometry->levels, hal_kernel_start(mm_geometry)); }
+static unsigned kernel_root_first(void)
+{
+    return hal_level_index(mm_geometry, mm_geometry->levels, hal_kernel_start(mm_geometry));
+}
 
 static mm_context_t *context_alloc(void)
 {

@@ -45,7 +45,10 @@ static pte_t *pool_alloc(void)
 }
 
 /* Every Sv39/48/57 level, the root included, indexes 9 bits of va. */
-static unsigned index_of(unsigned level, ptr_t va) { return (unsigned)(va >> hal_level_shift(level)) & (HAL_ENTRIES_PER_TABLE - 1); }
+static unsigned index_of(unsigned level, ptr_t va)
+{
+    return (unsigned)(va >> hal_level_shift(level)) & (HAL_ENTRIES_PER_TABLE - 1);
+}
 
 static pte_t *table_of(unsigned level, pte_t e)
 {
