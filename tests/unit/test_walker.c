@@ -358,3 +358,39 @@ Test(walker, kernel_map_of_512gib_uses_a_level_4_leaf_below_the_root)
                  SOFTMMU_OK);
     cr_assert_eq(pa, ((uint64_t)pfn << PAGE_SHIFT) + ((uint64_t)300 << 30) + 5);
 }
+
+/* A shared kernel half (no separate kernel root) of a root narrower than 9
+ * bits: mm_init pins one table per kernel-half root entry, 8 of
+ * aarch64-5level's 16 (256 of 512 elsewhere), and a new context copies
+ * exactly those; the rest of the root's page stays empty. */
+Test(walker, shared_kernel_half_pins_one_table_per_kernel_root_entry)
+{
+    hal_geometry_t g = *hal_geometry_find(G()->name);
+    g.flags &= ~HAL_GEOMETRY_SEPARATE_KERNEL_ROOT;
+    const unsigned entries = hal_level_entries(&g, g.levels);
+    cr_assert_eq(entries, strcmp(g.name, "aarch64-5level") == 0 ? 16 : 512);
+    mm_region_t regions[] = {
+        { .base = kmm_host_phys_base(), .size = kmm_host_phys_size(), .usable = true },
+        { .base = kmm_host_phys_base(), .size = HAL_ARCH_RAM_RESERVED, .usable = false },
+    };
+    mm_boot_info_t info = { .geometry = &g, .regions = regions, .nregions = 2 };
+    cr_assert_eq(mm_init(&info), 0);
+    mm_stats_t s;
+    mm_get_stats(&s);
+    cr_assert_eq(s.table_pages, 1 + entries / 2, "the root and one table per kernel-half entry: %zu", s.table_pages);
+    mm_context_t *ctx = new_ctx();
+    const pte_t *root = pfn_va(ctx->pgd), *kroot = pfn_va(mm_kernel_context()->pgd);
+    for (unsigned i = 0; i < HAL_ENTRIES_PER_TABLE; i++) {
+        pte_t want = i >= entries / 2 && i < entries ? hal_pte_load(&kroot[i]) : 0;
+        cr_assert(i < entries / 2 || i >= entries || hal_pte_present(want), "kernel root entry %u", i);
+        cr_assert_eq(hal_pte_load(&kroot[i]), i < entries / 2 ? 0 : want, "kernel root entry %u", i);
+        cr_assert_eq(hal_pte_load(&root[i]), want, "user root entry %u", i);
+    }
+    /* a kernel page is reachable from the new context through the shared half */
+    pfn_t f = alloc_run(1);
+    map_kernel(KBASE(), f, 1, VM_RW | VM_GLOBAL);
+    uint64_t pa;
+    cr_assert_eq(softmmu_walk(ctx, KBASE() + 3, HAL_ACCESS_READ, false, &pa), SOFTMMU_OK);
+    cr_assert_eq(pa, ((uint64_t)f << PAGE_SHIFT) + 3);
+    mm_destroy_context(ctx);
+}
