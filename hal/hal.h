@@ -3,8 +3,9 @@
  * includes nothing above this header and mm/types.h. A new architecture
  * writes:
  *   1. hal/<arch>/hal_arch.h : pte_t and the pure entry codec (static inline,
- *      no allocation, no globals, no asm; compiled on the host too), checked
- *      below against the contract at compile time;
+ *      no allocation, no asm, no globals but the layout flag of an arch whose
+ *      geometries differ in descriptor layout (hal_codec_select); compiled
+ *      on the host too), checked below against the contract at compile time;
  *   2. hal/<arch>/geometry.c : its table of geometries (pure), with the
  *      geometry flags its MMU needs (break-before-make, a separate kernel root);
  *   3. the privileged operations declared below (TLB, table-store barrier,
