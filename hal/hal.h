@@ -3,8 +3,9 @@
  * includes nothing above this header and mm/types.h. A new architecture
  * writes:
  *   1. hal/<arch>/hal_arch.h : pte_t and the pure entry codec (static inline,
- *      no allocation, no globals, no asm; compiled on the host too), checked
- *      below against the contract at compile time;
+ *      no allocation, no asm, no globals but the layout flag of an arch whose
+ *      geometries differ in descriptor layout (hal_codec_select); compiled
+ *      on the host too), checked below against the contract at compile time;
  *   2. hal/<arch>/geometry.c : its table of geometries (pure), with the
  *      geometry flags its MMU needs (break-before-make, a separate kernel root);
  *   3. the privileged operations declared below (TLB, table-store barrier,
@@ -18,7 +19,10 @@
  * Page-table memory is always allocated by the generic layer, never here.
  *
  * Levels are numbered from 1 (the table whose entries map 4 KiB pages) up to
- * geometry->levels (the root). Every level indexes 9 bits of the address. */
+ * geometry->levels (the root). Every level below the root indexes 9 bits of
+ * the address; the root indexes what va_bits leaves it, 9 bits or fewer
+ * (aarch64's 52-bit geometry: its level -1 root indexes VA[51:48], 16
+ * entries). */
 #pragma once
 
 #include "mm/types.h"
@@ -31,17 +35,20 @@
 typedef struct hal_geometry {
     const char *name;     /**< "x86_64-4level", "x86_64-5level", "riscv64-sv39", ... */
     unsigned levels;      /**< 3..5 */
-    unsigned va_bits;     /**< significant virtual-address bits: 39, 48, 57 */
+    unsigned va_bits;     /**< significant virtual-address bits: 39, 48, 52, 57; the root indexes
+                               va_bits - hal_level_shift(levels) of them (1..9) */
     unsigned pa_bits;     /**< physical-address bits an entry can encode */
     uint32_t leaf_levels; /**< bit L set: level L may hold a leaf (bit 1: 4 KiB pages) */
     uint32_t flags;       /**< HAL_GEOMETRY_* below: what this MMU asks of the walker */
 } hal_geometry_t;
 
 /* Break-before-make (Arm's rule; x86_64 and riscv64 do not need it): a valid
- * entry whose output address or size changes (a huge leaf split into a
- * table, a huge leaf replacing a table, another frame under a live
- * mapping) is first made invalid and invalidated on every CPU that may
- * cache it; only then is the new entry stored. Without the flag the walker
+ * entry whose output address, size or memory type changes (a huge leaf
+ * split into a table, a huge leaf replacing a table, another frame under a
+ * live mapping, VM_CACHE_DISABLED or VM_WRITE_THROUGH set or cleared on a
+ * live leaf) is first made invalid and invalidated on every CPU that may
+ * cache it; only then is the new entry stored (a change of permissions
+ * alone is stored at once). Without the flag the walker
  * stores the new entry at once and invalidates once at the end. */
 #define HAL_GEOMETRY_BREAK_BEFORE_MAKE (1u << 0)
 /* The kernel half is translated from a root of its own (aarch64's TTBR1,
@@ -75,7 +82,20 @@ const hal_geometry_t *hal_geometry_find(const char *name);
 
 static inline unsigned hal_level_shift(unsigned level) { return PAGE_SHIFT + HAL_BITS_PER_LEVEL * (level - 1); }
 static inline uint64_t hal_level_span(unsigned level) { return (uint64_t)1 << hal_level_shift(level); }
-static inline unsigned hal_level_index(unsigned level, ptr_t va) { return (unsigned)(va >> hal_level_shift(level)) & (HAL_ENTRIES_PER_TABLE - 1); }
+/* Entries of a level-`level` table of g: 512, but at the root 2^(va_bits -
+ * hal_level_shift(levels)) (16 for aarch64-5level; the rest of the root's
+ * page stays zero). */
+static inline unsigned hal_level_entries(const hal_geometry_t *g, unsigned level)
+{
+    return level == g->levels ? 1u << (g->va_bits - hal_level_shift(level)) : HAL_ENTRIES_PER_TABLE;
+}
+/* The index of va in a level-`level` table of g: the address bits that
+ * level translates, never the sign-extension bits above va_bits (a kernel
+ * address's root index of aarch64-5level is 8..15, not 504..511). */
+static inline unsigned hal_level_index(const hal_geometry_t *g, unsigned level, ptr_t va)
+{
+    return (unsigned)(va >> hal_level_shift(level)) & (hal_level_entries(g, level) - 1);
+}
 static inline bool hal_level_may_leaf(const hal_geometry_t *g, unsigned level) { return (g->leaf_levels >> level) & 1; }
 
 /* The canonical-address rule: bits above va_bits-1 copy bit va_bits-1. The
@@ -129,6 +149,20 @@ HAL_CHECK_SIGNATURE(hal_pte_pfn, pfn_t (*)(unsigned, pte_t));
 HAL_CHECK_SIGNATURE(hal_pte_flags, vm_flags (*)(unsigned, pte_t));
 HAL_CHECK_SIGNATURE(hal_pte_set_flags, int (*)(unsigned, pte_t, vm_flags, pte_t *));
 HAL_CHECK_SIGNATURE(hal_pte_table_allows, vm_flags (*)(pte_t));
+
+/* ---- A descriptor layout per geometry (optional) ----
+ * hal_codec_select(g) puts the codec in geometry g's entry layout, before
+ * any entry of g is made or read: aarch64's 52-bit geometry (FEAT_LPA2,
+ * TCR_EL1.DS = 1) carries OA[51:50] in bits 9:8, where the 48-bit one has
+ * its shareability. mm_init calls it with the geometry it is given; code
+ * that uses the codec before mm_init (early boot tables) calls it first.
+ * An arch whose layout is the same in every geometry keeps this no-op; one
+ * whose layout differs defines HAL_ARCH_CODEC_SELECT and supplies it (the
+ * one store of a run-time flag, the only state its codec reads). */
+#ifndef HAL_ARCH_CODEC_SELECT
+static inline void hal_codec_select(const hal_geometry_t *g) { (void)g; }
+#endif
+HAL_CHECK_SIGNATURE(hal_codec_select, void (*)(const hal_geometry_t *));
 
 /* ---- Entry loads and stores ----
  * Every read and write of a page-table entry, in mm/ and in the host's

@@ -19,7 +19,7 @@ size_t pt_walk_path(pfn_t root, const hal_geometry_t *g, ptr_t va, pt_step_t *st
     pfn_t table = root;
     for (unsigned level = g->levels; level >= 1; level--) {
         const pte_t *t = pfn_va(table);
-        unsigned idx = hal_level_index(level, va);
+        unsigned idx = hal_level_index(g, level, va);
         pte_t e = hal_pte_load(&t[idx]);
         steps[n++] = (pt_step_t){ .level = level, .index = idx, .table = table, .entry = e };
         if (!hal_pte_present(e) || hal_pte_is_leaf(level, e) || level == 1)
@@ -74,7 +74,7 @@ static void walk_table(const leaf_walk_t *w, unsigned level, pfn_t table, ptr_t 
 {
     const pte_t *t = pfn_va(table);
     ptr_t span = (ptr_t)hal_level_span(level);
-    for (unsigned i = 0; i < HAL_ENTRIES_PER_TABLE; i++) {
+    for (unsigned i = 0; i < hal_level_entries(w->g, level); i++) {
         ptr_t va = is_root ? root_entry_va(w->g, i) : base + (ptr_t)i * span;
         ptr_t va_last = va + (span - 1);
         if (va_last < w->first || va > w->last)

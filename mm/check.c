@@ -122,10 +122,10 @@ static void walk(checker_t *c, mm_context_t *ctx, pfn_t table, unsigned level, p
 /* The root's user entries (or kernel entries) of a context. */
 static void walk_root_half(checker_t *c, mm_context_t *ctx, bool user)
 {
-    unsigned top = mm_geometry->levels, split = hal_level_index(top, hal_kernel_start(mm_geometry));
+    unsigned top = mm_geometry->levels, split = hal_level_index(mm_geometry, top, hal_kernel_start(mm_geometry));
     const pte_t *root = pfn_va(ctx->pgd);
     ptr_t span = (ptr_t)hal_level_span(top);
-    for (unsigned i = user ? 0 : split; i < (user ? split : HAL_ENTRIES_PER_TABLE); i++) {
+    for (unsigned i = user ? 0 : split; i < (user ? split : hal_level_entries(mm_geometry, top)); i++) {
         pte_t e = hal_pte_load(&root[i]);
         if (!hal_pte_present(e))
             continue;
@@ -144,10 +144,10 @@ static void walk_root_half(checker_t *c, mm_context_t *ctx, bool user)
  * with a separate kernel root, has none. */
 static void check_kernel_half(checker_t *c, mm_context_t *ctx)
 {
-    unsigned split = hal_level_index(mm_geometry->levels, hal_kernel_start(mm_geometry));
+    unsigned top = mm_geometry->levels, split = hal_level_index(mm_geometry, top, hal_kernel_start(mm_geometry));
     const pte_t *root = pfn_va(ctx->pgd), *kroot = pfn_va(mm_kernel_context()->pgd);
     bool separate = hal_separate_kernel_root(mm_geometry);
-    for (unsigned i = split; i < HAL_ENTRIES_PER_TABLE; i++) {
+    for (unsigned i = split; i < hal_level_entries(mm_geometry, top); i++) {
         pte_t e = hal_pte_load(&root[i]), want = separate ? 0 : hal_pte_load(&kroot[i]);
         CHECK_ONCE(c, e == want, "root's kernel-half entry differs from the kernel context's (or is not empty with a "
                    "separate kernel root): index, entry", i, e);

@@ -9,8 +9,10 @@ int mm_init(const mm_boot_info_t *info)
 {
     const hal_geometry_t *g = info ? info->geometry : NULL;
     if (!g || g->levels < 3 || g->levels > HAL_MAX_LEVELS || !(g->leaf_levels & 2) || g->va_bits < 32 ||
-        g->va_bits != PAGE_SHIFT + HAL_BITS_PER_LEVEL * g->levels || (g->flags & ~HAL_GEOMETRY_KNOWN_FLAGS))
+        g->va_bits <= hal_level_shift(g->levels) || g->va_bits > hal_level_shift(g->levels + 1) ||
+        (g->flags & ~HAL_GEOMETRY_KNOWN_FLAGS))
         return -EINVAL;
+    hal_codec_select(g);
     static hal_geometry_t in_force;
     in_force = *g;
     if (info->separate_kernel_root)

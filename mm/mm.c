@@ -17,8 +17,11 @@ static mm_context_t *_Atomic active_ctx[MM_MAX_CPUS]; /* what each CPU runs (mm_
 
 mm_context_t *mm_context_list(void) { return contexts; }
 
-/* Root entries [first, HAL_ENTRIES_PER_TABLE) describe the kernel half. */
-static unsigned kernel_root_first(void) { return hal_level_index(mm_geometry->levels, hal_kernel_start(mm_geometry)); }
+/* Root entries [first, hal_level_entries(root)) describe the kernel half. */
+static unsigned kernel_root_first(void)
+{
+    return hal_level_index(mm_geometry, mm_geometry->levels, hal_kernel_start(mm_geometry));
+}
 
 static mm_context_t *context_alloc(void)
 {
@@ -66,7 +69,7 @@ int mm_contexts_init(void)
     /* Every kernel-half table under the root exists from now on, so that
      * each context can share them by copying the root's kernel half. */
     pte_t *root = pfn_va(kernel_ctx->pgd);
-    for (unsigned i = kernel_root_first(); i < HAL_ENTRIES_PER_TABLE; i++) {
+    for (unsigned i = kernel_root_first(); i < hal_level_entries(mm_geometry, mm_geometry->levels); i++) {
         pfn_t t = pt_alloc_table(NULL, false);
         if (t == PMM_NO_FRAME)
             return -ENOMEM;
@@ -90,7 +93,7 @@ mm_context_t *mm_create_context(void)
     if (!hal_separate_kernel_root(mm_geometry)) {
         const pte_t *kroot = pfn_va(kernel_ctx->pgd);
         pte_t *root = pfn_va(ctx->pgd);
-        for (unsigned i = kernel_root_first(); i < HAL_ENTRIES_PER_TABLE; i++)
+        for (unsigned i = kernel_root_first(); i < hal_level_entries(mm_geometry, mm_geometry->levels); i++)
             hal_pte_store(&root[i], hal_pte_load(&kroot[i]));
         hal_tables_sync(); /* before the root can be activated */
     }

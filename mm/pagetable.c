@@ -177,6 +177,32 @@ static void break_flush(mm_context_t *ctx, bool all, ptr_t lo, ptr_t hi)
         tlb_flush(ctx, false, lo, hi + 1);
 }
 
+/* Break-before-make covers a live leaf whose memory type changes too (its
+ * cacheability: VM_CACHE_DISABLED, VM_WRITE_THROUGH), not only its output
+ * address or size; a change of permissions alone needs no break. */
+static bool type_changes(unsigned level, pte_t old, pte_t e)
+{
+    return ((hal_pte_flags(level, old) ^ hal_pte_flags(level, e)) & (VM_CACHE_DISABLED | VM_WRITE_THROUGH)) != 0;
+}
+
+/* Level-1 entries broken for a type change, stored anew once the break of
+ * [lo, hi] is invalidated (PT_PROTECT under break-before-make). */
+#define PT_BREAK_BATCH 32
+typedef struct break_batch {
+    unsigned n;
+    ptr_t lo, hi;
+    unsigned short at[PT_BREAK_BATCH];
+    pte_t made[PT_BREAK_BATCH];
+} break_batch_t;
+
+static void break_batch_store(mm_context_t *ctx, pte_t *t, break_batch_t *b)
+{
+    break_flush(ctx, false, b->lo, b->hi);
+    for (unsigned k = 0; k < b->n; k++)
+        hal_pte_store(&t[b->at[k]], b->made[k]);
+    b->n = 0;
+}
+
 /* Replaces the huge leaf *slot at `level` by a table of 512 leaves one level
  * down with the same translations and flags. 0 or -ENOMEM (slot unchanged). */
 static int split_leaf(walk_t *w, pte_t *slot, unsigned level, ptr_t va)
@@ -243,7 +269,7 @@ static int walk(walk_t *w, pfn_t table, pfn_t dtable, unsigned level, ptr_t va, 
 /* Level-1 work for [va, last] of one table: a tight loop per operation. */
 static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
 {
-    unsigned first = hal_level_index(1, va), end = first + (unsigned)((last - va) >> PAGE_SHIFT) + 1;
+    unsigned first = hal_level_index(mm_geometry, 1, va), end = first + (unsigned)((last - va) >> PAGE_SHIFT) + 1;
     pt_gather_t *g = w->g;
     switch (w->kind) {
     case PT_MAP: {
@@ -259,9 +285,11 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
             ptr_t lo = (ptr_t)-1, hi = 0, bva = va, saved_lo = g->flush_lo, saved_hi = g->flush_hi;
             pfn_t bpfn = pfn;
             for (unsigned i = first; i < end; i++, bpfn++, bva += PAGE_SIZE) {
-                pte_t old = hal_pte_load(&t[i]);
-                if (!hal_pte_present(old) || hal_pte_pfn(1, old) == bpfn)
+                pte_t old = hal_pte_load(&t[i]), e;
+                if (!hal_pte_present(old))
                     continue;
+                if (hal_pte_pfn(1, old) == bpfn && (hal_pte_make_leaf(1, bpfn, w->flags, &e) || !type_changes(1, old, e)))
+                    continue; /* the same frame, and the same type */
                 hal_pte_store(&t[i], 0);
                 gather_flush(g, bva, bva + PAGE_MASK);
                 if (w->user && !w->uncounted)
@@ -301,7 +329,13 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
                 gather_unref(w->ctx, g, hal_pte_pfn(1, old));
         }
         break;
-    case PT_PROTECT:
+    case PT_PROTECT: {
+        /* Under break-before-make a type change breaks its entries first, a
+         * batch at a time with one invalidation; a permission change is
+         * stored at once and invalidated at the end. */
+        bool bbm = hal_break_before_make(mm_geometry);
+        break_batch_t b;
+        b.n = 0;
         for (unsigned i = first; i < end; i++, va += PAGE_SIZE) {
             pte_t old = hal_pte_load(&t[i]), e;
             if (!hal_pte_present(old))
@@ -315,12 +349,25 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
             }
             int err = hal_pte_set_flags(1, old, f, &e);
             MM_ASSERT(err == 0, "flags %#x not encodable for entry %#llx", f, (unsigned long long)old);
-            if (e != old) {
-                hal_pte_store(&t[i], e);
-                gather_flush(g, va, va + PAGE_MASK);
+            if (e == old)
+                continue;
+            if (bbm && type_changes(1, old, e)) {
+                hal_pte_store(&t[i], 0);
+                b.lo = b.n ? b.lo : va;
+                b.hi = va + PAGE_MASK;
+                b.at[b.n] = (unsigned short)i;
+                b.made[b.n++] = e;
+                if (b.n == PT_BREAK_BATCH)
+                    break_batch_store(w->ctx, t, &b);
+                continue;
             }
+            hal_pte_store(&t[i], e);
+            gather_flush(g, va, va + PAGE_MASK);
         }
+        if (b.n)
+            break_batch_store(w->ctx, t, &b);
         break;
+    }
     case PT_COPY:
         for (unsigned i = first; i < end; i++, va += PAGE_SIZE) {
             pte_t e = hal_pte_load(&t[i]);
@@ -378,8 +425,8 @@ static int walk_entry(walk_t *w, pte_t *slot, pte_t *dslot, unsigned level, ptr_
                     break_flush(w->ctx, true, va, last);
                 }
             } else if (hal_pte_present(e)) {
-                if (bbm && hal_pte_pfn(level, e) != hal_pte_pfn(level, leaf)) {
-                    hal_pte_store(slot, 0); /* another output address: break first */
+                if (bbm && (hal_pte_pfn(level, e) != hal_pte_pfn(level, leaf) || type_changes(level, e, leaf))) {
+                    hal_pte_store(slot, 0); /* another output address or type: break first */
                     break_flush(w->ctx, false, va, last);
                 } else {
                     gather_flush(w->g, va, last);
@@ -418,7 +465,11 @@ static int walk_entry(walk_t *w, pte_t *slot, pte_t *dslot, unsigned level, ptr_
             pte_t n;
             err = hal_pte_set_flags(level, e, w->flags, &n);
             MM_ASSERT(err == 0, "flags %#x not encodable at level %u", w->flags, level);
-            if (n != e) {
+            if (n != e && hal_break_before_make(mm_geometry) && type_changes(level, e, n)) {
+                hal_pte_store(slot, 0); /* another memory type: break first */
+                break_flush(w->ctx, false, va, last);
+                hal_pte_store(slot, n);
+            } else if (n != e) {
                 hal_pte_store(slot, n);
                 gather_flush(w->g, va, last);
             }
@@ -473,7 +524,7 @@ static int walk(walk_t *w, pfn_t table, pfn_t dtable, unsigned level, ptr_t va, 
     for (;;) {
         ptr_t entry_last = va | span_mask;
         ptr_t seg_last = entry_last < last ? entry_last : last;
-        unsigned idx = hal_level_index(level, va);
+        unsigned idx = hal_level_index(mm_geometry, level, va);
         bool whole = (va & span_mask) == 0 && seg_last == entry_last;
         int err = walk_entry(w, &t[idx], dt ? &dt[idx] : NULL, level, va, seg_last, whole);
         if (err)
@@ -504,7 +555,7 @@ static int split_edge(mm_context_t *ctx, ptr_t b)
     walk_t w = { .ctx = ctx };
     pfn_t table = ctx->pgd;
     for (unsigned level = mm_geometry->levels; level > 1; level--) {
-        pte_t *slot = &((pte_t *)pfn_va(table))[hal_level_index(level, b)];
+        pte_t *slot = &((pte_t *)pfn_va(table))[hal_level_index(mm_geometry, level, b)];
         pte_t e = hal_pte_load(slot);
         if (!hal_pte_present(e))
             return 0;
@@ -547,7 +598,7 @@ void pt_walk_page(mm_context_t *ctx, ptr_t va, pt_cursor_t *c)
     pfn_t table = ctx->pgd;
     __atomic_fetch_add(&ctx->table_walks, 1, __ATOMIC_RELAXED); /* translations may run unlocked */
     for (unsigned level = mm_geometry->levels;; level--) {
-        pte_t *slot = &((pte_t *)pfn_va(table))[hal_level_index(level, va)];
+        pte_t *slot = &((pte_t *)pfn_va(table))[hal_level_index(mm_geometry, level, va)];
         pte_t e = hal_pte_load(slot);
         if (level == 1 || !hal_pte_present(e) || hal_pte_is_leaf(level, e)) {
             *c = (pt_cursor_t){ slot, e, level };
@@ -573,14 +624,15 @@ int pt_set_page(mm_context_t *ctx, ptr_t va, pt_cursor_t *c, pfn_t pfn, vm_flags
             return -ENOMEM;
         }
         hal_pte_store(slot, hal_pte_make_table(child, true));
-        slot = &((pte_t *)pfn_va(child))[hal_level_index(level - 1, va)];
+        slot = &((pte_t *)pfn_va(child))[hal_level_index(mm_geometry, level - 1, va)];
     }
     pte_t e, old = hal_pte_load(slot);
     int err = hal_pte_make_leaf(1, pfn, flags, &e);
     MM_ASSERT(err == 0, "flags %#x not encodable for pfn %#llx", flags, (unsigned long long)pfn);
     pmm_ref(pfn);
-    if (hal_pte_present(old) && hal_break_before_make(mm_geometry) && hal_pte_pfn(1, old) != pfn) {
-        hal_pte_store(slot, 0); /* another frame under a live mapping: break first */
+    if (hal_pte_present(old) && hal_break_before_make(mm_geometry) &&
+        (hal_pte_pfn(1, old) != pfn || type_changes(1, old, e))) {
+        hal_pte_store(slot, 0); /* another frame or type under a live mapping: break first */
         break_flush(ctx, false, va, va + PAGE_MASK);
         hal_pte_store(slot, e);
         *c = (pt_cursor_t){ slot, e, 1 };

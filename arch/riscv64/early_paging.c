@@ -44,6 +44,12 @@ static pte_t *pool_alloc(void)
     return early_pool[early_used++]; /* zero: .bss */
 }
 
+/* Every Sv39/48/57 level, the root included, indexes 9 bits of va. */
+static unsigned index_of(unsigned level, ptr_t va)
+{
+    return (unsigned)(va >> hal_level_shift(level)) & (HAL_ENTRIES_PER_TABLE - 1);
+}
+
 static pte_t *table_of(unsigned level, pte_t e)
 {
     return (pte_t *)(uintptr_t)(((uint64_t)hal_pte_pfn(level, e) << PAGE_SHIFT) + RV_KERNEL_OFFSET);
@@ -66,7 +72,7 @@ static bool range_busy(pte_t *root, unsigned levels, ptr_t va, uint64_t pa, uint
         step = hal_level_span(leaf);
         pte_t *t = root;
         for (unsigned l = levels;; l--) {
-            pte_t e = t[hal_level_index(l, va + done)];
+            pte_t e = t[index_of(l, va + done)];
             if (!hal_pte_present(e))
                 break;
             if (l == leaf || hal_pte_is_leaf(l, e))
@@ -84,7 +90,7 @@ static void map_range(pte_t *root, unsigned levels, ptr_t va, uint64_t pa, uint6
         step = hal_level_span(leaf);
         pte_t *t = root;
         for (unsigned l = levels; l > leaf; l--) {
-            pte_t *e = &t[hal_level_index(l, va + done)];
+            pte_t *e = &t[index_of(l, va + done)];
             if (!hal_pte_present(*e))
                 *e = hal_pte_make_table(RV_KVA_TO_PA(pool_alloc()) >> PAGE_SHIFT, false);
             t = table_of(l, *e);
@@ -94,7 +100,7 @@ static void map_range(pte_t *root, unsigned levels, ptr_t va, uint64_t pa, uint6
         if (err)
             mm_panic("cannot encode a level-%u leaf for pa %llx flags %x: %d", leaf,
                      (unsigned long long)(pa + done), (unsigned)flags, err);
-        t[hal_level_index(leaf, va + done)] = leaf_pte;
+        t[index_of(leaf, va + done)] = leaf_pte;
     }
 }
 

@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "mmu_regs.h"
+
 #define a64_sysreg_read(reg)                                                                                           \
     ({                                                                                                                 \
         uint64_t v_;                                                                                                   \
@@ -12,8 +14,6 @@
     })
 #define a64_sysreg_write(reg, val) __asm__ volatile("msr " #reg ", %0" ::"r"((uint64_t)(val)) : "memory")
 
-/* TTBRn_EL1: BADDR in bits 47:1 (the table is 4 KiB aligned here), ASID in 63:48. */
-#define A64_TTBR_ADDR 0x0000fffffffff000ull
 
 static inline void a64_isb(void) { __asm__ volatile("isb" ::: "memory"); }
 static inline void a64_dsb_ish(void) { __asm__ volatile("dsb ish" ::: "memory"); }
@@ -26,3 +26,14 @@ static inline void a64_tlbi_vmalle1is(void) { __asm__ volatile("tlbi vmalle1is" 
 /* This CPU only: the non-global translations of ASID `asid`, and everything. */
 static inline void a64_tlbi_aside1(uint64_t asid) { __asm__ volatile("tlbi aside1, %0" ::"r"(asid << 48) : "memory"); }
 static inline void a64_tlbi_vmalle1(void) { __asm__ volatile("tlbi vmalle1" ::: "memory"); }
+
+/* The boot-time probe: the geometry this CPU can run (a64_choose_geometry:
+ * aarch64-5level where it has FEAT_LPA2 and allow_lpa2, else
+ * aarch64-4level; NULL without a 4 KiB granule). The boot path then calls
+ * hal_codec_select before building tables with the codec, and sets TCR_EL1
+ * to a64_tcr_value(g, a64_read_mmfr0()). */
+static inline uint64_t a64_read_mmfr0(void) { return a64_sysreg_read(id_aa64mmfr0_el1); }
+static inline const hal_geometry_t *a64_probe_geometry(bool allow_lpa2)
+{
+    return a64_choose_geometry(a64_read_mmfr0(), allow_lpa2);
+}

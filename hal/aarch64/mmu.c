@@ -52,18 +52,18 @@ void hal_tables_sync(void)
 
 void hal_mmu_activate(pfn_t root, pfn_t kernel_root)
 {
-    uint64_t ttbr1 = ((uint64_t)kernel_root << PAGE_SHIFT) & A64_TTBR_ADDR;
+    uint64_t ttbr1 = a64_ttbr_baddr(kernel_root);
     a64_dsb_ishst();
-    if ((a64_sysreg_read(ttbr1_el1) & A64_TTBR_ADDR) != ttbr1) {
+    if ((a64_sysreg_read(ttbr1_el1) & (A64_TTBR_ADDR | A64_TTBR_ADDR_HI)) != ttbr1) {
         a64_sysreg_write(ttbr1_el1, ttbr1);
         a64_isb();
         a64_tlbi_vmalle1(); /* another kernel root: drop everything of this CPU */
     }
-    a64_sysreg_write(ttbr0_el1, ((uint64_t)root << PAGE_SHIFT) & A64_TTBR_ADDR);
+    a64_sysreg_write(ttbr0_el1, a64_ttbr_baddr(root));
     a64_isb();
     a64_tlbi_aside1(0); /* the previous user address space's translations */
     a64_dsb_nsh();
     a64_isb();
 }
 
-pfn_t hal_mmu_active_root(void) { return (a64_sysreg_read(ttbr0_el1) & A64_TTBR_ADDR) >> PAGE_SHIFT; }
+pfn_t hal_mmu_active_root(void) { return a64_ttbr_root(a64_sysreg_read(ttbr0_el1)); }

@@ -127,6 +127,20 @@ void softmmu_set_user_access(bool on)
 
 size_t softmmu_fault_count(void) { return atomic_load(&faults); }
 
+/* The index the hardware takes at `level`, written from the architectures'
+ * rule rather than with the walker's hal_level_index, so that a walker that
+ * indexes wrongly stores entries this model does not find: below the root
+ * VA[shift+8 : shift]; at the root VA[va_bits-1 : shift] (x86_64 and
+ * riscv64: 9 bits; aarch64: TnSZ = 64 - va_bits, so the level -1 root of
+ * its 52-bit geometry takes VA[51:48] and a kernel address's sign bits
+ * never reach the index). */
+static unsigned hw_index(unsigned level, ptr_t va)
+{
+    unsigned shift = PAGE_SHIFT + 9 * (level - 1);
+    unsigned top = level == mm_geometry->levels ? mm_geometry->va_bits : shift + 9;
+    return (unsigned)((va & (((ptr_t)1 << top) - 1)) >> shift);
+}
+
 /* Walks va from `table` at `level` (restrict_mask: what the levels above
  * allow). 0 with *out, -1 if not present; with only_allocated, -2 when the
  * walk meets a table page the allocator holds free. */
@@ -135,7 +149,7 @@ static int walk_from(pfn_t table, unsigned level, unsigned restrict_mask, ptr_t 
     for (; level >= 1; level--) {
         if (only_allocated && !pmm_is_allocated(table))
             return -2;
-        pte_t e = hal_pte_load(&((const pte_t *)pfn_va(table))[hal_level_index(level, va)]);
+        pte_t e = hal_pte_load(&((const pte_t *)pfn_va(table))[hw_index(level, va)]);
         if (!hal_pte_present(e))
             return -1;
         if (hal_pte_is_leaf(level, e)) {
@@ -315,15 +329,17 @@ static void check_cached_walk(const tlb_entry_t *t, pfn_t root)
 
 /* Break-before-make (geometries with HAL_GEOMETRY_BREAK_BEFORE_MAKE): a
  * translation t is dropped only now, so the tables must not yet give a
- * valid translation of its page to another output address or with another
- * size (level): that change had to go through an invalid entry and an
+ * valid translation of its page to another output address, with another
+ * size (level) or with another memory type (VM_CACHE_DISABLED,
+ * VM_WRITE_THROUGH): that change had to go through an invalid entry and an
  * invalidation first. Called with the lock held, for each present entry an
  * invalidation drops. */
 static void check_break_before_make(const tlb_entry_t *t)
 {
     walk_out_t now;
     ptr_t va = t->vpage << PAGE_SHIFT;
-    if (walk(t->root, va, &now) != 0 || (now.ppage == t->ppage && now.table_level == t->table_level))
+    if (walk(t->root, va, &now) != 0 || (now.ppage == t->ppage && now.table_level == t->table_level &&
+                                         !((now.flags ^ t->flags) & (VM_CACHE_DISABLED | VM_WRITE_THROUGH))))
         return;
     if (atomic_fetch_add(&bbm_violations, 1) == 0)
         atomic_store(&first_bbm_violation, va);

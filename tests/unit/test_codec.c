@@ -174,9 +174,21 @@ Test(codec, riscv_leaf_and_table_bits_follow_the_spec)
 #endif
 
 #ifdef A64_PTE_VALID
+/* The aarch64 tests pick their descriptor layout themselves (each test runs
+ * in a process of its own), whichever geometry the suite runs in. */
+static const hal_geometry_t *a64_select(const char *name)
+{
+    const hal_geometry_t *g = hal_geometry_find(name);
+    cr_assert_not_null(g, "no geometry %s", name);
+    hal_codec_select(g);
+    return g;
+}
+
 Test(codec, aarch64_descriptor_bits_follow_the_arm_arm)
 {
     pte_t e;
+    const hal_geometry_t *g48 = a64_select("aarch64-4level");
+    cr_assert(!a64_lpa2, "48-bit output addresses: no LPA2 layout");
     /* a read-only kernel page: page descriptor 0b11, AF, inner shareable,
      * AP[2] set, UXN and PXN, nG, write-back (AttrIndx 0) */
     cr_assert_eq(hal_pte_make_leaf(1, 0x40000, VM_READ, &e), 0);
@@ -220,17 +232,97 @@ Test(codec, aarch64_descriptor_bits_follow_the_arm_arm)
     cr_assert_eq(hal_pte_table_allows(3 | A64_TABLE_PXN), VM_ALL_FLAGS, "PXNTable alone: the leaf decides");
     /* a table entry at levels 2-4 is never a leaf; at level 1 0b11 is a page */
     cr_assert(!hal_pte_is_leaf(2, t) && !hal_pte_is_leaf(4, t) && hal_pte_is_leaf(1, t));
-    cr_assert_eq(hal_max_pfn(G()), (1ull << 36) - 1, "48-bit output addresses");
+    cr_assert_eq(hal_max_pfn(g48), (1ull << 36) - 1, "48-bit output addresses");
+    cr_assert_eq(a64_max_pfn(), hal_max_pfn(g48));
     cr_assert_eq(hal_pte_make_leaf(1, 1ull << 36, VM_READ, &e), -EINVAL);
     /* the geometry declares what the MMU asks of the walker */
-    cr_assert(hal_break_before_make(G()) && hal_separate_kernel_root(G()));
+    cr_assert(hal_break_before_make(G()) && hal_separate_kernel_root(G()) && hal_invalidation_broadcasts(G()));
+}
+
+/* FEAT_LPA2 (TCR_EL1.DS = 1, 4 KiB granule): OA[49:12] in bits 49:12 and
+ * OA[51:50] in bits 9:8, for leaves and table entries alike; no SH bits. */
+Test(codec, aarch64_lpa2_descriptors_carry_oa_51_50_in_bits_9_8)
+{
+    pte_t e;
+    const hal_geometry_t *g52 = a64_select("aarch64-5level");
+    cr_assert(a64_lpa2 && g52->levels == 5 && g52->va_bits == 52 && g52->pa_bits == 52);
+    cr_assert_eq(hal_max_pfn(g52), (1ull << 40) - 1, "52-bit output addresses");
+    cr_assert_eq(a64_max_pfn(), hal_max_pfn(g52));
+    /* a frame below 2^50: the 48-bit layout's bits but for SH (now OA[51:50] = 0) */
+    cr_assert_eq(hal_pte_make_leaf(1, 0x40000, VM_READ, &e), 0);
+    cr_assert_eq(e, 0x0060000040000c83ull, "got %#llx", (unsigned long long)e);
+    /* PA 2^50 + 1 GiB: OA[50] is bit 8 */
+    pfn_t hi = ((pfn_t)1 << 38) | 0x40000;
+    cr_assert_eq(hal_pte_make_leaf(1, hi, VM_READ, &e), 0);
+    cr_assert_eq(e, 0x0060000040000d83ull, "got %#llx", (unsigned long long)e);
+    cr_assert_eq(hal_pte_pfn(1, e), hi);
+    cr_assert_eq(hal_pte_flags(1, e), VM_READ);
+    /* PA 2^51 + 2^49: OA[51] is bit 9, OA[49] stays at bit 49 */
+    pfn_t hi51 = ((pfn_t)1 << 39) | ((pfn_t)1 << 37);
+    cr_assert_eq(hal_pte_make_leaf(1, hi51, VM_RW, &e), 0);
+    cr_assert_eq(e & (0x0003fffffffff000ull | A64_PTE_OA_HI), (1ull << 49) | (2ull << 8), "got %#llx",
+                 (unsigned long long)e);
+    cr_assert_eq(hal_pte_pfn(1, e), hi51);
+    /* the last frame, and one past it */
+    cr_assert_eq(hal_pte_make_leaf(1, ((pfn_t)1 << 40) - 1, VM_RW, &e), 0);
+    cr_assert_eq(e & (0x0003fffffffff000ull | A64_PTE_OA_HI), 0x0003fffffffff000ull | A64_PTE_OA_HI);
+    cr_assert_eq(hal_pte_pfn(1, e), ((pfn_t)1 << 40) - 1);
+    cr_assert_eq(hal_pte_make_leaf(1, (pfn_t)1 << 40, VM_READ, &e), -EINVAL);
+    /* other flags keep the frame above 2^50 */
+    pte_t e2;
+    cr_assert_eq(hal_pte_make_leaf(1, hi, VM_READ, &e), 0);
+    cr_assert_eq(hal_pte_set_flags(1, e, VM_RW | VM_CACHE_DISABLED, &e2), 0);
+    cr_assert_eq(hal_pte_pfn(1, e2), hi);
+    cr_assert_eq((e2 >> 2) & 7, A64_ATTR_DEVICE);
+    /* a table above 2^50: its next-level address the same way */
+    pfn_t thi = ((pfn_t)3 << 38) | 0x12345;
+    pte_t t = hal_pte_make_table(thi, true);
+    cr_assert_eq(t, 0x12345003ull | (3ull << 8), "got %#llx", (unsigned long long)t);
+    for (unsigned level = 2; level <= 5; level++) {
+        cr_assert_eq(hal_pte_pfn(level, t), thi, "level %u", level);
+        cr_assert(!hal_pte_is_leaf(level, t));
+    }
+    /* blocks: 2 MiB and 1 GiB above 2^50, and 512 GiB ones at Arm's level 0 */
+    cr_assert_eq(hal_pte_make_leaf(2, ((pfn_t)1 << 38) | 0x200, VM_RW, &e), 0);
+    cr_assert_eq(e & 3, 1);
+    cr_assert_eq(hal_pte_pfn(2, e), ((pfn_t)1 << 38) | 0x200);
+    cr_assert_eq(hal_pte_make_leaf(3, ((pfn_t)2 << 38) | 0x40000, VM_RW, &e), 0);
+    cr_assert_eq(hal_pte_pfn(3, e), ((pfn_t)2 << 38) | 0x40000);
+    cr_assert(hal_level_may_leaf(g52, 4) && !hal_level_may_leaf(g52, 5));
+    cr_assert_eq(hal_pte_make_leaf(4, ((pfn_t)3 << 38) | ((pfn_t)1 << 27), VM_RW | VM_GLOBAL, &e), 0);
+    cr_assert_eq(e & 3, 1, "a block descriptor");
+    cr_assert(hal_pte_is_leaf(4, e));
+    cr_assert_eq(hal_pte_pfn(4, e), ((pfn_t)3 << 38) | ((pfn_t)1 << 27));
+    cr_assert_eq(hal_pte_make_leaf(4, (pfn_t)1 << 26, VM_RW, &e), -EINVAL, "not 512 GiB aligned");
+    cr_assert_eq(hal_pte_make_leaf(5, 0, VM_RW, &e), -EINVAL, "no leaves in the level -1 root");
+    /* the same bits decoded in the 48-bit layout lose OA[51:50]: the layout matters */
+    cr_assert_eq(hal_pte_make_leaf(1, hi, VM_READ, &e), 0);
+    a64_select("aarch64-4level");
+    cr_assert_eq(hal_pte_pfn(1, e), 0x40000);
+    cr_assert(!hal_pte_is_leaf(4, 1), "no 512 GiB blocks without LPA2");
+}
+
+/* mm_init puts the codec in the layout of the geometry it is given. */
+Test(codec, aarch64_mm_init_selects_the_layout_of_its_geometry)
+{
+    cr_assert_eq(a64_lpa2, G()->pa_bits == 52, "the suite's geometry %s", G()->name);
+    cr_assert_eq(kmm_host_init(TEST_RAM_MIB, "aarch64-5level"), 0);
+    cr_assert(a64_lpa2);
+    cr_assert_eq(kmm_host_init(TEST_RAM_MIB, "aarch64-4level"), 0);
+    cr_assert(!a64_lpa2);
 }
 #endif
 
 Test(codec, geometry_splits_address_space_at_the_canonical_hole)
 {
     const hal_geometry_t *g = G();
-    cr_assert_eq(g->va_bits, 12 + 9 * g->levels);
+    /* the root indexes what va_bits leaves it: 9 bits, or 4 (aarch64-5level) */
+    unsigned root_bits = g->va_bits - hal_level_shift(g->levels), entries = hal_level_entries(g, g->levels);
+    cr_assert(root_bits >= 1 && root_bits <= 9);
+    cr_assert_eq(root_bits, strcmp(g->name, "aarch64-5level") == 0 ? 4 : 9);
+    cr_assert_eq(entries, 1u << root_bits);
+    for (unsigned level = 1; level < g->levels; level++)
+        cr_assert_eq(hal_level_entries(g, level), 512);
     ptr_t ue = hal_user_end(g), ks = hal_kernel_start(g);
     cr_assert(hal_is_canonical(g, ue - 1));
     cr_assert(!hal_is_canonical(g, ue));
@@ -238,6 +330,8 @@ Test(codec, geometry_splits_address_space_at_the_canonical_hole)
     cr_assert(hal_is_canonical(g, ks));
     cr_assert(hal_is_canonical(g, ~(ptr_t)0));
     cr_assert(hal_is_user_addr(g, ue - 1) && !hal_is_user_addr(g, ks));
-    cr_assert_eq(hal_level_index(g->levels, ks), 256);
-    cr_assert_eq(hal_level_index(g->levels, ue - 1), 255);
+    cr_assert_eq(hal_level_index(g, g->levels, ks), entries / 2);
+    cr_assert_eq(hal_level_index(g, g->levels, ue - 1), entries / 2 - 1);
+    cr_assert_eq(hal_level_index(g, g->levels, ~(ptr_t)0), entries - 1);
+    cr_assert_eq(hal_level_index(g, g->levels, 0), 0);
 }

@@ -94,7 +94,7 @@ Test(issue11_walker, kernel_remap_over_split_leaf_never_empties_the_old_tables_b
     cr_assert_eq(split_tables, top - 1, "tables made by the split");
     pfn_t table = k->pgd; /* down to the block's level-1 table */
     for (unsigned level = G()->levels; level > 1; level--)
-        table = hal_pte_pfn(level, ((const pte_t *)pfn_va(table))[hal_level_index(level, page)]);
+        table = hal_pte_pfn(level, ((const pte_t *)pfn_va(table))[hal_level_index(G(), level, page)]);
     cr_assert_eq(table, l1, "the split's level-1 table is %#llx, not the predicted %#llx", (unsigned long long)table,
                  (unsigned long long)l1);
     ptr_t l1_va = dmap_va((uint64_t)l1 << PAGE_SHIFT);
@@ -182,7 +182,7 @@ Test(issue11_walker, cached_walk_check_reports_a_table_emptied_before_the_invali
     pte_t *slot = NULL;
     pfn_t table = k->pgd;
     for (unsigned level = G()->levels; level > 1; level--) {
-        slot = &((pte_t *)pfn_va(table))[hal_level_index(level, w)];
+        slot = &((pte_t *)pfn_va(table))[hal_level_index(G(), level, w)];
         table = hal_pte_pfn(level, *slot);
     }
     pfn_t copy = pt_alloc_table(k, false);

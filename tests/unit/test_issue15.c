@@ -299,7 +299,8 @@ Test(issue15, mm_init_without_shared_kernel_half_pins_no_kernel_table)
     /* A geometry that keeps the kernel half in a root of its own (aarch64's
      * TTBR1) shares nothing with or without the option. */
     bool native = hal_separate_kernel_root(g);
-    cr_assert_eq(s.table_pages, native ? 1 : 1 + HAL_ENTRIES_PER_TABLE / 2,
+    const unsigned entries = hal_level_entries(g, g->levels);
+    cr_assert_eq(s.table_pages, native ? 1 : 1 + entries / 2,
                  "shared: the root and every kernel-half table (%zu table pages)", s.table_pages);
     cr_assert_eq(hal_separate_kernel_root(mm_geometry), native);
 
@@ -312,7 +313,7 @@ Test(issue15, mm_init_without_shared_kernel_half_pins_no_kernel_table)
     size_t free0 = pmm_free_frames();
     mm_context_t *ctx = new_ctx();
     const pte_t *root = pfn_va(ctx->pgd);
-    for (unsigned i = HAL_ENTRIES_PER_TABLE / 2; i < HAL_ENTRIES_PER_TABLE; i++)
+    for (unsigned i = entries / 2; i < HAL_ENTRIES_PER_TABLE; i++)
         cr_assert(!hal_pte_present(root[i]), "kernel-half entry %u in a user root", i);
     mm_destroy_context(ctx);
     cr_assert_eq(pmm_free_frames(), free0);

@@ -281,3 +281,116 @@ Test(walker, map_unmap_cycles_return_to_the_starting_counts)
     ASSERT_TLB_CLEAN();
     mm_destroy_context(ctx);
 }
+
+/* The root index the hardware takes for va: VA[va_bits-1 : root shift]
+ * (aarch64's TnSZ = 64 - va_bits; x86 and riscv index 9 bits there). */
+static unsigned hw_root_index(ptr_t va)
+{
+    unsigned shift = hal_level_shift(G()->levels);
+    return (unsigned)((va & (((ptr_t)1 << G()->va_bits) - 1)) >> shift);
+}
+
+/* The walker stores root entries where the hardware looks for them, in
+ * both halves: aarch64-5level's level -1 root indexes VA[51:48], so user
+ * addresses use entries 0..7 and kernel ones 8..15 (of TTBR1's root), never
+ * 504..511 as a 9-bit index of a sign-extended kernel address would give.
+ * The software MMU indexes by the hardware's rule: a walker that indexed
+ * otherwise would leave these pages unreachable. */
+Test(walker, root_entries_sit_at_the_hardware_index_in_both_halves)
+{
+    const unsigned top = G()->levels, entries = hal_level_entries(G(), top);
+    const bool lpa2 = strcmp(G()->name, "aarch64-5level") == 0;
+    mm_context_t *k = mm_kernel_context(), *ctx = new_ctx();
+    pfn_t f = alloc_run(4);
+    const ptr_t kva[] = { hal_kernel_start(G()), ~(ptr_t)0 - 2 * PAGE_SIZE + 1 };
+    const ptr_t uva[] = { MM_USER_MIN, hal_user_end(G()) - PAGE_SIZE };
+    const unsigned kidx[] = { lpa2 ? 8 : 256, lpa2 ? 15 : 511 }, uidx[] = { 0, lpa2 ? 7 : 255 };
+    for (unsigned i = 0; i < 2; i++) {
+        map_kernel(kva[i], f + i, 1, VM_RW | VM_GLOBAL);
+        lock(ctx);
+        cr_assert_eq(mm_do_map(ctx, uva[i], f + 2 + i, 1, VM_USER_RW), 0);
+        unlock(ctx);
+    }
+    const pte_t *kroot = pfn_va(k->pgd), *uroot = pfn_va(ctx->pgd);
+    for (unsigned i = 0; i < 2; i++) {
+        cr_assert_eq(hw_root_index(kva[i]), kidx[i], "hardware index of %#lx", (unsigned long)kva[i]);
+        cr_assert_eq(hal_level_index(G(), top, kva[i]), kidx[i], "walker index of %#lx", (unsigned long)kva[i]);
+        cr_assert_eq(hw_root_index(uva[i]), uidx[i]);
+        cr_assert_eq(hal_level_index(G(), top, uva[i]), uidx[i]);
+        cr_assert(hal_pte_present(hal_pte_load(&kroot[kidx[i]])), "kernel root entry %u", kidx[i]);
+        cr_assert(hal_pte_present(hal_pte_load(&uroot[uidx[i]])), "user root entry %u", uidx[i]);
+        uint64_t pa;
+        cr_assert_eq(softmmu_walk(ctx, kva[i] + 8, HAL_ACCESS_WRITE, false, &pa), SOFTMMU_OK, "%#lx",
+                     (unsigned long)kva[i]);
+        cr_assert_eq(pa, ((uint64_t)(f + i) << PAGE_SHIFT) + 8);
+        cr_assert_eq(softmmu_walk(ctx, uva[i] + 8, HAL_ACCESS_WRITE, true, &pa), SOFTMMU_OK);
+        cr_assert_eq(pa, ((uint64_t)(f + 2 + i) << PAGE_SHIFT) + 8);
+    }
+    /* nothing beyond the root's entries (the rest of its page stays zero) */
+    for (unsigned i = entries; i < HAL_ENTRIES_PER_TABLE; i++) {
+        cr_assert_eq(hal_pte_load(&kroot[i]), 0, "kernel root entry %u beyond the %u the hardware indexes", i, entries);
+        cr_assert_eq(hal_pte_load(&uroot[i]), 0, "user root entry %u beyond the %u the hardware indexes", i, entries);
+    }
+    lock(ctx);
+    cr_assert_eq(mm_do_unmap(ctx, uva[0], 1), 0);
+    cr_assert_eq(mm_do_unmap(ctx, uva[1], 1), 0);
+    unlock(ctx);
+    mm_destroy_context(ctx);
+}
+
+/* 512 GiB leaves below the root where the geometry has them
+ * (aarch64-5level's Arm level 0 blocks with LPA2, riscv64-sv57), 1 GiB ones
+ * where it has not (x86_64-5level). */
+Test(walker, kernel_map_of_512gib_uses_a_level_4_leaf_below_the_root)
+{
+    if (G()->levels < 5)
+        return; /* level 4 is the root: its kernel half holds tables only */
+    const bool lpa2 = strcmp(G()->name, "aarch64-5level") == 0;
+    cr_assert(!lpa2 || hal_level_may_leaf(G(), 4), "LPA2 has 512 GiB blocks");
+    const unsigned want = hal_level_may_leaf(G(), 4) ? 4 : 3;
+    ptr_t va = hal_kernel_start(G()) + ((ptr_t)1 << 39);
+    pfn_t pfn = (pfn_t)3 << 27; /* 1.5 TiB: 512 GiB aligned */
+    map_kernel(va, pfn, (size_t)1 << 27, VM_RW | VM_GLOBAL);
+    cr_assert_eq(leaf_level(va), want);
+    cr_assert_eq(leaf_level(va + ((ptr_t)1 << 39) - PAGE_SIZE), want);
+    uint64_t pa;
+    cr_assert_eq(softmmu_walk(mm_kernel_context(), va + ((ptr_t)300 << 30) + 5, HAL_ACCESS_READ, false, &pa),
+                 SOFTMMU_OK);
+    cr_assert_eq(pa, ((uint64_t)pfn << PAGE_SHIFT) + ((uint64_t)300 << 30) + 5);
+}
+
+/* A shared kernel half (no separate kernel root) of a root narrower than 9
+ * bits: mm_init pins one table per kernel-half root entry, 8 of
+ * aarch64-5level's 16 (256 of 512 elsewhere), and a new context copies
+ * exactly those; the rest of the root's page stays empty. */
+Test(walker, shared_kernel_half_pins_one_table_per_kernel_root_entry)
+{
+    hal_geometry_t g = *hal_geometry_find(G()->name);
+    g.flags &= ~HAL_GEOMETRY_SEPARATE_KERNEL_ROOT;
+    const unsigned entries = hal_level_entries(&g, g.levels);
+    cr_assert_eq(entries, strcmp(g.name, "aarch64-5level") == 0 ? 16 : 512);
+    mm_region_t regions[] = {
+        { .base = kmm_host_phys_base(), .size = kmm_host_phys_size(), .usable = true },
+        { .base = kmm_host_phys_base(), .size = HAL_ARCH_RAM_RESERVED, .usable = false },
+    };
+    mm_boot_info_t info = { .geometry = &g, .regions = regions, .nregions = 2 };
+    cr_assert_eq(mm_init(&info), 0);
+    mm_stats_t s;
+    mm_get_stats(&s);
+    cr_assert_eq(s.table_pages, 1 + entries / 2, "the root and one table per kernel-half entry: %zu", s.table_pages);
+    mm_context_t *ctx = new_ctx();
+    const pte_t *root = pfn_va(ctx->pgd), *kroot = pfn_va(mm_kernel_context()->pgd);
+    for (unsigned i = 0; i < HAL_ENTRIES_PER_TABLE; i++) {
+        pte_t want = i >= entries / 2 && i < entries ? hal_pte_load(&kroot[i]) : 0;
+        cr_assert(i < entries / 2 || i >= entries || hal_pte_present(want), "kernel root entry %u", i);
+        cr_assert_eq(hal_pte_load(&kroot[i]), i < entries / 2 ? 0 : want, "kernel root entry %u", i);
+        cr_assert_eq(hal_pte_load(&root[i]), want, "user root entry %u", i);
+    }
+    /* a kernel page is reachable from the new context through the shared half */
+    pfn_t f = alloc_run(1);
+    map_kernel(KBASE(), f, 1, VM_RW | VM_GLOBAL);
+    uint64_t pa;
+    cr_assert_eq(softmmu_walk(ctx, KBASE() + 3, HAL_ACCESS_READ, false, &pa), SOFTMMU_OK);
+    cr_assert_eq(pa, ((uint64_t)f << PAGE_SHIFT) + 3);
+    mm_destroy_context(ctx);
+}
