@@ -4,10 +4,17 @@
 
 #include "hal/hal.h"
 
+struct mm_context;
+
 /* Writes one character on the console (blocking). */
 void arch_console_putc(char c);
 /* Ends the run: QEMU exits with success for code 0, failure otherwise. */
 _Noreturn void arch_exit(int code);
+/* Maps into the kernel context k, before kmain activates it, the device
+ * memory the arch's own services use through the kernel half (aarch64: the
+ * PL011 console and the GIC, at the addresses its early tables gave them);
+ * x86_64 and riscv64 need none (weak default: nothing). */
+void arch_map_kernel_devices(struct mm_context *k);
 /* Installs the trap vectors; faults reach kernel_handle_fault from then on. */
 void arch_trap_init(void);
 /* True if the CPU has the named feature and the kernel enabled it.

@@ -46,6 +46,14 @@ def qemu_command(args):
             cmd += ["-append", args.append]
         # sifive_test: 0x5555 exits QEMU with status 0.
         return cmd, {0}
+    if args.arch == "aarch64":
+        cmd = ["qemu-system-aarch64", "-machine", "virt", "-cpu", "max", "-m", args.memory,
+               "-kernel", args.image, "-semihosting", "-display", "none", "-serial", "stdio", "-monitor", "none",
+               "-no-reboot"]
+        if args.append:
+            cmd += ["-append", args.append]
+        # Semihosting SYS_EXIT: QEMU exits with the kernel's status.
+        return cmd, {0}
     raise SystemExit(f"qemu-ktap: unknown arch {args.arch}")
 
 
