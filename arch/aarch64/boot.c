@@ -68,12 +68,15 @@ static int boot_regions(boot_info_t *bi, const fdt_info_t *dt, uint64_t dtb_pa)
     return err;
 }
 
+/* The exception level QEMU entered the kernel at (entry.S drops from 2 to 1). */
+unsigned a64_entry_el;
+
 /* Called by entry.S in the higher half on the boot tables, with x0 as QEMU
- * left it. */
-_Noreturn void a64_boot(uint64_t x0);
-_Noreturn void a64_boot(uint64_t x0)
+ * left it and the exception level it entered at. */
+_Noreturn void a64_boot(uint64_t x0, uint64_t entry_el);
+_Noreturn void a64_boot(uint64_t x0, uint64_t entry_el)
 {
-    uint64_t el = (a64_sysreg_read(CurrentEL) >> 2) & 3;
+    a64_entry_el = (unsigned)entry_el;
     uint64_t mmfr1 = a64_sysreg_read(id_aa64mmfr1_el1);
     if (((mmfr1 >> 20) & 0xf) == 0)
         panic("the CPU has no FEAT_PAN, which this kernel needs (QEMU: -cpu max)");
@@ -116,8 +119,8 @@ _Noreturn void a64_boot(uint64_t x0)
         panic("more than %d memory regions in the device tree", BOOT_MAX_REGIONS);
     a64_gic_init_cpu();
 
-    printk("aarch64: entered at EL%lu, device tree at %lx, PL011 console, counter %lu Hz, PAN on\n",
-           (unsigned long)el, (unsigned long)dtb_pa, (unsigned long)a64_counter_hz());
+    printk("aarch64: entered at EL%u, running at EL%lu, device tree at %lx, PL011 console, counter %lu Hz, PAN on\n",
+           a64_entry_el, (unsigned long)((a64_sysreg_read(CurrentEL) >> 2) & 3), (unsigned long)dtb_pa, (unsigned long)a64_counter_hz());
     kmain(bi);
 }
 

@@ -97,6 +97,8 @@ static inline uint64_t a64_read_pan(void)
     return v & A64_SPSR_PAN_BIT;
 }
 
+/* The exception level QEMU entered the kernel at (boot.c). */
+extern unsigned a64_entry_el;
 /* The PL011's character output (boot.c); before and after paging. */
 void a64_console_init(void);
 /* The counter's frequency (CNTFRQ_EL0). */

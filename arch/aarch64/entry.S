@@ -25,6 +25,7 @@ _start:
     mov     x19, x0
     mrs     x1, CurrentEL
     lsr     x1, x1, #2
+    mov     x20, x1                                     /* the EL we were entered at, for a64_boot */
     cmp     x1, #2
     b.ne    1f
     /* EL2: EL1 is AArch64, may use the physical counter and timer. */
@@ -122,6 +123,7 @@ a64_high_entry:
     msr     vbar_el1, x1
     isb
     mov     x0, x19
+    mov     x1, x20
     bl      a64_boot                                    /* never returns */
 6:  wfi
     b       6b

@@ -1,1 +1,148 @@
+/* arch/aarch64/ktests.c - boot tests of what only aarch64 has: the EL the
+ * kernel runs at and the MMU registers it set, PSTATE.PAN outside the copy
+ * helpers, the abort decoding seen end to end, the regions taken from the
+ * device tree, the counter EL0 reads and the virtual timer's ticks. They
+ * run with the arch-neutral suite of tests/boot (same runner, same KTAP). */
+#include "a64.h"
+#include "cpu.h"
+#include "early_paging.h"
+#include "kernel/fault.h"
+#include "kernel/smp.h"
+#include "tests/boot/boot_test.h"
 
+extern char a64_vectors[];
+
+/* EL1, the MMU and caches on, WXN and SPAN clear, 48-bit halves with 4 KiB
+ * granules, the MAIR of hal_arch.h, the kernel context's root in TTBR1,
+ * the vectors and CPU 0's area installed. */
+KTEST(aarch64_runs_at_el1_with_the_mmu_registers_the_hal_expects)
+{
+    uint64_t el = (a64_sysreg_read(CurrentEL) >> 2) & 3;
+    uint64_t sctlr = a64_sysreg_read(sctlr_el1), tcr = a64_sysreg_read(tcr_el1);
+    KT_EXPECT(t, el == 1 && (a64_entry_el == 1 || a64_entry_el == 2), "running at EL%lu, entered at EL%u",
+              (unsigned long)el, a64_entry_el);
+    KT_EXPECT(t, (sctlr & 0x1005) == 0x1005, "SCTLR_EL1 %lx: M, C or I clear", (unsigned long)sctlr);
+    KT_EXPECT(t, !(sctlr & (1u << 19)) && !(sctlr & (1u << 23)), "SCTLR_EL1 %lx: WXN or SPAN set", (unsigned long)sctlr);
+    KT_EXPECT(t, (tcr & 0x3f) == 16 && ((tcr >> 16) & 0x3f) == 16, "TCR_EL1 %lx: T0SZ / T1SZ not 16", (unsigned long)tcr);
+    KT_EXPECT(t, ((tcr >> 14) & 3) == 0 && ((tcr >> 30) & 3) == 2, "TCR_EL1 %lx: not 4 KiB granules", (unsigned long)tcr);
+    KT_EXPECT(t, ((tcr >> 32) & 7) <= 5, "TCR_EL1 %lx: IPS beyond 48 bits", (unsigned long)tcr);
+    KT_EXPECT(t, a64_sysreg_read(mair_el1) == A64_MAIR_VALUE, "MAIR_EL1 %lx, hal_arch.h says %llx",
+              (unsigned long)a64_sysreg_read(mair_el1), A64_MAIR_VALUE);
+    uint64_t ttbr1 = a64_sysreg_read(ttbr1_el1) & A64_TTBR_ADDR;
+    KT_EXPECT(t, ttbr1 >> PAGE_SHIFT == mm_kernel_context()->pgd, "TTBR1_EL1 %lx, kernel context root %llx",
+              (unsigned long)ttbr1, (unsigned long long)mm_kernel_context()->pgd);
+    KT_EXPECT(t, ttbr1 >> PAGE_SHIFT != a64_early_root(), "still on the early kernel root");
+    KT_EXPECT(t, a64_sysreg_read(vbar_el1) == (uint64_t)(uintptr_t)a64_vectors, "VBAR_EL1 %lx",
+              (unsigned long)a64_sysreg_read(vbar_el1));
+    KT_EXPECT(t, a64_this_cpu() == a64_cpu(0) && arch_cpu_id() == 0, "TPIDR_EL1 %p, CPU 0's area %p",
+              (void *)a64_this_cpu(), (void *)a64_cpu(0));
+    KT_EXPECT(t, (a64_sysreg_read(daif) & A64_SPSR_I) != 0, "the kernel runs with IRQs unmasked");
+}
+
+KTEST(aarch64_pan_is_clear_only_inside_the_copy_helpers)
+{
+    mm_context_t *ctx = bt_enter_context(t);
+    KT_ASSERT(t, ctx, "no context");
+    pfn_t pfn = pmm_alloc_zeroed();
+    KT_ASSERT(t, pfn != PMM_NO_FRAME, "no frame");
+    vmap_t *v = mm_map_user_pages(ctx, 0, pfn, 1, VM_USER_RW, VALLOC_DEFAULT, VMAP_TYPE_PRIVATE, VMAP_MMAP);
+    KT_ASSERT(t, !IS_ERR(v), "map: %ld", PTR_ERR(v));
+    uint8_t b = 0;
+    KT_EXPECT(t, arch_cpu_has("smap") && arch_cpu_has("pan") && a64_read_pan(), "PAN clear before the helpers");
+    KT_EXPECT(t, arch_probe_user_write((volatile void *)v->vaddr, 0x5a) == 0, "user_write");
+    KT_EXPECT(t, a64_read_pan(), "PAN left clear by user_write");
+    KT_EXPECT(t, arch_probe_user_read((const volatile void *)v->vaddr, &b) == 0 && b == 0x5a, "user_read %x", b);
+    KT_EXPECT(t, a64_read_pan(), "PAN left clear by user_read");
+    /* The same page through a plain access: PAN refuses it (a permission
+     * fault on a present page), the exception table returns -EFAULT. */
+    KT_EXPECT(t, arch_probe_read((const volatile void *)v->vaddr, &b) == -EFAULT, "plain read of a user page");
+    KT_EXPECT(t, kernel_fault_stats.last.present == 1 && kernel_fault_stats.last.access == HAL_ACCESS_READ &&
+                     !kernel_fault_stats.last.user_access && !kernel_fault_stats.last.user_mode,
+              "recorded as present %d access %d user_access %d", kernel_fault_stats.last.present,
+              kernel_fault_stats.last.access, kernel_fault_stats.last.user_access);
+    /* The page after it is not mapped: the helper faults (translation
+     * fault: not present), the fixup sets PAN again. */
+    KT_EXPECT(t, arch_probe_user_read((const volatile void *)(v->vaddr + PAGE_SIZE), &b) == -EFAULT,
+              "user_read of an unmapped page");
+    KT_EXPECT(t, kernel_fault_stats.last.present == 0 && kernel_fault_stats.last.user_access &&
+                     kernel_fault_stats.last.addr == v->vaddr + PAGE_SIZE,
+              "recorded as present %d user_access %d at %lx", kernel_fault_stats.last.present,
+              kernel_fault_stats.last.user_access, (unsigned long)kernel_fault_stats.last.addr);
+    KT_EXPECT(t, a64_read_pan(), "PAN left clear by a faulting user_read");
+    bt_leave_context(ctx);
+}
+
+/* A write to read-only kernel data is a permission fault (present, write);
+ * a read of an unmapped kernel address a translation fault (not present). */
+KTEST(aarch64_kernel_aborts_decode_to_the_access_and_presence_the_esr_gives)
+{
+    KT_EXPECT(t, bt_write((ptr_t)_rodata_start, false, 0x11) == -EFAULT, "rodata write did not fault");
+    KT_EXPECT(t, kernel_fault_stats.last.present == 1 && kernel_fault_stats.last.access == HAL_ACCESS_WRITE &&
+                     kernel_fault_stats.last.addr == (ptr_t)_rodata_start,
+              "rodata write recorded as present %d access %d at %lx", kernel_fault_stats.last.present,
+              kernel_fault_stats.last.access, (unsigned long)kernel_fault_stats.last.addr);
+    uint8_t b;
+    ptr_t hole = A64_DEVICE_BASE - PAGE_SIZE; /* nothing maps the page below the device window */
+    KT_EXPECT(t, arch_probe_read((const volatile void *)hole, &b) == -EFAULT, "read of %lx did not fault",
+              (unsigned long)hole);
+    KT_EXPECT(t, kernel_fault_stats.last.present == 0 && kernel_fault_stats.last.access == HAL_ACCESS_READ &&
+                     kernel_fault_stats.last.addr == hole,
+              "unmapped read recorded as present %d access %d at %lx", kernel_fault_stats.last.present,
+              kernel_fault_stats.last.access, (unsigned long)kernel_fault_stats.last.addr);
+}
+
+/* User programs read CNTVCT_EL0 (meminfo.cycle_hz is its rate). */
+KTEST(aarch64_counter_is_readable_at_el0)
+{
+    KT_EXPECT(t, a64_sysreg_read(cntkctl_el1) & A64_CNTKCTL_EL0VCTEN, "CNTKCTL_EL1 %lx: EL0VCTEN clear",
+              (unsigned long)a64_sysreg_read(cntkctl_el1));
+    KT_EXPECT(t, arch_cycle_hz() == a64_sysreg_read(cntfrq_el0) && arch_cycle_hz() != 0, "cycle_hz %lu",
+              (unsigned long)arch_cycle_hz());
+    uint64_t a = arch_cycles(), b = arch_cycles();
+    KT_EXPECT(t, b >= a, "the counter went back: %llx then %llx", (unsigned long long)a, (unsigned long long)b);
+}
+
+KTEST(aarch64_boot_regions_reserve_the_device_tree_and_the_image)
+{
+    const boot_info_t *bi = kernel_boot_info;
+    bool image = false, dtb = false;
+    for (size_t i = 0; i < bi->nregions; i++) {
+        const mm_region_t *r = &bi->regions[i];
+        if (r->usable)
+            continue;
+        if (r->base == bi->kernel_phys_start && r->size == bi->kernel_phys_end - bi->kernel_phys_start)
+            image = true;
+        else if (r->size >= PAGE_SIZE) {
+            const uint8_t *p = mm_phys_to_virt(r->base);
+            if (p[0] == 0xd0 && p[1] == 0x0d && p[2] == 0xfe && p[3] == 0xed)
+                dtb = true;
+        }
+    }
+    KT_EXPECT(t, image, "the kernel image %llx-%llx is not reserved", (unsigned long long)bi->kernel_phys_start,
+              (unsigned long long)bi->kernel_phys_end);
+    KT_EXPECT(t, dtb, "no reserved region holds the device tree");
+    KT_EXPECT(t, bi->kernel_phys_start == A64_KERNEL_PHYS, "the image starts at %llx",
+              (unsigned long long)bi->kernel_phys_start);
+    KT_EXPECT(t, !pmm_is_managed(bi->kernel_phys_start >> PAGE_SHIFT) && !pmm_is_managed(A64_RAM_BASE >> PAGE_SHIFT),
+              "the image or the device tree is managed RAM");
+}
+
+/* The virtual timer interrupts the idle CPU at the rate asked; stopped, it
+ * is silent. */
+KTEST(aarch64_virtual_timer_ticks_while_idle_and_stops)
+{
+    a64_cpu_t *c = a64_this_cpu();
+    uint64_t before = atomic_load(&c->ticks), hz = arch_cycle_hz(), t0 = arch_cycles();
+    arch_timer_start(1000);
+    while (atomic_load(&c->ticks) < before + 5 && arch_cycles() - t0 < 5 * hz)
+        arch_wait_for_interrupt();
+    arch_timer_stop();
+    uint64_t got = atomic_load(&c->ticks) - before;
+    KT_EXPECT(t, got >= 5, "%lu ticks in 5 s at 1000 Hz", (unsigned long)got);
+    uint64_t stopped = atomic_load(&c->ticks);
+    t0 = arch_cycles();
+    while (arch_cycles() - t0 < hz / 50) /* 20 ms: 20 slices */
+        __asm__ volatile("msr daifclr, #2\n\tisb\n\tmsr daifset, #2" ::: "memory");
+    KT_EXPECT(t, atomic_load(&c->ticks) == stopped, "%lu ticks after the timer stopped",
+              (unsigned long)(atomic_load(&c->ticks) - stopped));
+}
