@@ -7,6 +7,7 @@
 #include "cpu.h"
 #include "early_paging.h"
 #include "kernel/fault.h"
+#include "kernel/process.h"
 #include "kernel/smp.h"
 #include "tests/boot/boot_test.h"
 
@@ -145,4 +146,20 @@ KTEST(aarch64_virtual_timer_ticks_while_idle_and_stops)
         __asm__ volatile("msr daifclr, #2\n\tisb\n\tmsr daifset, #2" ::: "memory");
     KT_EXPECT(t, atomic_load(&c->ticks) == stopped, "%lu ticks after the timer stopped",
               (unsigned long)(atomic_load(&c->ticks) - stopped));
+}
+
+/* User code owns TPIDR_EL0 (tests/user/aarch64/tpidr_kept.c): traps from
+ * EL0 save it and give it back, and the kernel's own TPIDR_EL1 (its CPU
+ * area) is untouched by the run. */
+KTEST(userprog_aarch64_user_tpidr_is_kept_across_traps)
+{
+    int status = -1;
+    proc_output_prefix = "    ";
+    printk("    # Subtest: tpidr_kept\n");
+    int err = proc_run("tpidr_kept", &status);
+    proc_output_prefix = "";
+    KT_ASSERT(t, err == 0, "proc_run(tpidr_kept) failed with %d", err);
+    KT_EXPECT(t, status == 0, "tpidr_kept ended with wait status %#x", (unsigned)status);
+    KT_EXPECT(t, a64_this_cpu() == a64_cpu(0) && arch_cpu_id() == 0, "the kernel's TPIDR_EL1 changed: %p",
+              (void *)a64_this_cpu());
 }
