@@ -28,8 +28,6 @@ static boot_info_t a64_boot_info;
 static volatile uint32_t *uart = (volatile uint32_t *)(uintptr_t)A64_PL011_PHYS;
 static bool pan;
 
-void a64_console_init(void) {}
-
 void arch_console_putc(char c)
 {
     if (c == '\n')
@@ -41,6 +39,16 @@ void arch_console_putc(char c)
 
 uint64_t a64_counter_hz(void) { return a64_sysreg_read(cntfrq_el0); }
 bool a64_has_pan(void) { return pan; }
+
+void a64_cpu_setup(void)
+{
+    uint64_t mmfr1 = a64_sysreg_read(id_aa64mmfr1_el1);
+    if (((mmfr1 >> 20) & 0xf) == 0)
+        panic("the CPU has no FEAT_PAN, which this kernel needs (QEMU: -cpu max)");
+    __asm__ volatile(".inst 0xd500419f" ::: "memory"); /* msr pan, #1 */
+    pan = true;
+    a64_sysreg_write(cntkctl_el1, A64_CNTKCTL_EL0VCTEN);
+}
 
 /* The device tree: where x0 says (a Linux Image's protocol), else at the
  * start of RAM, where QEMU puts it for an ELF. */
@@ -77,12 +85,7 @@ _Noreturn void a64_boot(uint64_t x0, uint64_t entry_el);
 _Noreturn void a64_boot(uint64_t x0, uint64_t entry_el)
 {
     a64_entry_el = (unsigned)entry_el;
-    uint64_t mmfr1 = a64_sysreg_read(id_aa64mmfr1_el1);
-    if (((mmfr1 >> 20) & 0xf) == 0)
-        panic("the CPU has no FEAT_PAN, which this kernel needs (QEMU: -cpu max)");
-    __asm__ volatile(".inst 0xd500419f" ::: "memory"); /* msr pan, #1 */
-    pan = true;
-    a64_sysreg_write(cntkctl_el1, A64_CNTKCTL_EL0VCTEN);
+    a64_cpu_setup();
 
     uint64_t dtb_pa = find_dtb(x0);
     const void *dtb = (const void *)(uintptr_t)dtb_pa;
@@ -101,6 +104,7 @@ _Noreturn void a64_boot(uint64_t x0, uint64_t entry_el)
     a64_cmdline[n] = 0;
     if (a64_dt.bootargs[n])
         printk("aarch64: command line cut to %zu bytes\n", n);
+    a64_smp_boot_init(&a64_dt);
 
     const hal_geometry_t *g = a64_paging_init(&a64_dt);
     /* From here only the direct map reaches the device tree. */

@@ -65,6 +65,12 @@
  * the assembly; smp.c checks them against the structure. */
 #define A64_CPU_SCRATCH 0     /* trap entry: x1, x2 and the vector's kind while it checks the stack */
 #define A64_CPU_TRAP_STACK 24 /* top of the stack a kernel stack overflow is reported on */
+#define A64_CPU_TTBR0 32      /* start-up: the kernel context's TTBR0 and TTBR1 */
+#define A64_CPU_TTBR1 40
+#define A64_CPU_START_SP 48   /* start-up: top of its kernel stack */
+
+#define A64_CPU_STARTING 0 /* CPU_ON called, the CPU has not answered yet */
+#define A64_CPU_ARRIVED 1  /* on its stack with the kernel context: about to call entry */
 
 #ifndef __ASSEMBLER__
 #include <stdatomic.h>
@@ -74,9 +80,15 @@
 typedef struct a64_cpu {
     uint64_t scratch[3];
     uint64_t trap_stack_top;
-    unsigned cpu_id;          /* the generic CPU id (kernel/smp.h) */
-    uint64_t slice_ticks;     /* timer.c: the time slice of this CPU's timer */
-    _Atomic uint64_t ticks;   /* timer interrupts this CPU took */
+    uint64_t ttbr0, ttbr1;
+    uint64_t start_sp;
+    _Atomic uint32_t state;     /* A64_CPU_* (start-up) */
+    unsigned cpu_id;            /* the generic CPU id (kernel/smp.h) */
+    uint64_t mpidr;             /* its affinity (the device tree's reg) */
+    uint8_t gic_mask;           /* its GIC CPU interface (the SGI target bit) */
+    void (*entry)(unsigned id); /* start-up: smp_ap_main */
+    uint64_t slice_ticks;       /* timer.c: the time slice of this CPU's timer */
+    _Atomic uint64_t ticks;     /* timer interrupts this CPU took */
 } a64_cpu_t;
 
 /* The calling CPU's area. */
@@ -99,13 +111,21 @@ static inline uint64_t a64_read_pan(void)
 
 /* The exception level QEMU entered the kernel at (boot.c). */
 extern unsigned a64_entry_el;
-/* The PL011's character output (boot.c); before and after paging. */
-void a64_console_init(void);
 /* The counter's frequency (CNTFRQ_EL0). */
 uint64_t a64_counter_hz(void);
 /* Whether the CPU has FEAT_PAN (and the kernel set PSTATE.PAN). */
 bool a64_has_pan(void);
+/* What every CPU sets before it runs kernel code that may trap (boot.c):
+ * PSTATE.PAN (panics without FEAT_PAN), EL0's access to the counter. */
+void a64_cpu_setup(void);
+/* Boot CPU, before paging: its MPIDR, and the CPUs of the device tree and
+ * the PSCI method arch_smp_start uses (copied). */
+struct fdt_info;
+void a64_smp_boot_init(const struct fdt_info *dt);
 /* The GIC (timer.c): distributor and this CPU's interface on, the timer's
- * and the IPI's interrupts enabled. */
+ * and the IPI's interrupts enabled, the CPU's interface mask recorded in
+ * its area (gic_mask). */
 void a64_gic_init_cpu(void);
+/* Raises SGI intid on the CPU interfaces of target_mask (timer.c). */
+void a64_gic_send_sgi(uint8_t target_mask, unsigned intid);
 #endif

@@ -163,3 +163,95 @@ KTEST(userprog_aarch64_user_tpidr_is_kept_across_traps)
     KT_EXPECT(t, a64_this_cpu() == a64_cpu(0) && arch_cpu_id() == 0, "the kernel's TPIDR_EL1 changed: %p",
               (void *)a64_this_cpu());
 }
+
+/* ---- several CPUs (arch/aarch64/smp.c) ---- */
+
+typedef struct cpu_view {
+    uint64_t tpidr, vbar, ttbr0, ttbr1, daif, pan, mpidr, el;
+    unsigned cpu_id;
+    uint8_t gic_mask;
+} cpu_view_t;
+
+static void look_at_cpu(void *arg)
+{
+    cpu_view_t *v = arg;
+    a64_cpu_t *c = a64_this_cpu();
+    *v = (cpu_view_t){ .tpidr = (uint64_t)(uintptr_t)c, .vbar = a64_sysreg_read(vbar_el1),
+                       .ttbr0 = a64_sysreg_read(ttbr0_el1), .ttbr1 = a64_sysreg_read(ttbr1_el1),
+                       .daif = a64_sysreg_read(daif), .pan = a64_read_pan(),
+                       .mpidr = a64_sysreg_read(mpidr_el1) & 0xff00ffffffull,
+                       .el = (a64_sysreg_read(CurrentEL) >> 2) & 3, .cpu_id = c->cpu_id, .gic_mask = c->gic_mask };
+}
+
+/* Each CPU is a cpu of the device tree (the boot CPU is CPU 0) running at
+ * EL1 with its own area in TPIDR_EL1, the vectors, the kernel context in
+ * both TTBRs, IRQs masked, PAN set, and a GIC CPU interface of its own. */
+KTEST(aarch64_smp_each_cpu_runs_on_the_kernel_context_with_its_own_area)
+{
+    uint64_t kroot = (uint64_t)mm_kernel_context()->pgd << PAGE_SHIFT;
+    uint8_t masks = 0;
+    for (unsigned i = 0; i < smp_cpu_count(); i++) {
+        cpu_view_t v = { 0 };
+        smp_call_on(i, look_at_cpu, &v);
+        KT_EXPECT(t, v.cpu_id == i && v.tpidr == (uint64_t)(uintptr_t)a64_cpu(i), "cpu %u: TPIDR_EL1 %lx (id %u)", i,
+                  (unsigned long)v.tpidr, v.cpu_id);
+        KT_EXPECT(t, v.mpidr == smp_cpu(i)->hwid && v.mpidr == a64_cpu(i)->mpidr, "cpu %u: MPIDR %lx, table says %lx",
+                  i, (unsigned long)v.mpidr, smp_cpu(i)->hwid);
+        KT_EXPECT(t, v.el == 1 && v.vbar == (uint64_t)(uintptr_t)a64_vectors, "cpu %u: EL%lu, VBAR %lx", i,
+                  (unsigned long)v.el, (unsigned long)v.vbar);
+        KT_EXPECT(t, (v.ttbr0 & A64_TTBR_ADDR) == kroot && (v.ttbr1 & A64_TTBR_ADDR) == kroot,
+                  "cpu %u: TTBR0 %lx TTBR1 %lx, the kernel context's root is %lx", i, (unsigned long)v.ttbr0,
+                  (unsigned long)v.ttbr1, (unsigned long)kroot);
+        KT_EXPECT(t, (v.daif & A64_SPSR_I) && v.pan, "cpu %u: DAIF %lx PAN %lx", i, (unsigned long)v.daif,
+                  (unsigned long)v.pan);
+        KT_EXPECT(t, v.gic_mask != 0 && (v.gic_mask & (v.gic_mask - 1)) == 0 && !(masks & v.gic_mask),
+                  "cpu %u: GIC interface mask %#x (seen %#x)", i, v.gic_mask, masks);
+        masks |= v.gic_mask;
+    }
+}
+
+static void timer_on(void *arg) { arch_timer_start(*(unsigned *)arg); }
+static void timer_off(void *arg)
+{
+    (void)arg;
+    arch_timer_stop();
+}
+
+/* Waits until CPU c has taken `want` ticks in all; false after 5 s. */
+static bool wait_ticks(a64_cpu_t *c, uint64_t want)
+{
+    uint64_t t0 = arch_cycles();
+    while (atomic_load(&c->ticks) < want) {
+        smp_poll();
+        if (arch_cycles() - t0 > 5 * arch_cycle_hz())
+            return false;
+    }
+    return true;
+}
+
+/* A CPU that starts its virtual timer (a private interrupt) gets ticks
+ * while it idles, and no other CPU does; stopped, they end. */
+KTEST(aarch64_smp_each_cpu_gets_its_own_timer_ticks)
+{
+    if (smp_cpu_count() < 2)
+        KT_SKIP(t, "one CPU");
+    unsigned hz = 1000;
+    for (unsigned i = 1; i < smp_cpu_count(); i++) {
+        uint64_t mine[SMP_MAX_CPUS];
+        for (unsigned j = 0; j < smp_cpu_count(); j++)
+            mine[j] = atomic_load(&a64_cpu(j)->ticks);
+        smp_call_on(i, timer_on, &hz);
+        bool ticked = wait_ticks(a64_cpu(i), mine[i] + 3);
+        smp_call_on(i, timer_off, NULL);
+        KT_EXPECT(t, ticked, "cpu %u took %lu ticks in 5 s at %u Hz", i,
+                  (unsigned long)(atomic_load(&a64_cpu(i)->ticks) - mine[i]), hz);
+        for (unsigned j = 0; j < smp_cpu_count(); j++)
+            KT_EXPECT(t, j == i || atomic_load(&a64_cpu(j)->ticks) == mine[j], "cpu %u ticked for cpu %u's timer", j,
+                      i);
+        uint64_t stopped = atomic_load(&a64_cpu(i)->ticks), t0 = arch_cycles();
+        while (arch_cycles() - t0 < arch_cycle_hz() / 50) /* 20 ms: 20 slices */
+            smp_poll();
+        KT_EXPECT(t, atomic_load(&a64_cpu(i)->ticks) == stopped, "cpu %u ticked %lu times after its timer stopped", i,
+                  (unsigned long)(atomic_load(&a64_cpu(i)->ticks) - stopped));
+    }
+}

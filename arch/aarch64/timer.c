@@ -12,8 +12,11 @@
 #include "trap.h"
 
 #define GICD_CTLR 0x000
+#define GICD_TYPER 0x004 /* bits 7:5: CPU interfaces - 1 */
 #define GICD_ISENABLER0 0x100
 #define GICD_IPRIORITYR 0x400
+#define GICD_ITARGETSR 0x800 /* bytes 0-31 (SGIs, PPIs): read-only, the reading CPU's own interface */
+#define GICD_SGIR 0xf00
 #define GICC_CTLR 0x00
 #define GICC_PMR 0x04
 #define GICC_IAR 0x0c
@@ -37,7 +40,17 @@ void a64_gic_init_cpu(void)
     *gic_reg(A64_GICD_PHYS, GICD_ISENABLER0) = (1u << A64_TIMER_INTID) | (1u << A64_IPI_INTID); /* banked per CPU */
     *gic_reg(A64_GICC_PHYS, GICC_PMR) = 0xff;
     *gic_reg(A64_GICC_PHYS, GICC_CTLR) = 3;
+    /* A GIC with one CPU interface reads ITARGETSR as zero: interface 0. */
+    uint8_t mask = ((volatile uint8_t *)gic_reg(A64_GICD_PHYS, GICD_ITARGETSR))[0];
+    if (((*gic_reg(A64_GICD_PHYS, GICD_TYPER) >> 5) & 7) == 0)
+        mask = 1;
+    a64_this_cpu()->gic_mask = mask;
     a64_sysreg_write(cntv_ctl_el0, CNTV_CTL_IMASK);
+}
+
+void a64_gic_send_sgi(uint8_t target_mask, unsigned intid)
+{
+    *gic_reg(A64_GICD_PHYS, GICD_SGIR) = (uint32_t)target_mask << 16 | (intid & 0xf);
 }
 
 void arch_timer_start(unsigned hz)
