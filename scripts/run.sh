@@ -12,8 +12,7 @@
 #                   sets keeps the mode's value): e.g. "paging=4", "ktest ktest.filter=^tlb"
 #   --memory SIZE   guest RAM, QEMU's -m (512M, 2G); default 3G (x86_64), 1G (riscv64), 512M (aarch64), 128M (--user)
 #   --cpus N        N CPUs (QEMU's -smp N, 1 to 8, multi-threaded TCG above 1); default 1. The
-#                   scheduler runs user processes and threads on every one of them (aarch64
-#                   starts one CPU so far)
+#                   scheduler runs user processes and threads on every one of them
 # The command line reaches x86_64 through QEMU's fw_cfg (file opt/kmm/cmdline),
 # riscv64 and aarch64 through -append (aarch64: QEMU virt -cpu max, exit
 # status through semihosting). Installs what it needs (scripts/deps.sh, as root)
@@ -21,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 
 arch=x86_64
 gdb=0
