@@ -19,12 +19,13 @@ void arch_map_kernel_devices(struct mm_context *k);
 void arch_trap_init(void);
 /* True if the CPU has the named feature and the kernel enabled it.
  * Protections under their generic names, which the boot tests ask for:
- *   "nx"   pages can be made non-executable (x86 EFER.NXE; riscv: always)
+ *   "nx"   pages can be made non-executable (x86 EFER.NXE; riscv, aarch64: always)
  *   "smap" kernel data access to user pages faults outside the copy helpers
- *          (x86 SMAP; riscv: SUM clear outside them)
- *   "smep" the kernel cannot execute user pages (x86 SMEP; riscv: always)
+ *          (x86 SMAP; riscv: SUM clear outside them; aarch64: PAN set outside them)
+ *   "smep" the kernel cannot execute user pages (x86 SMEP; riscv: always;
+ *          aarch64: every user page is PXN)
  * and arch-specific ones: "la57", "pdpe1gb", "pge" (x86); "sv39", "sv48",
- * "sv57", "svpbmt" (riscv). Unknown names are false. */
+ * "sv57", "svpbmt" (riscv); "pan" (aarch64). Unknown names are false. */
 bool arch_cpu_has(const char *feature);
 
 /* Touch memory that may fault. 0 on success, -EFAULT if the access faulted

@@ -164,14 +164,19 @@ bool arch_cpu_has(const char *feature)
 /* Semihosting SYS_EXIT (operation 0x18, HLT #0xF000) with the extended
  * reason ADP_Stopped_ApplicationExit: QEMU (-semihosting) exits with the
  * status in the block's second word. */
+volatile bool a64_exiting;
+
 _Noreturn void arch_exit(int code)
 {
     uint64_t status = code == 0 ? 0 : (code & 0xff) ? (uint64_t)(code & 0xff) : 1; /* a failure never reads as success */
     volatile uint64_t block[2] = { 0x20026, status };
     register uint64_t op __asm__("x0") = 0x18;
     register uint64_t arg __asm__("x1") = (uint64_t)(uintptr_t)block;
+    /* Without -semihosting the HLT is an undefined instruction: a64_trap
+     * halts the CPU then instead of reporting (and exiting) again. */
+    a64_exiting = true;
     __asm__ volatile("msr daifset, #2\n\thlt #0xf000" : "+r"(op) : "r"(arg) : "memory");
-    arch_halt(); /* without -semihosting: stop here */
+    arch_halt();
 }
 
 _Noreturn void arch_halt(void)

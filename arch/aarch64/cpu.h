@@ -109,6 +109,8 @@ static inline uint64_t a64_read_pan(void)
     return v & A64_SPSR_PAN_BIT;
 }
 
+/* Set by arch_exit before its semihosting call (boot.c). */
+extern volatile bool a64_exiting;
 /* The exception level QEMU entered the kernel at (boot.c). */
 extern unsigned a64_entry_el;
 /* The counter's frequency (CNTFRQ_EL0). */

@@ -100,6 +100,8 @@ static void page_fault(a64_regs_t *r)
 void a64_trap(a64_regs_t *r)
 {
     uint64_t elr = r->elr;
+    if (a64_exiting && r->kind == A64_VEC_EL1_SYNC)
+        arch_halt(); /* arch_exit's HLT without -semihosting: nothing left to report to */
     switch (r->kind) {
     case A64_VEC_EL1_IRQ:
     case A64_VEC_EL0_IRQ:
