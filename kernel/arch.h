@@ -4,20 +4,28 @@
 
 #include "hal/hal.h"
 
+struct mm_context;
+
 /* Writes one character on the console (blocking). */
 void arch_console_putc(char c);
 /* Ends the run: QEMU exits with success for code 0, failure otherwise. */
 _Noreturn void arch_exit(int code);
+/* Maps into the kernel context k, before kmain activates it, the device
+ * memory the arch's own services use through the kernel half (aarch64: the
+ * PL011 console and the GIC, at the addresses its early tables gave them);
+ * x86_64 and riscv64 need none (weak default: nothing). */
+void arch_map_kernel_devices(struct mm_context *k);
 /* Installs the trap vectors; faults reach kernel_handle_fault from then on. */
 void arch_trap_init(void);
 /* True if the CPU has the named feature and the kernel enabled it.
  * Protections under their generic names, which the boot tests ask for:
- *   "nx"   pages can be made non-executable (x86 EFER.NXE; riscv: always)
+ *   "nx"   pages can be made non-executable (x86 EFER.NXE; riscv, aarch64: always)
  *   "smap" kernel data access to user pages faults outside the copy helpers
- *          (x86 SMAP; riscv: SUM clear outside them)
- *   "smep" the kernel cannot execute user pages (x86 SMEP; riscv: always)
+ *          (x86 SMAP; riscv: SUM clear outside them; aarch64: PAN set outside them)
+ *   "smep" the kernel cannot execute user pages (x86 SMEP; riscv: always;
+ *          aarch64: every user page is PXN)
  * and arch-specific ones: "la57", "pdpe1gb", "pge" (x86); "sv39", "sv48",
- * "sv57", "svpbmt" (riscv). Unknown names are false. */
+ * "sv57", "svpbmt" (riscv); "pan" (aarch64). Unknown names are false. */
 bool arch_cpu_has(const char *feature);
 
 /* Touch memory that may fault. 0 on success, -EFAULT if the access faulted

@@ -15,6 +15,8 @@
 #include "mm/paging.h"
 
 const boot_info_t *kernel_boot_info;
+
+__attribute__((weak)) void arch_map_kernel_devices(mm_context_t *k) { (void)k; }
 ptr_t kernel_image_offset;
 
 void kernel_print_memory_map(const boot_info_t *bi)
@@ -135,6 +137,7 @@ _Noreturn void kmain(boot_info_t *bi)
     mm_context_t *k = mm_kernel_context();
     map_direct_map(k, bi);
     map_kernel_image(k, bi);
+    arch_map_kernel_devices(k);
     kernel_switch_context(k);
     printk("kmm: kernel context active (root frame %llx)\n", (unsigned long long)k->pgd);
     /* The other CPUs, on the kernel context: `smp=N` caps the count (0 or

@@ -293,11 +293,14 @@ static void run_locked(thread_t *t)
     kernel_switch_context(t->proc->mm);
     arch_set_kernel_stack(t->kstack_top);
     arch_switch_stack(&sched_sp[cpu], t->ksp);
-    /* Back, on this CPU, with sched_lock taken by the thread for us. */
+    /* Back, on this CPU, with sched_lock taken by the thread for us. Off
+     * its address space before the lock goes: once it is released another
+     * CPU may take t, run it to its end and destroy the context, which must
+     * then be active nowhere (mm_destroy_context asserts it). */
     cpu_thread[cpu] = NULL;
     thread_state_t state = t->state;
-    spinlock_release(&sched_lock);
     kernel_switch_context(mm_kernel_context());
+    spinlock_release(&sched_lock);
     if (state == THREAD_EXITING)
         finish_thread(t);
 }

@@ -46,6 +46,15 @@ def qemu_command(args):
             cmd += ["-append", args.append]
         # sifive_test: 0x5555 exits QEMU with status 0.
         return cmd, {0}
+    if args.arch == "aarch64":
+        # --el2: QEMU enters at EL2 (virtualization=on); the kernel drops to EL1.
+        cmd = ["qemu-system-aarch64", "-machine", "virt,virtualization=on" if args.el2 else "virt", "-cpu", "max", "-m", args.memory,
+               "-kernel", args.image, "-semihosting", "-display", "none", "-serial", "stdio", "-monitor", "none",
+               "-no-reboot"]
+        if args.append:
+            cmd += ["-append", args.append]
+        # Semihosting SYS_EXIT: QEMU exits with the kernel's status.
+        return cmd, {0}
     raise SystemExit(f"qemu-ktap: unknown arch {args.arch}")
 
 
@@ -127,6 +136,7 @@ def main():
                     help="fail unless some console line matches REGEX (repeatable)")
     ap.add_argument("--expect-results", type=int, default=None, metavar="N",
                     help="fail unless the plan (and the run) has exactly N results")
+    ap.add_argument("--el2", action="store_true", help="aarch64: enter the kernel at EL2 (virtualization=on)")
     ap.add_argument("--gdb", action="store_true")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()

@@ -76,6 +76,8 @@ run_suite build/x86_64 --cross-file cross-files/x86_64-gcc.txt
 build_and_test build/x86_64-clang --cross-file cross-files/x86_64-clang.txt
 run_suite build/riscv64 --cross-file cross-files/riscv64-gcc.txt
 build_and_test build/riscv64-clang --cross-file cross-files/riscv64-clang.txt
+run_suite build/aarch64 --cross-file cross-files/aarch64-gcc.txt
+build_and_test build/aarch64-clang --cross-file cross-files/aarch64-clang.txt
 
 # ---- reliability (issue 7; owner: rel branch) ------------------------------
 # build/asan: every host suite under AddressSanitizer + UndefinedBehaviorSanitizer,

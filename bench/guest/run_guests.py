@@ -12,6 +12,9 @@ as guest.<metric>.ours_kmode= lines.
   run_guests.py --kmm-iso ISO --linux-kernel VMLINUZ --initrd INITRD [--accel tcg|kvm] [--no-smp]
   run_guests.py --kmm-iso ISO --check     boot our kernel only (both runs); fail unless it
                                           prints every metric (a smoke test, never timed)
+  run_guests.py --kmm-aarch64-elf ELF --check --no-smp
+                                          the same for the aarch64 kernel (QEMU virt,
+                                          -cpu max, semihosting); --check only
 
 Then, unless --no-smp, a second pair of runs on four CPUs (-smp 4, TCG with a
 host thread per CPU; command line `bench bench.smp` for ours, `kmmbench.smp`
@@ -73,6 +76,12 @@ def kmm_cmd(iso, accel, smp=False):
     if smp:  # the ISO's grub.cfg says `bench`; QEMU's fw_cfg command line replaces it
         cmd += ["-fw_cfg", "name=opt/kmm/cmdline,string=bench bench.smp"]
     return cmd
+
+
+def kmm_aarch64_cmd(elf):
+    """Our aarch64 kernel's bench mode on QEMU virt (one CPU)."""
+    return ["qemu-system-aarch64", "-machine", "virt", "-cpu", "max", "-m", "1G", "-nographic", "-no-reboot",
+            "-semihosting", "-kernel", elf, "-append", "bench"]
 
 
 def boot(cmd, timeout):
@@ -166,7 +175,8 @@ def check(args):
         runs.append((True, [m[0] for m in SMP_METRICS] + KMODE_SMP))
     bad = []
     for smp, keys in runs:
-        values, _, err, sec = boot(kmm_cmd(args.kmm_iso, "tcg", smp), args.timeout)
+        cmd = kmm_aarch64_cmd(args.kmm_aarch64_elf) if args.kmm_aarch64_elf else kmm_cmd(args.kmm_iso, "tcg", smp)
+        values, _, err, sec = boot(cmd, args.timeout)
         what = "bench mode" + (" on 4 CPUs (bench.smp)" if smp else "")
         mine = [f"{what}: {err}"] if err else []
         for key in keys:
@@ -181,7 +191,8 @@ def check(args):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--kmm-iso", required=True)
+    ap.add_argument("--kmm-iso")
+    ap.add_argument("--kmm-aarch64-elf", help="check the aarch64 kernel's bench mode instead (with --check --no-smp)")
     ap.add_argument("--linux-kernel")
     ap.add_argument("--initrd")
     ap.add_argument("--check", action="store_true")
@@ -191,6 +202,10 @@ def main():
     ap.add_argument("--smp-boots", type=int, default=3, help="boots of each guest on 4 CPUs")
     ap.add_argument("--no-smp", action="store_true", help="leave out the runs on 4 CPUs")
     args = ap.parse_args()
+    if args.kmm_aarch64_elf and not (args.check and args.no_smp):
+        ap.error("--kmm-aarch64-elf goes with --check --no-smp (one CPU, no Linux guest)")
+    if not args.kmm_aarch64_elf and not args.kmm_iso:
+        ap.error("--kmm-iso is needed")
     if args.check:
         return check(args)
     if not args.linux_kernel or not args.initrd:

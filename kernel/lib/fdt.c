@@ -20,7 +20,7 @@ enum {
 #define TRACKED_DEPTH 3
 
 enum node_kind { NODE_OTHER, NODE_ROOT, NODE_MEMORY, NODE_RESV_PARENT, NODE_RESV_CHILD, NODE_CHOSEN, NODE_CPUS,
-                 NODE_CPUS_CHILD };
+                 NODE_CPUS_CHILD, NODE_PSCI };
 
 typedef struct node_state {
     enum node_kind kind;
@@ -181,6 +181,12 @@ static int take_prop(parser_t *p, node_state_t *node, const char *name, uint32_t
         if (!is_string(v, len))
             return FDT_ERR_PROP;
         p->info.bootargs = (const char *)v;
+    } else if (node->kind == NODE_PSCI && str_eq(name, "method")) {
+        if (!is_string(v, len))
+            return FDT_ERR_PROP;
+        p->info.psci = str_eq((const char *)v, "hvc")   ? FDT_PSCI_HVC
+                       : str_eq((const char *)v, "smc") ? FDT_PSCI_SMC
+                                                        : FDT_PSCI_UNKNOWN;
     } else if (node->kind == NODE_CPUS && str_eq(name, "timebase-frequency")) {
         if (len != 4 && len != 8)
             return FDT_ERR_PROP;
@@ -203,6 +209,8 @@ static enum node_kind node_kind(int depth, const char *name, enum node_kind pare
             return NODE_CHOSEN;
         if (name_is(name, "cpus"))
             return NODE_CPUS;
+        if (name_is(name, "psci"))
+            return NODE_PSCI;
         return NODE_OTHER;
     }
     if (depth == 3 && parent == NODE_RESV_PARENT)
@@ -351,7 +359,7 @@ const char *fdt_strerror(int err)
     case FDT_ERR_STRING: return "property name outside the strings block";
     case FDT_ERR_CELLS: return "bad #address-cells or #size-cells";
     case FDT_ERR_REG: return "reg is not a whole number of (address, size) pairs";
-    case FDT_ERR_PROP: return "bootargs, status or mmu-type is not a string, or timebase-frequency not 4 or 8 bytes";
+    case FDT_ERR_PROP: return "bootargs, status, mmu-type or method is not a string, or timebase-frequency not 4 or 8 bytes";
     case FDT_ERR_TOO_MANY: return "too many memory or reserved regions";
     case FDT_ERR_NO_MEMORY: return "no /memory node with a non-empty reg";
     case FDT_ERR_RSVMAP: return "memory reservation block runs off the blob";

@@ -5,8 +5,9 @@
  * folder; an arch lists kernel/lib/fdt.c among its sources). It extracts what the boot code needs and nothing
  * else: the /memory regions, the reserved regions (the memory reservation
  * block and the children of /reserved-memory), /chosen/bootargs,
- * /cpus/timebase-frequency and the harts (/cpus nodes of device_type "cpu":
- * reg, status, mmu-type).
+ * /cpus/timebase-frequency, the harts (/cpus nodes of device_type "cpu":
+ * reg, status, mmu-type; on aarch64 reg is the MPIDR affinity) and
+ * /psci/method (aarch64: the instruction that reaches the PSCI firmware).
  *
  * Pure C with no globals and no allocation: compiled into the kernel and on
  * the host, where tests/unit/test_fdt.c feeds it a blob dumped from QEMU and
@@ -34,7 +35,7 @@ enum fdt_error {
     FDT_ERR_STRING = -6,     /* a property name outside the strings block or unterminated */
     FDT_ERR_CELLS = -7,      /* #address-cells / #size-cells not 1 or 2 where a reg is read */
     FDT_ERR_REG = -8,        /* a reg length that is not a whole number of (address, size) pairs */
-    FDT_ERR_PROP = -9,       /* bootargs, status or mmu-type not a NUL-terminated string, timebase-frequency not 4 or 8 bytes */
+    FDT_ERR_PROP = -9,       /* bootargs, status, mmu-type or method not a NUL-terminated string, timebase-frequency not 4 or 8 bytes */
     FDT_ERR_TOO_MANY = -10,  /* more than FDT_MAX_REGIONS memory or reserved regions */
     FDT_ERR_NO_MEMORY = -11, /* no /memory node with a non-empty reg */
     FDT_ERR_RSVMAP = -12,    /* the memory reservation block runs off its end */
@@ -53,6 +54,14 @@ typedef struct fdt_hart {
                         absent or another value: -1 (unknown; a hart tells by keeping satp) */
 } fdt_hart_t;
 
+/* /psci method (aarch64 cpus with enable-method "psci"). */
+enum fdt_psci {
+    FDT_PSCI_NONE = 0,    /* no /psci node, or one without method */
+    FDT_PSCI_HVC = 1,     /* method "hvc" */
+    FDT_PSCI_SMC = 2,     /* method "smc" */
+    FDT_PSCI_UNKNOWN = 3, /* another method */
+};
+
 typedef struct fdt_info {
     fdt_region_t memory[FDT_MAX_REGIONS]; /* /memory reg entries, in blob order, size > 0 */
     size_t nmemory;
@@ -64,6 +73,7 @@ typedef struct fdt_info {
     fdt_hart_t harts[FDT_MAX_HARTS]; /* in blob order; harts past FDT_MAX_HARTS are counted only */
     size_t nharts;                   /* entries in harts[] */
     size_t harts_dropped;            /* cpu nodes that did not fit in harts[] */
+    enum fdt_psci psci;              /* /psci method */
 } fdt_info_t;
 
 /* The total size recorded in a blob's header, after checking the magic:

@@ -669,3 +669,51 @@ Test(boot_regions, a_full_table_is_refused_and_left_as_it_was)
     cr_assert_eq(bi.nregions, (size_t)BOOT_MAX_REGIONS);
     free(b.data);
 }
+
+/* ---- aarch64: QEMU virt -cpu max -smp 4, entered at EL1 (PSCI through
+ * hvc) and with virtualization=on (at EL2: PSCI through smc) ---- */
+
+Test(fdt, aarch64_virt_dtbs_give_memory_cpus_and_the_psci_method)
+{
+    const struct { const char *file; enum fdt_psci psci; } dtbs[] = {
+        { "a64-virt-smp4.dtb", FDT_PSCI_HVC },
+        { "a64-virt-el2.dtb", FDT_PSCI_SMC },
+    };
+    for (size_t d = 0; d < 2; d++) {
+        blob_t b = load(dtbs[d].file);
+        fdt_info_t info;
+        cr_assert_eq(parse_guarded(b.data, b.size, &info), 0, "%s", dtbs[d].file);
+        cr_assert_eq(info.nmemory, 1u);
+        cr_assert_eq(info.memory[0].base, 0x40000000ull);
+        cr_assert_eq(info.memory[0].size, 0x10000000ull);
+        cr_assert_eq(info.nharts, 4u, "%s: four cpu nodes; cpu-map is no cpu", dtbs[d].file);
+        for (size_t i = 0; i < 4; i++)
+            expect_hart(&info, i, i, true, -1); /* reg: the MPIDR affinity; no mmu-type on arm */
+        cr_assert_eq(info.psci, dtbs[d].psci, "%s: psci %d", dtbs[d].file, info.psci);
+        cr_assert_eq(info.timebase_hz, 0u, "arm has CNTFRQ_EL0 instead");
+        free(b.data);
+    }
+    blob_t b = load("virt.dtb");
+    fdt_info_t info;
+    cr_assert_eq(parse_guarded(b.data, b.size, &info), 0);
+    cr_assert_eq(info.psci, FDT_PSCI_NONE, "riscv64 virt has no /psci");
+    free(b.data);
+}
+
+Test(fdt, psci_method_must_be_a_string_and_another_name_is_unknown)
+{
+    blob_t b = load("a64-virt-smp4.dtb");
+    size_t v = find_prop(&b, "psci", "method");
+    uint32_t len = get32(b.data + v - 8);
+    cr_assert_eq(len, sizeof "hvc");
+    fdt_info_t info;
+    b.data[v] = 'x'; /* "xvc" */
+    cr_assert_eq(parse_guarded(b.data, b.size, &info), 0);
+    cr_assert_eq(info.psci, FDT_PSCI_UNKNOWN);
+    b.data[v + len - 1] = '!';
+    expect_error(&b, FDT_ERR_PROP);
+    b.data[v + len - 1] = 0;
+    put32(b.data + v - 8, 0);
+    expect_error(&b, FDT_ERR_PROP);
+    free(b.data);
+}

@@ -1,0 +1,30 @@
+/* arch/aarch64/early_paging.h - the boot-time page tables of aarch64. */
+#pragma once
+
+#include "cpu.h"
+#include "hal/hal.h"
+#include "kernel/lib/fdt.h"
+
+/* Kernel virtual address <-> physical address inside the image. */
+#define A64_KVA_TO_PA(va) ((uint64_t)(uintptr_t)(va) - A64_KERNEL_OFFSET)
+
+/* The devices the kernel maps at A64_DEVICE_BASE + physical, in the early
+ * tables and in the kernel context (arch_map_kernel_devices). */
+typedef struct a64_device {
+    const char *name;
+    uint64_t phys, size;
+} a64_device_t;
+extern const a64_device_t a64_devices[];
+extern const size_t a64_device_count;
+
+/* Builds the early kernel root (TTBR1_EL1) with the codec of hal_arch.h:
+ * every /memory region of `dt` at A64_DIRECT_MAP_BASE + physical (1 GiB,
+ * 2 MiB or 4 KiB leaves as alignment allows), the devices as Device
+ * memory, the image at its linked address (RWX, the stack guard left out);
+ * activates it with an empty user root (TTBR0_EL1), so entry.S's identity
+ * map is gone, and returns the geometry. Panics if RAM does not fit the
+ * direct map or the table pool runs out. Runs once, on the boot CPU. */
+const hal_geometry_t *a64_paging_init(const fdt_info_t *dt);
+
+/* The early kernel root (frame number), 0 before a64_paging_init. */
+pfn_t a64_early_root(void);
