@@ -131,7 +131,7 @@ _Noreturn void arch_halt(void);
  * (each of them reaches entry soon after; smp_init waits for them). */
 unsigned arch_smp_start(unsigned max, void (*entry)(unsigned id));
 /* The calling CPU's id (0 on the boot CPU, also before arch_smp_start);
- * cheap: a per-CPU register (x86 GS base or TSC_AUX, riscv tp). */
+ * cheap: a per-CPU register (x86: the GDT base, riscv: tp). */
 unsigned arch_cpu_id(void);
 /* Sends an inter-processor interrupt to CPU id; its handler acknowledges
  * it and calls kernel_ipi(frame). A target running the kernel (interrupts masked) takes it

@@ -170,10 +170,13 @@ static inline void prefetch_node(const bnode_t *n)
 
 /* The index of the first entry of n that ends above addr; n->count (or
  * more, up to VM_TREE_MAX) if none does. Unused slots end at UINTPTR_MAX,
- * which no addr passes, so the loop has a fixed bound and no branch. */
+ * which no addr passes, so the loop has a fixed bound and no branch; it is
+ * unrolled (every fault looks its vmap up here), so that it is also one
+ * straight block for an emulator that translates a block per branch. */
 static unsigned first_above(const bnode_t *n, uintptr_t addr)
 {
     unsigned i = 0;
+#pragma GCC unroll 16
     for (unsigned j = 0; j < VM_TREE_MAX; j++)
         i += n->hi[j] <= addr;
     return i;

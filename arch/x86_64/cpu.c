@@ -1,6 +1,6 @@
 /* arch/x86_64/cpu.c - CPU features (found with CPUID on the boot CPU,
- * enabled in CR0, CR4 and EFER on every CPU), the CPU id (IA32_TSC_AUX, read
- * with RDPID or RDTSCP) and each CPU's GDT with its TSS. */
+ * enabled in CR0, CR4 and EFER on every CPU), each CPU's GDT with its TSS,
+ * and the CPU id (which GDT the CPU has loaded). */
 #include "kernel/arch.h"
 #include "kernel/lib/string.h"
 #include "kernel/panic.h"
@@ -20,7 +20,6 @@ void x86_cpu_init(void)
         cpuid(0x80000001u, 0, &a, &b, &c, &d);
         x86_features.nx = d & (1u << 20);
         x86_features.pdpe1gb = d & (1u << 26);
-        x86_features.rdtscp = d & (1u << 27);
     }
     cpuid(1, 0, &a, &b, &c, &d);
     x86_features.pge = d & (1u << 13);
@@ -28,14 +27,13 @@ void x86_cpu_init(void)
         cpuid(7, 0, &a, &b, &c, &d);
         x86_features.smep = b & (1u << 7);
         x86_features.smap = b & (1u << 20);
-        x86_features.rdpid = c & (1u << 22);
     }
     /* LA57 counts as present only when the boot code turned it on. */
     x86_features.la57 = read_cr4() & X86_CR4_LA57;
-    x86_cpu_enable(0);
+    x86_cpu_enable();
 }
 
-void x86_cpu_enable(unsigned id)
+void x86_cpu_enable(void)
 {
     if (x86_features.nx)
         wrmsr(X86_MSR_EFER, rdmsr(X86_MSR_EFER) | X86_EFER_NXE);
@@ -52,23 +50,6 @@ void x86_cpu_enable(unsigned id)
         x86_smap_enabled = 1;
         __asm__ volatile("clac" ::: "memory");
     }
-    if (x86_features.rdtscp || x86_features.rdpid)
-        wrmsr(X86_MSR_TSC_AUX, id);
-}
-
-unsigned arch_cpu_id(void)
-{
-    if (x86_features.rdpid) {
-        uint64_t v;
-        __asm__ volatile("rdpid %0" : "=r"(v));
-        return (unsigned)v;
-    }
-    if (x86_features.rdtscp) {
-        uint32_t lo, hi, aux;
-        __asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
-        return aux;
-    }
-    return 0; /* one CPU only (arch_smp_start starts no other) */
 }
 
 bool arch_cpu_has(const char *feature)
@@ -109,6 +90,25 @@ typedef struct x86_percpu {
 static x86_percpu_t percpu[SMP_MAX_CPUS];
 
 void x86_tss_set_rsp0(uint64_t top) { percpu[arch_cpu_id()].tss.rsp[0] = top; }
+
+/* Each CPU runs on the GDT inside its own x86_percpu_t (x86_gdt_init, the
+ * first thing a CPU does in C), so SGDT names the CPU: a plain register read,
+ * where RDPID / RDTSCP of IA32_TSC_AUX cost a helper call each under QEMU's
+ * TCG (about 25 ns, several times per page fault: lock owner, active
+ * context, frame cache). Before its x86_gdt_init a CPU runs on a start-up
+ * GDT and counts as CPU 0 (only the boot CPU runs kernel code then). */
+unsigned arch_cpu_id(void)
+{
+    struct __attribute__((packed)) {
+        uint16_t limit;
+        uint64_t base;
+    } gdtr;
+    __asm__ volatile("sgdt %0" : "=m"(gdtr));
+    uintptr_t off = (uintptr_t)gdtr.base - (uintptr_t)percpu[0].gdt;
+    if ((uintptr_t)gdtr.base < (uintptr_t)percpu[0].gdt || off >= sizeof(percpu))
+        return 0;
+    return (unsigned)(off / sizeof(percpu[0]));
+}
 
 void x86_gdt_init(unsigned id)
 {

@@ -12,9 +12,8 @@
  * STARTUP IPI, waits 200 us and sends the second one if the AP has not
  * checked in (Intel SDM vol. 3A, 8.4.4.1), then waits for the check-in. The
  * AP, in the kernel half, switches to the kernel context's root, loads its
- * own GDT and TSS and the shared IDT, enables the CPU features the boot CPU
- * has, writes its id into IA32_TSC_AUX, enables its local APIC and checks
- * in; only then does the boot CPU reuse the parameter block. After the last
+ * own GDT and TSS (which name it: arch_cpu_id) and the shared IDT, enables
+ * the CPU features the boot CPU has, enables its local APIC and checks in; only then does the boot CPU reuse the parameter block. After the last
  * AP the start-up root and the trampoline are cleared. */
 #include "acpi.h"
 #include "kernel/arch.h"
@@ -109,7 +108,7 @@ _Noreturn void x86_ap_entry(void)
     write_cr3(ap_boot.root);
     x86_gdt_init(id);
     x86_idt_load();
-    x86_cpu_enable(id);
+    x86_cpu_enable();
     x86_lapic_cpu_init();
     atomic_store_explicit(&ap_checked_in, id, memory_order_release);
     entry(id);
@@ -153,10 +152,6 @@ unsigned arch_smp_start(unsigned max, void (*entry)(unsigned id))
     unsigned listed = MIN(acpi_cpus.ncpus, X86_ACPI_MAX_CPUS);
     if (max <= 1 || listed <= 1)
         return 1;
-    if (!x86_features.rdtscp && !x86_features.rdpid) {
-        printk("x86: neither RDPID nor RDTSCP: the CPU id cannot be read, staying on one CPU\n");
-        return 1;
-    }
     if (!low_pages) {
         printk("x86: no free pages below 1 MiB for the trampoline, staying on one CPU\n");
         return 1;

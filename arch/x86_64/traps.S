@@ -4,7 +4,7 @@
  * returns to whatever rip the frame holds then (exception-table fixups).
  * Vector 0x80 is the system-call gate; a trap from ring 3 arrives on the
  * process's kernel stack (TSS.RSP0) and leaves through the same path
- * with iretq. The CPU id lives in IA32_TSC_AUX, not in GS: no swapgs. */
+ * with iretq. The CPU id is which GDT the CPU runs on (SGDT), not in GS: no swapgs. */
 
     .text
     .code64

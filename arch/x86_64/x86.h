@@ -12,7 +12,6 @@
 
 #define X86_MSR_APIC_BASE 0x1Bu
 #define X86_MSR_EFER 0xC0000080u
-#define X86_MSR_TSC_AUX 0xC0000103u
 #define X86_EFER_LME (1ull << 8)
 #define X86_EFER_NXE (1ull << 11)
 #define X86_RFLAGS_AC (1ull << 18)
@@ -55,13 +54,12 @@ typedef struct x86_regs {
 /* CPU features found at boot and enabled (cpu.c). */
 typedef struct x86_features {
     bool nx, smep, smap, la57, pdpe1gb, pge;
-    bool rdtscp, rdpid; /* ways to read IA32_TSC_AUX, which holds the CPU id */
 } x86_features_t;
 extern x86_features_t x86_features;
 
-void x86_cpu_init(void);          /* boot CPU: detect, then x86_cpu_enable(0) */
-void x86_cpu_enable(unsigned id); /* this CPU: NXE, WP, PGE, SMEP, SMAP; TSC_AUX = id */
-void x86_gdt_init(unsigned id);   /* CPU id's own GDT with its TSS (IST for #DF, #NMI, #MC), loaded */
+void x86_cpu_init(void);          /* boot CPU: detect, then x86_cpu_enable() */
+void x86_cpu_enable(void);        /* this CPU: NXE, WP, PGE, SMEP, SMAP */
+void x86_gdt_init(unsigned id);   /* CPU id's own GDT with its TSS (IST for #DF, #NMI, #MC), loaded; names the CPU */
 void x86_idt_load(void);          /* the IDT every CPU shares (arch_trap_init built it) */
 void x86_serial_init(void);
 void x86_tss_set_rsp0(uint64_t top); /* the stack ring-3 traps land on (this CPU's TSS) */
