@@ -37,12 +37,16 @@
 #define A64_SPSR_D (1 << 9)
 #define A64_SPSR_PAN_BIT (1 << 22)
 
-/* SCTLR_EL1: M, C, SA, SA0, I, plus the bits that are RES1 in ARMv8.0
- * (EOS, TSCXT, EIS, nTLSMD, LSMAOE). SPAN (bit 23) clear: every exception
- * taken to EL1 sets PSTATE.PAN. WXN clear: the early tables map the image
- * RWX until the kernel context maps it W^X. */
+/* SCTLR_EL1: M, C, SA, SA0, I, UCT and UCI (EL0 may read CTR_EL0 and run
+ * DC CVAU / IC IVAU: user code that writes instructions makes them visible
+ * itself, tests/user/aarch64/arch.h), plus the bits that are RES1 in
+ * ARMv8.0 (EOS, TSCXT, EIS, nTLSMD, LSMAOE). SPAN (bit 23) clear: every
+ * exception taken to EL1 sets PSTATE.PAN. WXN clear: the early tables map
+ * the image RWX until the kernel context maps it W^X. */
 #define A64_SCTLR_MMU_OFF 0x30500800
-#define A64_SCTLR_VALUE (A64_SCTLR_MMU_OFF | (1 << 0) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 12))
+#define A64_SCTLR_UCT (1 << 15)
+#define A64_SCTLR_UCI (1 << 26)
+#define A64_SCTLR_VALUE (A64_SCTLR_MMU_OFF | (1 << 0) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 12) | A64_SCTLR_UCT | A64_SCTLR_UCI)
 
 /* TCR_EL1 of entry.S's boot tables: T0SZ = T1SZ = 16 (48-bit halves),
  * 4 KiB granules, walks inner-shareable write-back write-allocate; IPS is

@@ -4,6 +4,7 @@
  * device tree, the counter EL0 reads and the virtual timer's ticks. They
  * run with the arch-neutral suite of tests/boot (same runner, same KTAP). */
 #include "a64.h"
+#include "cache.h"
 #include "cpu.h"
 #include "early_paging.h"
 #include "kernel/cmdline.h"
@@ -27,6 +28,8 @@ KTEST(aarch64_runs_at_el1_with_the_mmu_registers_the_hal_expects)
               (unsigned long)el, a64_entry_el);
     KT_EXPECT(t, (sctlr & 0x1005) == 0x1005, "SCTLR_EL1 %lx: M, C or I clear", (unsigned long)sctlr);
     KT_EXPECT(t, !(sctlr & (1u << 19)) && !(sctlr & (1u << 23)), "SCTLR_EL1 %lx: WXN or SPAN set", (unsigned long)sctlr);
+    KT_EXPECT(t, (sctlr & (A64_SCTLR_UCT | A64_SCTLR_UCI)) == (A64_SCTLR_UCT | A64_SCTLR_UCI),
+              "SCTLR_EL1 %lx: EL0 may not read CTR_EL0 (UCT) or maintain caches (UCI)", (unsigned long)sctlr);
     const hal_geometry_t *g = kernel_boot_info->geometry;
     bool lpa2 = g->pa_bits > 48;
     uint64_t tsz = 64 - g->va_bits;
@@ -186,6 +189,34 @@ KTEST(aarch64_kernel_aborts_decode_to_the_access_and_presence_the_esr_gives)
               kernel_fault_stats.last.access, (unsigned long)kernel_fault_stats.last.addr);
 }
 
+/* arch_sync_icache_range (cache.h) cleans and invalidates each line of the
+ * range once, from the line below its start, with the line sizes CTR_EL0
+ * gives, and skips the step IDC or DIC says is not needed. */
+KTEST(aarch64_icache_sync_touches_each_line_of_the_range_once)
+{
+    static uint8_t buf[256] __attribute__((aligned(64)));
+    ptr_t b = (ptr_t)buf;
+    uint64_t d64i64 = 4ull << A64_CTR_DMINLINE_SHIFT | 4, d32i64 = 3ull << A64_CTR_DMINLINE_SHIFT | 4;
+    a64_icache_sync_t d = a64_sync_icache(d64i64, b + 0x30, 0x60); /* 0x30..0x8f: lines 0x00, 0x40, 0x80 */
+    KT_EXPECT(t, d.dc_lines == 3 && d.ic_lines == 3, "64-byte lines: %zu cleaned, %zu invalidated", d.dc_lines, d.ic_lines);
+    d = a64_sync_icache(d32i64, b + 0x30, 0x60); /* 32-byte D lines 0x20..0x80 */
+    KT_EXPECT(t, d.dc_lines == 4 && d.ic_lines == 3, "32/64-byte lines: %zu cleaned, %zu invalidated", d.dc_lines, d.ic_lines);
+    d = a64_sync_icache(d64i64, b + 0x40, 0x40);
+    KT_EXPECT(t, d.dc_lines == 1 && d.ic_lines == 1, "one aligned line: %zu, %zu", d.dc_lines, d.ic_lines);
+    d = a64_sync_icache(d64i64 | A64_CTR_IDC, b, sizeof buf);
+    KT_EXPECT(t, d.dc_lines == 0 && d.ic_lines == 4, "IDC: %zu cleaned, %zu invalidated", d.dc_lines, d.ic_lines);
+    d = a64_sync_icache(d64i64 | A64_CTR_DIC, b, sizeof buf);
+    KT_EXPECT(t, d.dc_lines == 4 && d.ic_lines == 0, "DIC: %zu cleaned, %zu invalidated", d.dc_lines, d.ic_lines);
+    d = a64_sync_icache(d64i64, b, 0);
+    KT_EXPECT(t, d.dc_lines == 0 && d.ic_lines == 0, "len 0: %zu, %zu", d.dc_lines, d.ic_lines);
+    uint64_t ctr = a64_sysreg_read(ctr_el0);
+    d = a64_sync_icache(ctr, b, sizeof buf);
+    size_t want_dc = (ctr & A64_CTR_IDC) ? 0 : (sizeof buf + a64_dcache_line(ctr) - 1) / a64_dcache_line(ctr);
+    size_t want_ic = (ctr & A64_CTR_DIC) ? 0 : (sizeof buf + a64_icache_line(ctr) - 1) / a64_icache_line(ctr);
+    KT_EXPECT(t, d.dc_lines == want_dc && d.ic_lines == want_ic, "CTR_EL0 %lx: %zu cleaned, %zu invalidated, expected %zu, %zu",
+              (unsigned long)ctr, d.dc_lines, d.ic_lines, want_dc, want_ic);
+}
+
 /* User programs read CNTVCT_EL0 (meminfo.cycle_hz is its rate). */
 KTEST(aarch64_counter_is_readable_at_el0)
 {
@@ -244,15 +275,21 @@ KTEST(aarch64_virtual_timer_ticks_while_idle_and_stops)
 
 /* User code owns TPIDR_EL0 (tests/user/aarch64/tpidr_kept.c): traps from
  * EL0 save it and give it back, and the kernel's own TPIDR_EL1 (its CPU
- * area) is untouched by the run. */
+ * area) is untouched by the run. Loading it cleaned and invalidated its
+ * code's cache lines (the ELF loader's arch_sync_icache_range). */
 KTEST(userprog_aarch64_user_tpidr_is_kept_across_traps)
 {
     int status = -1;
+    uint64_t syncs = atomic_load(&a64_icache_syncs), bytes = atomic_load(&a64_icache_synced_bytes);
     proc_output_prefix = "    ";
     printk("    # Subtest: tpidr_kept\n");
     int err = proc_run("tpidr_kept", &status);
     proc_output_prefix = "";
     KT_ASSERT(t, err == 0, "proc_run(tpidr_kept) failed with %d", err);
+    KT_EXPECT(t, atomic_load(&a64_icache_syncs) > syncs && atomic_load(&a64_icache_synced_bytes) > bytes,
+              "loading the program made no code visible to instruction fetch (%lu calls, %lu bytes)",
+              (unsigned long)(atomic_load(&a64_icache_syncs) - syncs),
+              (unsigned long)(atomic_load(&a64_icache_synced_bytes) - bytes));
     KT_EXPECT(t, status == 0, "tpidr_kept ended with wait status %#x", (unsigned)status);
     KT_EXPECT(t, a64_this_cpu() == a64_cpu(0) && arch_cpu_id() == 0, "the kernel's TPIDR_EL1 changed: %p",
               (void *)a64_this_cpu());
