@@ -15,6 +15,13 @@ _Noreturn void arch_exit(int code);
  * PL011 console and the GIC, at the addresses its early tables gave them);
  * x86_64 and riscv64 need none (weak default: nothing). */
 void arch_map_kernel_devices(struct mm_context *k);
+/* Makes instructions the kernel wrote at [start, start + len) of the
+ * active address space (mapped, readable) visible to the instruction fetch
+ * of every CPU, before they run: the ELF loader calls it for executable
+ * segments. aarch64 cleans and invalidates the cache lines
+ * (arch/aarch64/cache.h); x86_64 fetches coherently with stores and needs
+ * none (weak default: nothing). */
+void arch_sync_icache_range(ptr_t start, size_t len);
 /* Installs the trap vectors; faults reach kernel_handle_fault from then on. */
 void arch_trap_init(void);
 /* True if the CPU has the named feature and the kernel enabled it.

@@ -2,7 +2,8 @@
  * tests/user: every PT_LOAD segment becomes anonymous private memory with
  * exactly its permissions (a segment both writable and executable is
  * refused), filled through copy_to_user before it is made read-only or
- * executable. */
+ * executable; an executable segment's bytes are then made visible to
+ * instruction fetch (arch_sync_icache_range). */
 #include "kernel/arch.h"
 #include "kernel/lib/string.h"
 #include "kernel/process.h"
@@ -31,6 +32,13 @@ typedef struct elf64_phdr {
     uint32_t p_type, p_flags;
     uint64_t p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align;
 } elf64_phdr_t;
+
+/* An arch whose instruction fetch is coherent with stores needs nothing. */
+__attribute__((weak)) void arch_sync_icache_range(ptr_t start, size_t len)
+{
+    (void)start;
+    (void)len;
+}
 
 /* The vm_flags of a segment, or 0 if it cannot be mapped (no R, or W+X). */
 static vm_flags segment_flags(uint32_t pf)
@@ -63,6 +71,8 @@ static int load_segment(mm_context_t *mm, const uint8_t *image, size_t size, con
     int err = copy_to_user((ptr_t)ph->p_vaddr, image + ph->p_offset, ph->p_filesz);
     if (err)
         return err == -EFAULT ? -ENOMEM : err; /* the range is ours: only memory can fail */
+    if (flags & VM_EXEC)
+        arch_sync_icache_range((ptr_t)ph->p_vaddr, ph->p_filesz);
     if (flags != VM_RW) {
         spinlock_acquire(&mm->mm_lock);
         err = mm_protect_locked(mm, start, npages, flags);

@@ -48,7 +48,8 @@ def qemu_command(args):
         return cmd, {0}
     if args.arch == "aarch64":
         # --el2: QEMU enters at EL2 (virtualization=on); the kernel drops to EL1.
-        cmd = ["qemu-system-aarch64", "-machine", "virt,virtualization=on" if args.el2 else "virt", "-cpu", "max", "-m", args.memory,
+        # --cpu: e.g. "max,lpa2=off", a CPU without FEAT_LPA2.
+        cmd = ["qemu-system-aarch64", "-machine", "virt,virtualization=on" if args.el2 else "virt", "-cpu", args.cpu, "-m", args.memory,
                "-kernel", args.image, "-semihosting", "-display", "none", "-serial", "stdio", "-monitor", "none",
                "-no-reboot"]
         if args.append:
@@ -137,6 +138,7 @@ def main():
     ap.add_argument("--expect-results", type=int, default=None, metavar="N",
                     help="fail unless the plan (and the run) has exactly N results")
     ap.add_argument("--el2", action="store_true", help="aarch64: enter the kernel at EL2 (virtualization=on)")
+    ap.add_argument("--cpu", default="max", help="aarch64: QEMU's -cpu (default max; max,lpa2=off has no FEAT_LPA2)")
     ap.add_argument("--gdb", action="store_true")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()

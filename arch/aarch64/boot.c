@@ -7,6 +7,7 @@
 #include "early_paging.h"
 #include "kernel/arch.h"
 #include "kernel/boot.h"
+#include "kernel/cmdline.h"
 #include "kernel/panic.h"
 #include "kernel/printk.h"
 
@@ -76,6 +77,28 @@ static int boot_regions(boot_info_t *bi, const fdt_info_t *dt, uint64_t dtb_pa)
     return err;
 }
 
+static bool str_eq(const char *a, const char *b);
+
+/* The geometry to boot in: the widest the CPU has (aarch64-5level where
+ * ID_AA64MMFR0_EL1.TGran4 says FEAT_LPA2), capped by paging=4level;
+ * paging=5level on a CPU without LPA2 falls back to aarch64-4level with a
+ * message, as riscv64's paging= cap falls back to the widest mode the hart
+ * takes. Panics on another paging= value or without 4 KiB granules. */
+static const hal_geometry_t *choose_geometry(const char *cmdline, uint64_t mmfr0)
+{
+    char mode[16];
+    bool capped = cmdline_get(cmdline, "paging", mode, sizeof mode);
+    if (capped && !str_eq(mode, "5level") && !str_eq(mode, "4level"))
+        panic("unknown paging mode '%s' (5level or 4level)", mode);
+    const hal_geometry_t *g = a64_choose_geometry(mmfr0, !capped || str_eq(mode, "5level"));
+    if (!g)
+        panic("the CPU has no 4 KiB granule (ID_AA64MMFR0_EL1 %lx)", (unsigned long)mmfr0);
+    if (capped && str_eq(mode, "5level") && g->levels != 5)
+        printk("aarch64: paging=5level, but the CPU has no FEAT_LPA2 with 4 KiB granules (TGran4 %u): %s\n",
+               a64_mmfr0_tgran4(mmfr0), g->name);
+    return g;
+}
+
 /* The exception level QEMU entered the kernel at (entry.S drops from 2 to 1). */
 unsigned a64_entry_el;
 
@@ -106,7 +129,9 @@ _Noreturn void a64_boot(uint64_t x0, uint64_t entry_el)
         printk("aarch64: command line cut to %zu bytes\n", n);
     a64_smp_boot_init(&a64_dt);
 
-    const hal_geometry_t *g = a64_paging_init(&a64_dt);
+    uint64_t mmfr0 = a64_read_mmfr0();
+    const hal_geometry_t *g = choose_geometry(a64_cmdline, mmfr0);
+    a64_paging_init(&a64_dt, g);
     /* From here only the direct map reaches the device tree. */
     uart = (volatile uint32_t *)(uintptr_t)(A64_DEVICE_BASE + A64_PL011_PHYS);
     a64_dt.bootargs = a64_cmdline;
@@ -125,6 +150,9 @@ _Noreturn void a64_boot(uint64_t x0, uint64_t entry_el)
 
     printk("aarch64: entered at EL%u, running at EL%lu, device tree at %lx, PL011 console, counter %lu Hz, PAN on\n",
            a64_entry_el, (unsigned long)((a64_sysreg_read(CurrentEL) >> 2) & 3), (unsigned long)dtb_pa, (unsigned long)a64_counter_hz());
+    printk("aarch64: paging %s, TGran4 %u (LPA2 %s), PARange %u bits, TCR_EL1 %lx\n", g->name,
+           a64_mmfr0_tgran4(mmfr0), a64_mmfr0_has_lpa2(mmfr0) ? "yes" : "no",
+           a64_parange_bits((unsigned)(mmfr0 & A64_MMFR0_PARANGE_MASK)), (unsigned long)a64_sysreg_read(tcr_el1));
     kmain(bi);
 }
 

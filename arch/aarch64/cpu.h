@@ -37,16 +37,21 @@
 #define A64_SPSR_D (1 << 9)
 #define A64_SPSR_PAN_BIT (1 << 22)
 
-/* SCTLR_EL1: M, C, SA, SA0, I, plus the bits that are RES1 in ARMv8.0
- * (EOS, TSCXT, EIS, nTLSMD, LSMAOE). SPAN (bit 23) clear: every exception
- * taken to EL1 sets PSTATE.PAN. WXN clear: the early tables map the image
- * RWX until the kernel context maps it W^X. */
+/* SCTLR_EL1: M, C, SA, SA0, I, UCT and UCI (EL0 may read CTR_EL0 and run
+ * DC CVAU / IC IVAU: user code that writes instructions makes them visible
+ * itself, tests/user/aarch64/arch.h), plus the bits that are RES1 in
+ * ARMv8.0 (EOS, TSCXT, EIS, nTLSMD, LSMAOE). SPAN (bit 23) clear: every
+ * exception taken to EL1 sets PSTATE.PAN. WXN clear: the early tables map
+ * the image RWX until the kernel context maps it W^X. */
 #define A64_SCTLR_MMU_OFF 0x30500800
-#define A64_SCTLR_VALUE (A64_SCTLR_MMU_OFF | (1 << 0) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 12))
+#define A64_SCTLR_UCT (1 << 15)
+#define A64_SCTLR_UCI (1 << 26)
+#define A64_SCTLR_VALUE (A64_SCTLR_MMU_OFF | (1 << 0) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 12) | A64_SCTLR_UCT | A64_SCTLR_UCI)
 
-/* TCR_EL1: T0SZ = T1SZ = 16 (48-bit halves), 4 KiB granules, walks
- * inner-shareable write-back write-allocate; IPS is added from
- * ID_AA64MMFR0_EL1 at boot (at most 48 bits). */
+/* TCR_EL1 of entry.S's boot tables: T0SZ = T1SZ = 16 (48-bit halves),
+ * 4 KiB granules, walks inner-shareable write-back write-allocate; IPS is
+ * added from ID_AA64MMFR0_EL1 at boot (at most 48 bits). The kernel's own
+ * tables run with a64_tcr_value of the geometry it chose (early_paging.c). */
 #define A64_TCR_VALUE (16 | (1 << 8) | (1 << 10) | (3 << 12) | (16 << 16) | (1 << 24) | (1 << 26) | (3 << 28) | (A64_U64(2) << 30))
 #define A64_TCR_IPS_SHIFT 32
 
@@ -68,6 +73,7 @@
 #define A64_CPU_TTBR0 32      /* start-up: the kernel context's TTBR0 and TTBR1 */
 #define A64_CPU_TTBR1 40
 #define A64_CPU_START_SP 48   /* start-up: top of its kernel stack */
+#define A64_CPU_TCR 56        /* start-up: the boot CPU's TCR_EL1 */
 
 #define A64_CPU_STARTING 0 /* CPU_ON called, the CPU has not answered yet */
 #define A64_CPU_ARRIVED 1  /* on its stack with the kernel context: about to call entry */
@@ -82,6 +88,7 @@ typedef struct a64_cpu {
     uint64_t trap_stack_top;
     uint64_t ttbr0, ttbr1;
     uint64_t start_sp;
+    uint64_t tcr;
     _Atomic uint32_t state;     /* A64_CPU_* (start-up) */
     unsigned cpu_id;            /* the generic CPU id (kernel/smp.h) */
     uint64_t mpidr;             /* its affinity (the device tree's reg) */

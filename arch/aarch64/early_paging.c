@@ -1,20 +1,23 @@
 /* arch/aarch64/early_paging.c - the boot page tables.
  *
- * entry.S runs us in the higher half on two one-gigabyte boot tables. Here
- * we build the real early kernel root (the direct map of all RAM, the
- * devices, the kernel image) from a pool of pages in .bss, with the arch
- * codec of hal_arch.h. Tables are reached through the kernel image mapping
- * (pool VA - A64_KERNEL_OFFSET = PA), so no direct map is needed to build
- * them. The generic kernel later builds its own kernel root with the mm
- * layer (TTBR1 then names that one). */
+ * entry.S runs us in the higher half on two one-gigabyte boot tables
+ * (48-bit). Here we build the real early kernel root (the direct map of
+ * all RAM, the devices, the kernel image) in the geometry boot.c chose,
+ * from a pool of pages in .bss, with the arch codec of hal_arch.h. Tables
+ * are reached through the kernel image mapping (pool VA - A64_KERNEL_OFFSET
+ * = PA), so no direct map is needed to build them. a64_mmu_switch (entry.S)
+ * installs them with that geometry's TCR_EL1. The generic kernel later
+ * builds its own kernel root with the mm layer (TTBR1 then names that one;
+ * TCR_EL1 stays). */
 #include "early_paging.h"
 
 #include "a64.h"
 #include "mm/platform.h"
 
-#define EARLY_POOL_PAGES 16
+#define EARLY_POOL_PAGES 24
 
 extern char _kernel_start[], _kernel_end[];
+extern const uint64_t a64_mmu_switch_pa; /* entry.S: a64_mmu_switch's physical address */
 extern char a64_stack_guard[], a64_stack_guard_end[]; /* entry.S: left unmapped */
 
 const a64_device_t a64_devices[] = {
@@ -27,6 +30,7 @@ const size_t a64_device_count = ARRAY_SIZE(a64_devices);
 static pte_t early_pool[EARLY_POOL_PAGES][HAL_ENTRIES_PER_TABLE] __attribute__((aligned(PAGE_SIZE)));
 static size_t early_used;
 static pte_t *early_root;
+uint64_t a64_idmap_ttbr;
 
 static pte_t *pool_alloc(void)
 {
@@ -59,7 +63,7 @@ static void map_range(const hal_geometry_t *g, pte_t *root, ptr_t va, uint64_t p
         unsigned leaf = leaf_level(va + done, pa + done, size - done);
         step = hal_level_span(leaf);
         pte_t *t = root;
-        for (unsigned l = 4; l > leaf; l--) {
+        for (unsigned l = g->levels; l > leaf; l--) {
             pte_t *e = &t[hal_level_index(g, l, va + done)];
             if (!hal_pte_present(*e))
                 *e = hal_pte_make_table(A64_KVA_TO_PA(pool_alloc()) >> PAGE_SHIFT, false);
@@ -77,11 +81,8 @@ static void map_range(const hal_geometry_t *g, pte_t *root, ptr_t va, uint64_t p
     }
 }
 
-const hal_geometry_t *a64_paging_init(const fdt_info_t *dt)
+void a64_paging_init(const fdt_info_t *dt, const hal_geometry_t *g)
 {
-    const hal_geometry_t *g = hal_geometry_find("aarch64-4level");
-    if (!g)
-        mm_panic("no geometry aarch64-4level");
     hal_codec_select(g); /* the descriptor layout of g, before the first table */
     pte_t *root = pool_alloc(), *user_root = pool_alloc();
     for (size_t i = 0; i < dt->nmemory; i++) {
@@ -101,15 +102,21 @@ const hal_geometry_t *a64_paging_init(const fdt_info_t *dt)
     map_range(g, root, kva, A64_KVA_TO_PA(kva), guard - kva, VM_RWX | VM_GLOBAL);
     map_range(g, root, guard_end, A64_KVA_TO_PA(guard_end), (ptr_t)_kernel_end - guard_end, VM_RWX | VM_GLOBAL);
 
-    a64_dsb_ishst();
-    a64_sysreg_write(ttbr0_el1, A64_KVA_TO_PA(user_root));
-    a64_sysreg_write(ttbr1_el1, A64_KVA_TO_PA(root));
+    /* The page of a64_mmu_switch at its physical address, in g's layout. */
+    pte_t *idmap = pool_alloc();
+    map_range(g, idmap, a64_mmu_switch_pa & ~(uint64_t)PAGE_MASK, a64_mmu_switch_pa & ~(uint64_t)PAGE_MASK,
+              PAGE_SIZE, VM_RX | VM_GLOBAL);
+    a64_idmap_ttbr = a64_ttbr_baddr(A64_KVA_TO_PA(idmap) >> PAGE_SHIFT);
+
+    void (*mmu_switch)(uint64_t tcr, uint64_t idmap_ttbr0, uint64_t ttbr1) =
+        (void (*)(uint64_t, uint64_t, uint64_t))(uintptr_t)a64_mmu_switch_pa;
+    mmu_switch(a64_tcr_value(g, a64_read_mmfr0()), a64_idmap_ttbr, a64_ttbr_baddr(A64_KVA_TO_PA(root) >> PAGE_SHIFT));
+    a64_sysreg_write(ttbr0_el1, a64_ttbr_baddr(A64_KVA_TO_PA(user_root) >> PAGE_SHIFT));
     a64_isb();
-    a64_tlbi_vmalle1();
+    a64_tlbi_vmalle1(); /* the identity map's global translation */
     a64_dsb_nsh();
     a64_isb();
     early_root = root;
-    return g;
 }
 
 pfn_t a64_early_root(void) { return early_root ? A64_KVA_TO_PA(early_root) >> PAGE_SHIFT : 0; }

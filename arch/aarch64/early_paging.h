@@ -17,14 +17,23 @@ typedef struct a64_device {
 extern const a64_device_t a64_devices[];
 extern const size_t a64_device_count;
 
-/* Builds the early kernel root (TTBR1_EL1) with the codec of hal_arch.h:
- * every /memory region of `dt` at A64_DIRECT_MAP_BASE + physical (1 GiB,
- * 2 MiB or 4 KiB leaves as alignment allows), the devices as Device
- * memory, the image at its linked address (RWX, the stack guard left out);
- * activates it with an empty user root (TTBR0_EL1), so entry.S's identity
- * map is gone, and returns the geometry. Panics if RAM does not fit the
- * direct map or the table pool runs out. Runs once, on the boot CPU. */
-const hal_geometry_t *a64_paging_init(const fdt_info_t *dt);
+/* Builds the early kernel root (TTBR1_EL1) in geometry g (one of
+ * hal_arch_geometries, which the CPU must support: a64_choose_geometry)
+ * with the codec of hal_arch.h, after hal_codec_select(g): every /memory
+ * region of `dt` at A64_DIRECT_MAP_BASE + physical (1 GiB, 2 MiB or 4 KiB
+ * leaves as alignment allows), the devices as Device memory, the image at
+ * its linked address (RWX, the stack guard left out); activates it with an
+ * empty user root (TTBR0_EL1) and TCR_EL1 = a64_tcr_value(g, ...) through
+ * a64_mmu_switch, so entry.S's identity map is gone. Panics if RAM does
+ * not fit the direct map or the table pool runs out. Runs once, on the
+ * boot CPU, on entry.S's boot tables. */
+void a64_paging_init(const fdt_info_t *dt, const hal_geometry_t *g);
+
+/* TTBR0_EL1 of a root (in the chosen geometry's layout) that maps only
+ * entry.S's a64_mmu_switch at its physical address, for the instructions
+ * after the MMU goes on again; set by a64_paging_init, used by the other
+ * CPUs' start (entry.S) the same way. */
+extern uint64_t a64_idmap_ttbr;
 
 /* The early kernel root (frame number), 0 before a64_paging_init. */
 pfn_t a64_early_root(void);

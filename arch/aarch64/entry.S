@@ -11,7 +11,14 @@
  *          and C can read the device tree and the PL011 until
  *          early_paging.c replaces the tables;
  *   TTBR1: 0xffffffff80000000 -> the gigabyte holding the image.
- * Then MAIR, TCR, SCTLR (MMU and caches on) and a jump to the higher half. */
+ * Then MAIR, TCR, SCTLR (MMU and caches on) and a jump to the higher half.
+ * The boot tables are always 48-bit (T0SZ = T1SZ = 16, DS = 0), whatever
+ * geometry the kernel then chooses: the choice needs the command line,
+ * which C reads from the device tree. The early kernel root (and, on the
+ * other CPUs, the kernel context) is installed by a64_mmu_switch, which
+ * changes TCR_EL1 and both TTBRs with the MMU off for a few instructions,
+ * from this identity-mapped page: no walk ever sees a TCR and a root of
+ * different layouts. */
 #include "cpu.h"
 
 #define DESC_TABLE 0x3
@@ -104,10 +111,40 @@ a64_boot_mmu_on:
     isb
     ret
 
+/* void a64_mmu_switch(uint64_t tcr, uint64_t idmap_ttbr0, uint64_t ttbr1):
+ * the MMU off, TCR_EL1, TTBR0_EL1 and TTBR1_EL1 written, the TLB emptied,
+ * the MMU on again, and back to the caller (a kernel virtual address, which
+ * the new TTBR1 root must map, as the caller's stack). Called at its
+ * physical address (a64_mmu_switch_pa) while entry.S's boot tables are in
+ * force, whose TTBR0 identity-maps this page: with the MMU off it runs at
+ * the same address, and idmap_ttbr0 (early_paging.c's a64_idmap_ttbr, in
+ * the new layout) identity-maps it too, for the instructions after the MMU
+ * is on again. The caller then writes its own TTBR0 and empties the TLB.
+ * The new tables' stores are made visible to the walker first. It touches
+ * no memory but its instructions, and x0-x4 alone. */
+    .globl a64_mmu_switch
+a64_mmu_switch:
+    dsb     ish
+    mrs     x3, sctlr_el1
+    bic     x4, x3, #1                                  /* SCTLR_EL1.M */
+    msr     sctlr_el1, x4
+    isb
+    msr     tcr_el1, x0
+    msr     ttbr0_el1, x1
+    msr     ttbr1_el1, x2
+    isb
+    tlbi    vmalle1                                     /* nothing of the boot tables' layout survives */
+    dsb     nsh
+    isb
+    msr     sctlr_el1, x3
+    isb
+    ret
+
 /* Every other CPU, started by arch_smp_start through PSCI CPU_ON: MMU off,
  * at EL1 or EL2, x0 = its a64_cpu_t (a kernel virtual address, not touched
  * before paging is on). The boot tables (built by the boot CPU, never
- * changed afterwards) take it to the higher half. */
+ * changed afterwards) take it to the higher half; a64_mmu_switch then puts
+ * it on the boot CPU's TCR_EL1 and the kernel context's roots. */
     .globl a64_ap_start
 a64_ap_start:
     msr     daifset, #0xf
@@ -153,18 +190,22 @@ a64_high_entry:
     b       6b
 
 /* A started CPU in the higher half, still on the boot tables: its area in
- * TPIDR_EL1, the vectors, then the kernel context and its own stack. */
+ * TPIDR_EL1, the vectors, then the boot CPU's TCR and the kernel context
+ * (a64_mmu_switch at its physical address) and its own stack. */
 a64_ap_high:
     msr     tpidr_el1, x19
     ldr     x1, =a64_vectors
     msr     vbar_el1, x1
-    ldr     x1, [x19, #A64_CPU_TTBR0]
+    ldr     x0, [x19, #A64_CPU_TCR]
+    ldr     x1, =a64_idmap_ttbr
+    ldr     x1, [x1]
     ldr     x2, [x19, #A64_CPU_TTBR1]
-    dsb     ishst
+    ldr     x5, =a64_mmu_switch                         /* .boot.text: its physical address */
+    blr     x5
+    ldr     x1, [x19, #A64_CPU_TTBR0]
     msr     ttbr0_el1, x1
-    msr     ttbr1_el1, x2
     isb
-    tlbi    vmalle1
+    tlbi    vmalle1                                     /* the identity map's translations */
     dsb     nsh
     isb
     ldr     x1, [x19, #A64_CPU_START_SP]
@@ -195,10 +236,14 @@ a64_trap_stack:                                         /* the boot CPU's (the o
     .space  8192
 a64_trap_stack_top:
 
-/* smp.c passes a64_ap_start's physical address to CPU_ON: the image's low
- * part is out of reach of PC-relative addressing from the higher half. */
+/* smp.c passes a64_ap_start's physical address to CPU_ON, early_paging.c
+ * calls a64_mmu_switch at its: the image's low part is out of reach of
+ * PC-relative addressing from the higher half. */
     .section .rodata
     .balign 8
     .globl a64_ap_start_pa
 a64_ap_start_pa:
     .dword  a64_ap_start
+    .globl a64_mmu_switch_pa
+a64_mmu_switch_pa:
+    .dword  a64_mmu_switch

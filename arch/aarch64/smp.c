@@ -7,7 +7,8 @@
  * A CPU starts at a64_ap_start (entry.S) with the MMU off, x0 its
  * a64_cpu_t; it drops to EL1 if it was started at EL2, turns on entry.S's
  * boot tables, jumps to the higher half, points TPIDR_EL1 at its area,
- * installs the vectors, switches to the kernel context's roots and its own
+ * installs the vectors, switches to the boot CPU's TCR_EL1 (the geometry)
+ * and the kernel context's roots (a64_mmu_switch), and to its own
  * kernel stack (kernel/kstack.h), and reaches a64_ap_main. The boot CPU
  * starts them one at a time and waits for each, so CPU ids follow the
  * device tree's order of the usable CPUs. */
@@ -27,6 +28,7 @@ _Static_assert(offsetof(a64_cpu_t, trap_stack_top) == A64_CPU_TRAP_STACK, "cpu.h
 _Static_assert(offsetof(a64_cpu_t, ttbr0) == A64_CPU_TTBR0, "cpu.h offsets");
 _Static_assert(offsetof(a64_cpu_t, ttbr1) == A64_CPU_TTBR1, "cpu.h offsets");
 _Static_assert(offsetof(a64_cpu_t, start_sp) == A64_CPU_START_SP, "cpu.h offsets");
+_Static_assert(offsetof(a64_cpu_t, tcr) == A64_CPU_TCR, "cpu.h offsets");
 
 #define A64_TRAP_STACK_SIZE 8192
 /* How long a started CPU may take to answer (QEMU on a loaded host is slow). */
@@ -118,7 +120,7 @@ static bool start_cpu(unsigned id, uint64_t mpidr, void (*entry)(unsigned))
     }
     a64_cpu_t *c = &a64_cpus[id];
     *c = (a64_cpu_t){ .trap_stack_top = (uint64_t)(uintptr_t)(ap_trap_stacks[id] + A64_TRAP_STACK_SIZE),
-                      .ttbr0 = a64_sysreg_read(ttbr0_el1), .ttbr1 = a64_sysreg_read(ttbr1_el1),
+                      .ttbr0 = a64_sysreg_read(ttbr0_el1), .ttbr1 = a64_sysreg_read(ttbr1_el1), .tcr = a64_sysreg_read(tcr_el1),
                       .start_sp = kstack_top(ks), .state = A64_CPU_STARTING, .cpu_id = id, .mpidr = mpidr,
                       .entry = entry };
     smp_cpu(id)->hwid = mpidr;

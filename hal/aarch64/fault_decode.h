@@ -21,6 +21,10 @@
 #define A64_FSC_TRANSLATION 0x04u
 #define A64_FSC_ACCESS_FLAG 0x08u
 #define A64_FSC_PERMISSION 0x0cu
+/* FEAT_LPA2 (TCR_EL1.DS = 1): a translation fault at Arm's level -1, the
+ * 16-entry root of aarch64-5level (no access-flag or permission fault
+ * there: that level holds tables only). */
+#define A64_FSC_TRANSLATION_LM1 0x2bu
 /* SPSR_EL1.PAN: the interrupted code had privileged access to EL0 pages off. */
 #define A64_SPSR_PAN (1ull << 22)
 
@@ -31,6 +35,8 @@ static inline unsigned a64_esr_ec(uint64_t esr) { return (unsigned)(esr >> A64_E
 static inline unsigned a64_fsc_class(uint64_t esr)
 {
     unsigned fsc = (unsigned)esr & A64_ESR_FSC_MASK;
+    if (fsc == A64_FSC_TRANSLATION_LM1)
+        return A64_FSC_TRANSLATION;
     if (fsc >= 0x04u && fsc <= 0x0fu)
         return fsc & ~3u;
     return 0;

@@ -49,13 +49,29 @@ Test(a64_fault, fault_status_says_whether_an_entry_existed_at_every_level)
     }
 }
 
+/* FEAT_LPA2 walks start at Arm's level -1 (aarch64-5level's root of 16
+ * entries): an empty root entry is a translation fault with FSC 0x2b, a
+ * user access to a fresh 256 TiB region for instance, which the memory
+ * manager resolves like any other missing entry. */
+Test(a64_fault, translation_fault_at_level_minus_one_is_a_page_fault_without_an_entry)
+{
+    uint64_t e = esr(A64_EC_DABT_LOWER, A64_FSC_TRANSLATION_LM1) | A64_ESR_WNR;
+    cr_assert_eq(A64_FSC_TRANSLATION_LM1, 0x2bu);
+    cr_assert(a64_is_page_fault(e));
+    hal_fault_t f = a64_decode_page_fault(e, 0x0001000000000000ull, 0x400000, 0);
+    cr_assert_eq(f.present, 0);
+    cr_assert_eq(f.access, HAL_ACCESS_WRITE);
+    cr_assert_eq(f.addr, 0x0001000000000000ull);
+    cr_assert(a64_is_page_fault(esr(A64_EC_IABT_SAME, A64_FSC_TRANSLATION_LM1)));
+}
+
 Test(a64_fault, other_classes_and_statuses_are_not_page_faults)
 {
     for (unsigned ec = 0; ec < 64; ec++)
         cr_assert_eq(a64_is_page_fault(esr(ec, 0x05)), ec == 0x20 || ec == 0x21 || ec == 0x24 || ec == 0x25,
                      "EC %#x", ec);
     for (uint32_t fsc = 0; fsc < 64; fsc++)
-        cr_assert_eq(a64_is_page_fault(esr(A64_EC_DABT_SAME, fsc)), fsc >= 0x04 && fsc <= 0x0f,
+        cr_assert_eq(a64_is_page_fault(esr(A64_EC_DABT_SAME, fsc)), (fsc >= 0x04 && fsc <= 0x0f) || fsc == 0x2b,
                      "FSC %#x (address size, external, alignment, TLB conflict: not for the memory manager)", fsc);
     cr_assert_not(a64_is_page_fault(esr(A64_EC_DABT_SAME, 0x07 | A64_ESR_FNV)), "FAR not valid");
 }

@@ -41,7 +41,7 @@ int main(void)
     /* A data page holding a return instruction: readable, not executable. */
     uint8_t *data = (uint8_t *)sys_mmap(0, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE);
     memcpy(data, ret_insn, sizeof(ret_insn));
-    arch_sync_icache();
+    arch_sync_icache(data, sizeof(ret_insn));
     int st = t_in_child(exec_page, data);
     t_check(st == KILLED_BY(4) && data[0] == ret_insn[0], "executing a data page kills the process (NX), status %x", st);
 

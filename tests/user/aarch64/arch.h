@@ -16,11 +16,24 @@ static inline long kmm_syscall(long nr, long a0, long a1, long a2, long a3)
 
 /* The bytes of `ret` (0xd65f03c0), little-endian. */
 #define ARCH_RET_INSN { 0xc0, 0x03, 0x5f, 0xd6 }
-/* Makes freshly written instructions visible to instruction fetch: the
- * stores complete, the pipeline refetches. QEMU keeps instruction fetch
- * coherent with stores; a real core would also need DC CVAU and IC IVAU on
- * the written address (IC IALLUIS, which needs no address, is EL1 only). */
-static inline void arch_sync_icache(void) { __asm__ volatile("dsb ish\n\tisb" ::: "memory"); }
+/* Makes the instructions just written at [p, p + n) visible to instruction
+ * fetch: DC CVAU over the data-cache lines, DSB ISH, IC IVAU over the
+ * instruction-cache lines, DSB ISH, ISB, the line sizes from CTR_EL0 (EL0
+ * may read it and run both: the kernel sets SCTLR_EL1.UCT and UCI; without
+ * them each traps and kills the program). QEMU keeps fetch coherent with
+ * stores; a real core needs every step. */
+static inline void arch_sync_icache(const void *p, unsigned long n)
+{
+    unsigned long ctr, a, end = (unsigned long)p + n;
+    __asm__ volatile("mrs %0, ctr_el0" : "=r"(ctr));
+    unsigned long dline = 4ul << ((ctr >> 16) & 0xf), iline = 4ul << (ctr & 0xf);
+    for (a = (unsigned long)p & ~(dline - 1); a < end; a += dline)
+        __asm__ volatile("dc cvau, %0" ::"r"(a) : "memory");
+    __asm__ volatile("dsb ish" ::: "memory");
+    for (a = (unsigned long)p & ~(iline - 1); a < end; a += iline)
+        __asm__ volatile("ic ivau, %0" ::"r"(a) : "memory");
+    __asm__ volatile("dsb ish\n\tisb" ::: "memory");
+}
 /* An instruction EL0 may not execute (undefined at EL0): read TTBR1_EL1. */
 static inline void arch_privileged_insn(void)
 {

@@ -15,8 +15,14 @@ static inline long kmm_syscall(long nr, long a0, long a1, long a2, long a3)
 
 /* The bytes of `ret` (jalr x0, 0(ra)), little-endian. */
 #define ARCH_RET_INSN { 0x67, 0x80, 0x00, 0x00 }
-/* Makes freshly written instructions visible to instruction fetch. */
-static inline void arch_sync_icache(void) { __asm__ volatile("fence.i" ::: "memory"); }
+/* Makes the instructions just written at [p, p + n) visible to this
+ * hart's instruction fetch (fence.i orders them whatever the range). */
+static inline void arch_sync_icache(const void *p, unsigned long n)
+{
+    (void)p;
+    (void)n;
+    __asm__ volatile("fence.i" ::: "memory");
+}
 /* An instruction U-mode may not execute (illegal instruction): read satp. */
 static inline void arch_privileged_insn(void)
 {

@@ -13,8 +13,14 @@ static inline long kmm_syscall(long nr, long a0, long a1, long a2, long a3)
 
 /* The bytes of a return instruction (for execute tests). */
 #define ARCH_RET_INSN { 0xc3 }
-/* Makes freshly written instructions visible to instruction fetch. */
-static inline void arch_sync_icache(void) { __asm__ volatile("" ::: "memory"); }
+/* Makes the instructions just written at [p, p + n) visible to
+ * instruction fetch (x86: fetch is coherent with stores). */
+static inline void arch_sync_icache(const void *p, unsigned long n)
+{
+    (void)p;
+    (void)n;
+    __asm__ volatile("" ::: "memory");
+}
 /* An instruction ring 3 may not execute (#GP). */
 static inline void arch_privileged_insn(void) { __asm__ volatile("cli; hlt" ::: "memory"); }
 
