@@ -19,8 +19,9 @@ void arch_map_kernel_devices(struct mm_context *k);
  * active address space (mapped, readable) visible to the instruction fetch
  * of every CPU, before they run: the ELF loader calls it for executable
  * segments. aarch64 cleans and invalidates the cache lines
- * (arch/aarch64/cache.h); x86_64 fetches coherently with stores and needs
- * none (weak default: nothing). */
+ * (arch/aarch64/cache.h); riscv64 runs fence.i on this hart and, through
+ * SBI RFENCE, on the others (arch/riscv64/smp.c); x86_64 fetches coherently
+ * with stores and needs none (weak default: nothing). */
 void arch_sync_icache_range(ptr_t start, size_t len);
 /* Installs the trap vectors; faults reach kernel_handle_fault from then on. */
 void arch_trap_init(void);

@@ -65,4 +65,8 @@ void rv_smp_boot_init(uint64_t boot_hartid, const fdt_info_t *dt);
  * acknowledge, then kernel_ipi. */
 struct rv_regs;
 void rv_ipi_interrupt(struct rv_regs *r);
+
+/* Calls of arch_sync_icache_range (smp.c), and how many of them also had
+ * every other hart run fence.i through SBI RFENCE (several harts online). */
+extern _Atomic unsigned long rv_icache_syncs, rv_icache_remote_fences;
 #endif

@@ -215,3 +215,19 @@ KTEST(userprog_riscv_user_tp_is_kept_across_traps)
     KT_EXPECT(t, atomic_load(&smp_cpu(0)->ipis) - ipis == (ipi ? 1u : 0u), "cpu 0 took %lu IPIs from U-mode (%u sent)",
               atomic_load(&smp_cpu(0)->ipis) - ipis, ipi ? 1u : 0u);
 }
+
+/* Code the kernel writes reaches instruction fetch on every hart: the
+ * ELF loader's arch_sync_icache_range runs fence.i here and, with several
+ * harts online, has the others run it through SBI RFENCE (accepted by the
+ * firmware, or the call panics). */
+KTEST(riscv_icache_sync_fences_this_hart_and_every_other)
+{
+    unsigned long syncs = atomic_load(&rv_icache_syncs), remote = atomic_load(&rv_icache_remote_fences);
+    arch_sync_icache_range((ptr_t)arch_sync_icache_range, 64);
+    KT_EXPECT(t, atomic_load(&rv_icache_syncs) == syncs + 1, "%lu syncs, expected 1",
+              atomic_load(&rv_icache_syncs) - syncs);
+    unsigned long expect_remote = smp_cpu_count() > 1 ? 1 : 0;
+    KT_EXPECT(t, atomic_load(&rv_icache_remote_fences) == remote + expect_remote,
+              "%lu remote fence.i with %u harts online, expected %lu", atomic_load(&rv_icache_remote_fences) - remote,
+              smp_cpu_count(), expect_remote);
+}

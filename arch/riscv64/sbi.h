@@ -7,6 +7,7 @@
 #define SBI_EXT_DBCN 0x4442434e /* "DBCN": debug console, SBI 2.0 */
 #define SBI_EXT_HSM 0x48534d    /* "HSM": hart state management */
 #define SBI_EXT_IPI 0x735049    /* "sPI": supervisor-mode IPIs */
+#define SBI_EXT_RFENCE 0x52464e43 /* "RFNC": remote fences */
 #define SBI_BASE_GET_SPEC_VERSION 0
 #define SBI_BASE_PROBE_EXTENSION 3
 #define SBI_DBCN_WRITE_BYTE 2
@@ -14,6 +15,7 @@
                                 a0 = hartid, a1 = opaque */
 #define SBI_HSM_HART_STOP 1  /* the calling hart stops; does not return on success */
 #define SBI_IPI_SEND_IPI 0   /* (hart_mask, hart_mask_base): a supervisor software interrupt to each */
+#define SBI_RFENCE_REMOTE_FENCE_I 0 /* (hart_mask, hart_mask_base): each runs fence.i; base -1: every hart */
 
 #ifndef __ASSEMBLER__
 #include <stdbool.h>

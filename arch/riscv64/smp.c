@@ -131,8 +131,9 @@ unsigned arch_smp_start(unsigned max, void (*entry)(unsigned id))
     csr_set(sie, RV_SIE_SSIE); /* the boot hart takes IPIs while it runs user code */
     if (max <= 1 || ncandidates == 0)
         return 1;
-    if (!sbi_has(SBI_EXT_HSM) || !sbi_has(SBI_EXT_IPI)) {
-        printk("riscv64: the firmware has no SBI %s extension: one hart\n", sbi_has(SBI_EXT_HSM) ? "IPI" : "HSM");
+    if (!sbi_has(SBI_EXT_HSM) || !sbi_has(SBI_EXT_IPI) || !sbi_has(SBI_EXT_RFENCE)) {
+        printk("riscv64: the firmware has no SBI %s extension: one hart\n",
+               !sbi_has(SBI_EXT_HSM) ? "HSM" : !sbi_has(SBI_EXT_IPI) ? "IPI" : "RFENCE");
         return 1;
     }
     uint64_t satp = csr_read(satp); /* the kernel context (smp_init runs with it active) */
@@ -168,4 +169,24 @@ void rv_ipi_interrupt(struct rv_regs *r)
 void arch_wait_for_interrupt(void)
 {
     __asm__ volatile("wfi\n\tcsrsi sstatus, %0\n\tcsrci sstatus, %0" ::"i"(SSTATUS_SIE) : "memory");
+}
+
+/* Code the kernel wrote (the ELF loader) is fetched by whichever hart runs
+ * the program: fence.i orders this hart's fetches after its stores, and
+ * every other hart runs one too, through SBI RFENCE (the unprivileged
+ * spec's Zifencei: fence.i acts on the executing hart only). */
+_Atomic unsigned long rv_icache_syncs, rv_icache_remote_fences;
+
+void arch_sync_icache_range(ptr_t start, size_t len)
+{
+    (void)start;
+    (void)len;
+    __asm__ volatile("fence.i" ::: "memory");
+    atomic_fetch_add(&rv_icache_syncs, 1);
+    if (smp_cpu_count() > 1) {
+        sbiret_t r = sbi_call(SBI_EXT_RFENCE, SBI_RFENCE_REMOTE_FENCE_I, 0, -1, 0);
+        if (r.error)
+            panic("remote fence.i failed: SBI error %ld", r.error);
+        atomic_fetch_add(&rv_icache_remote_fences, 1);
+    }
 }
