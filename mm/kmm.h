@@ -273,6 +273,12 @@ int mm_unmap_user_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
 /** @{ */
 /** Resolves a decoded fault: 0 (retry), -EFAULT (refuse), -ENOMEM. Takes ctx's lock. */
 int mm_handle_fault(mm_context_t *ctx, const hal_fault_t *f);
+/** A kernel-mode fault at the kernel-half addr that nothing maps: true when it came from a
+ * kernel-half break-before-make window (waited for; retry the access). Call first, before
+ * touching the direct map. */
+bool mm_break_window_retry(ptr_t addr);
+/** True while a kernel-half break-before-make window is open, with its range. */
+bool mm_break_window_open(ptr_t *lo, ptr_t *hi);
 /** Resolves access to the user page at vaddr as user mode would and pins its frame
  * (one reference for the caller, dropped with pmm_release): 0, -EINVAL, -EFAULT, -ENOMEM.
  * Takes ctx's lock. For copy-in / copy-out through physical addresses. */

@@ -94,6 +94,31 @@ void kmm_host_set_free_check(bool on);
  * test act in the window where other CPUs still hold old translations. */
 void host_set_shootdown_hook(void (*fn)(void *arg), void *arg);
 
+/* ---- Kernel-half break-before-make (hal_break_make, hal/hal.h) ----
+ * The generic layer sends every kernel-half break of a geometry whose
+ * invalidations broadcast through hal_break_make; the host does the plain
+ * sequence and records each call (the first HOST_BREAKS_KEPT since
+ * kmm_host_init or the last clear), with the break window the generic
+ * layer had published when it was called (mm_break_window_open). */
+#define HOST_BREAKS_KEPT 64
+typedef struct host_break {
+    pfn_t root;                   /**< the root given for the invalidation */
+    pte_t *slot;                  /**< the entry broken */
+    pte_t old, made;              /**< its value before, and after */
+    ptr_t start, end;             /**< the range invalidated (all: everything) */
+    bool all;
+    bool window_open;             /**< a window was published ... */
+    ptr_t window_lo, window_hi;   /**< ... over this range */
+    unsigned cpu;                 /**< the CPU that ran it */
+} host_break_t;
+size_t host_break_count(void);
+const host_break_t *host_break(size_t i);
+void host_break_log_clear(void);
+/* Runs fn(arg) once, in the next break window, after the invalidation and
+ * before the make: lets a test act (as another CPU) while the entry is
+ * invalid. */
+void host_set_break_hook(void (*fn)(void *arg), void *arg);
+
 /* ---- The software MMU ---- */
 typedef enum softmmu_result { SOFTMMU_OK = 0, SOFTMMU_NOT_PRESENT, SOFTMMU_DENIED } softmmu_result_t;
 
