@@ -4,6 +4,10 @@
  * on in the geometry under test (kmm_host_init_flags), as aarch64's
  * geometries declare it, and the software MMU checks what the MMU would
  * demand. Runs in every geometry of every arch. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
 #include "fixture.h"
 #include "mm/check.h"
 #include "mm/cow.h"
@@ -540,4 +544,179 @@ Test(arch_hooks, broadcast_invalidation_reaches_every_cpu_without_a_shootdown)
     cr_assert_eq(l.shootdowns, 1, "local invalidations: CPU 1 is shot down");
     cr_assert_eq(l.remote, 1);
     cr_assert_eq(l.cpu1_after, SOFTMMU_NOT_PRESENT);
+}
+
+/* ---- Kernel-half break windows (hal_break_make, mm_break_window_*) ---- */
+
+#define BBM_BROADCAST (HAL_GEOMETRY_BREAK_BEFORE_MAKE | HAL_GEOMETRY_BROADCAST_INVALIDATION)
+
+/* The split and the merge of a kernel 2 MiB leaf are each one
+ * hal_break_make of exactly that entry, over exactly its range, with the
+ * window published meanwhile and closed afterwards. */
+Test(arch_hooks, bbm_kernel_half_split_and_merge_go_through_hal_break_make_in_a_window)
+{
+    reinit(BBM_BROADCAST);
+    mm_context_t *k = mm_kernel_context();
+    const ptr_t va = HUGE_VA(), span = (ptr_t)2 << 20;
+    mm_map_kernel_pages(k, va, HUGE_PFN, 512, VM_RW);
+    pte_t *slot;
+    cr_assert_eq(kernel_leaf(va, &slot), 2);
+    pte_t leaf = hal_pte_load(slot);
+    touch_kernel(k, va + 0x10000, ((uint64_t)HUGE_PFN << PAGE_SHIFT) + 0x10000);
+    host_break_log_clear();
+    mm_map_kernel_pages(k, va + 0x10000, HUGE_PFN + 0x10, 1, VM_RW); /* the page over itself: a split */
+    cr_assert_eq(host_break_count(), 1, "one break: the split");
+    const host_break_t *b = host_break(0);
+    cr_assert_eq(b->slot, slot);
+    cr_assert_eq(b->old, leaf);
+    cr_assert_eq(b->made, hal_pte_load(slot), "the make is the table that now holds the 4 KiB leaves");
+    cr_assert(hal_pte_present(b->made) && !hal_pte_is_leaf(2, b->made));
+    cr_assert_eq(b->start, va);
+    cr_assert_eq(b->end, va + span);
+    cr_assert(!b->all);
+    cr_assert_eq(b->root, k->pgd);
+    cr_assert(b->window_open, "no break window was published around the break");
+    cr_assert_eq(b->window_lo, va);
+    cr_assert_eq(b->window_hi, va + span - 1);
+    cr_assert_eq(kernel_leaf(va + 0x10000, NULL), 1);
+    cr_assert(!mm_break_window_open(NULL, NULL), "the window is still open after the operation");
+
+    mm_map_kernel_pages(k, va, HUGE_PFN, 512, VM_RW); /* the whole span: the leaf replaces the table */
+    cr_assert_eq(host_break_count(), 2, "one break: the merge");
+    b = host_break(1);
+    cr_assert_eq(b->slot, slot);
+    cr_assert_eq(b->made, leaf);
+    cr_assert(b->all, "a table went: everything is invalidated");
+    cr_assert(b->window_open);
+    cr_assert_eq(b->window_lo, va);
+    cr_assert_eq(b->window_hi, va + span - 1);
+    cr_assert(!mm_break_window_open(NULL, NULL));
+    cr_assert_eq(bbm_violations(), 0);
+    touch_kernel(k, va + 0x10000, ((uint64_t)HUGE_PFN << PAGE_SHIFT) + 0x10000);
+    ASSERT_TLB_CLEAN();
+}
+
+/* Where the invalidation does not broadcast (a shootdown would be needed
+ * inside the window), and in the user half whatever the geometry, breaks
+ * are the generic sequence: hal_break_make is never called. */
+Test(arch_hooks, bbm_user_half_and_local_invalidation_breaks_do_not_use_hal_break_make)
+{
+    reinit(BBM_BROADCAST);
+    mm_context_t *ctx = new_ctx();
+    lock(ctx);
+    cr_assert(!IS_ERR(cow_allocate_zeroed_pages(ctx, 1, USER_VA, VALLOC_EXACT, VM_USER_RW)));
+    unlock(ctx);
+    uint8_t byte = 1;
+    cr_assert_eq(softmmu_read(ctx, USER_VA, &byte, 1, true), 0); /* the zero page */
+    host_break_log_clear();
+    host_tlb_log_clear();
+    cr_assert_eq(softmmu_write(ctx, USER_VA, "x", 1, true), 0); /* another frame under a live mapping: a break */
+    cr_assert_eq(host_tlb_event_count(), 1, "the user-half break was invalidated");
+    cr_assert_eq(host_break_count(), 0, "a user-half break went through hal_break_make");
+    mm_destroy_context(ctx);
+
+    if (native_flags() & HAL_GEOMETRY_BROADCAST_INVALIDATION)
+        return; /* aarch64: always broadcast */
+    reinit(HAL_GEOMETRY_BREAK_BEFORE_MAKE);
+    mm_context_t *k = mm_kernel_context();
+    mm_map_kernel_pages(k, HUGE_VA(), HUGE_PFN, 512, VM_RW);
+    host_break_log_clear();
+    host_tlb_log_clear();
+    mm_map_kernel_pages(k, HUGE_VA(), HUGE_PFN, 1, VM_RW); /* a split */
+    cr_assert_eq(host_tlb_event(0)->start, HUGE_VA(), "the split was broken and invalidated");
+    cr_assert_eq(host_break_count(), 0);
+}
+
+/* A level-1 batch of the kernel half (4 KiB pages to other frames) is one
+ * break of the table's entries with one invalidation, published as a
+ * window over the batch's range; no hal_break_make (the table is not among
+ * the pages it remaps). */
+Test(arch_hooks, bbm_kernel_half_page_batch_breaks_in_one_window)
+{
+    reinit(BBM_BROADCAST);
+    mm_context_t *k = mm_kernel_context();
+    const ptr_t va = HUGE_VA() + PAGE_SIZE;
+    mm_map_kernel_pages(k, va, HUGE_PFN, 4, VM_RW);
+    host_break_log_clear();
+    host_tlb_log_clear();
+    mm_map_kernel_pages(k, va, HUGE_PFN + 100, 4, VM_RW);
+    cr_assert_eq(host_break_count(), 0);
+    cr_assert_eq(host_tlb_event_count(), 1, "one break of the four entries");
+    cr_assert_eq(host_tlb_event(0)->start, va);
+    cr_assert_eq(host_tlb_event(0)->end, va + 4 * PAGE_SIZE);
+    cr_assert(!mm_break_window_open(NULL, NULL));
+    cr_assert_eq(bbm_violations(), 0);
+    touch_kernel(k, va + 3 * PAGE_SIZE, (uint64_t)(HUGE_PFN + 103) << PAGE_SHIFT);
+}
+
+/* Another CPU's fault inside a kernel-half break window: mm_break_window_retry
+ * waits until the window closes, then says retry; a second fault at the
+ * same address after that window is not the window's (false); an address
+ * outside the window, a user address and the window's own CPU get false. */
+typedef struct window_probe {
+    ptr_t addr;
+    _Atomic int done;
+    bool retry;
+} window_probe_t;
+
+static void *probe_as_cpu1(void *arg)
+{
+    window_probe_t *p = arg;
+    kmm_host_cpu_set(1);
+    p->retry = mm_break_window_retry(p->addr);
+    atomic_store(&p->done, 1);
+    return NULL;
+}
+
+typedef struct in_window {
+    ptr_t va;
+    window_probe_t probe;
+    pthread_t thread;
+    bool waited;       /* the other CPU was still waiting 50 ms into the window */
+    bool own, outside, user;
+} in_window_t;
+
+static void act_in_window(void *arg)
+{
+    in_window_t *w = arg;
+    w->own = mm_break_window_retry(w->va + 0x10000);
+    w->outside = mm_break_window_retry(w->va + ((ptr_t)2 << 20));
+    w->user = mm_break_window_retry(USER_VA);
+    w->probe.addr = w->va + 0x10000;
+    pthread_create(&w->thread, NULL, probe_as_cpu1, &w->probe);
+    struct timespec ts = { 0, 50 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    w->waited = !atomic_load(&w->probe.done);
+}
+
+Test(arch_hooks, bbm_fault_in_a_kernel_break_window_waits_for_it_then_retries_once)
+{
+    reinit(BBM_BROADCAST);
+    mm_context_t *k = mm_kernel_context();
+    static in_window_t w;
+    w = (in_window_t){ .va = HUGE_VA() };
+    mm_map_kernel_pages(k, w.va, HUGE_PFN, 512, VM_RW);
+    cr_assert(!mm_break_window_retry(w.va + 0x10000), "no window yet");
+    host_set_break_hook(act_in_window, &w);
+    mm_map_kernel_pages(k, w.va + 0x10000, HUGE_PFN + 0x10, 1, VM_RW); /* a split */
+    pthread_join(w.thread, NULL);
+    cr_assert(w.waited, "the other CPU did not wait for the window to close");
+    cr_assert(w.probe.retry, "the other CPU was not told to retry");
+    cr_assert(!w.own, "the window's own CPU would wait for itself");
+    cr_assert(!w.outside, "an address outside the window was retried");
+    cr_assert(!w.user, "a user address was retried");
+    /* The retried access faults again (it would not, the window being
+     * closed; here it stands for a fault that is not the window's). */
+    window_probe_t again = { .addr = w.va + 0x10000 };
+    pthread_t th;
+    pthread_create(&th, NULL, probe_as_cpu1, &again);
+    pthread_join(th, NULL);
+    cr_assert(!again.retry, "a second fault after the window was retried again");
+    /* CPU 1 faulting elsewhere under the closed window's range, once: it may
+     * have come from the window (closed before the fault path looked). */
+    window_probe_t late = { .addr = w.va + 0x20000 };
+    pthread_create(&th, NULL, probe_as_cpu1, &late);
+    pthread_join(th, NULL);
+    cr_assert(late.retry);
+    kmm_host_cpu_set(0);
 }
