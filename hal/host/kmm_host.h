@@ -101,15 +101,19 @@ void host_set_shootdown_hook(void (*fn)(void *arg), void *arg);
  * kmm_host_init or the last clear), with the break window the generic
  * layer had published when it was called (mm_break_window_open). */
 #define HOST_BREAKS_KEPT 64
+/** One hal_break_make call, as the host recorded it. */
 typedef struct host_break {
-    pfn_t root;                   /**< the root given for the invalidation */
-    pte_t *slot;                  /**< the entry broken */
-    pte_t old, made;              /**< its value before, and after */
-    ptr_t start, end;             /**< the range invalidated (all: everything) */
-    bool all;
-    bool window_open;             /**< a window was published ... */
-    ptr_t window_lo, window_hi;   /**< ... over this range */
-    unsigned cpu;                 /**< the CPU that ran it */
+    pfn_t root;        /**< the root given for the invalidation */
+    pte_t *slot;       /**< the entry broken */
+    pte_t old;         /**< its value before the break */
+    pte_t made;        /**< its value after the make */
+    ptr_t start;       /**< first address invalidated */
+    ptr_t end;         /**< end of the range invalidated (exclusive) */
+    bool all;          /**< everything was invalidated instead (a table went) */
+    bool window_open;  /**< a break window was published when it was called */
+    ptr_t window_lo;   /**< the window's first address */
+    ptr_t window_hi;   /**< the window's last address */
+    unsigned cpu;      /**< the CPU that ran it */
 } host_break_t;
 size_t host_break_count(void);
 const host_break_t *host_break(size_t i);
