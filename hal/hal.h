@@ -49,7 +49,9 @@ typedef struct hal_geometry {
  * live leaf) is first made invalid and invalidated on every CPU that may
  * cache it; only then is the new entry stored (a change of permissions
  * alone is stored at once). Without the flag the walker
- * stores the new entry at once and invalidates once at the end. */
+ * stores the new entry at once and invalidates once at the end. A
+ * kernel-half break (which may cover the direct map the walker itself
+ * uses) is one hal_break_make call where invalidations broadcast. */
 #define HAL_GEOMETRY_BREAK_BEFORE_MAKE (1u << 0)
 /* The kernel half is translated from a root of its own (aarch64's TTBR1,
  * or a kernel that embeds the memory manager without a shared higher half):

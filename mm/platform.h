@@ -19,6 +19,12 @@
  * - mm_phys_to_virt works for every frame of the regions given to mm_init
  *   and, from the call on, of each region added with pmm_add_region, on
  *   every CPU, at every time kmm runs (a direct map, or identity).
+ * - With HAL_GEOMETRY_BREAK_BEFORE_MAKE: kmm's code, static data and the
+ *   calling CPU's stack are reached through mappings that no direct-map
+ *   leaf covers (the kernel image, a stack area), since a kernel-half break
+ *   window may make any part of the direct map invalid for a while; and the
+ *   fault path calls mm_break_window_retry first on a kernel-mode fault at
+ *   an unmapped kernel-half address (mm/paging.h).
  * - kmm is entered from thread context or with interrupts masked; if an
  *   interrupt handler can call kmm, or the kernel preempts threads that
  *   hold kmm's locks, mm_irq_save must mask interrupts.
