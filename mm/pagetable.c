@@ -38,10 +38,13 @@ const hal_geometry_t *mm_geometry;
 
 static size_t table_pages_total, shootdowns;
 
+static void break_window_reset(void);
+
 void pt_reset(void)
 {
     __atomic_store_n(&table_pages_total, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&shootdowns, 0, __ATOMIC_RELAXED);
+    break_window_reset();
 }
 
 size_t pt_table_pages_total(void) { return __atomic_load_n(&table_pages_total, __ATOMIC_RELAXED); }
@@ -198,6 +201,14 @@ static struct {
     ptr_t addr;
     uint64_t seq;
 } break_retried[MM_MAX_CPUS];
+
+/* No window, none remembered (mm_init, with no other CPU in kmm). */
+static void break_window_reset(void)
+{
+    atomic_store_explicit(&break_window.seq, 0, memory_order_relaxed);
+    for (unsigned i = 0; i < MM_MAX_CPUS; i++)
+        break_retried[i].addr = break_retried[i].seq = 0;
+}
 
 static void window_open(ptr_t lo, ptr_t hi)
 {
