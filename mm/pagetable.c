@@ -260,19 +260,20 @@ bool mm_break_window_retry(ptr_t addr)
         atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(&break_window.seq, memory_order_relaxed) != s)
             continue; /* a window opened or closed while we read it */
-        if (s == 0 || addr < lo || addr > hi)
-            return false; /* no window ever, or not over addr */
-        if (s & 1) {
+        if ((s & 1) && addr >= lo && addr <= hi) {
             if (owner == me)
                 return false; /* this CPU's own window: nothing would close it */
             while (atomic_load_explicit(&break_window.seq, memory_order_acquire) == s)
                 mm_spin_wait();
             s++;
+        } else if (s == 0) {
+            return false; /* no window ever */
         } else if (break_retried[me].addr == addr && break_retried[me].seq == s) {
-            return false; /* retried once since this window closed, and faulted again */
+            return false; /* retried once since the last window changed, and faulted again */
         }
-        /* Open and now closed, or closed just before we looked (the fault
-         * may have come from it): one retry, remembered. */
+        /* Waited out, or maybe from a window that closed before we looked
+         * (another may have opened since, elsewhere): one retry per
+         * address and window, remembered. */
         break_retried[me].addr = addr;
         break_retried[me].seq = s;
         return true;

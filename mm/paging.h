@@ -188,10 +188,12 @@ int mm_handle_fault(mm_context_t *ctx, const hal_fault_t *f);
  * kernel-half address that nothing maps, before it touches anything under
  * the direct map (it reads only kmm's static data and calls mm_cpu_id and
  * mm_spin_wait): true when the access should just be retried, because a
- * window over addr was open (it waited for it to close) or had closed
- * after the fault (then once per address and window: a second fault there
- * is not the window's); false otherwise, and for the window of the calling
- * CPU itself (a bug, reported as the fault it is).
+ * window over addr was open (it waited for it to close), or because the
+ * fault may have come from a window that closed before the call (once per
+ * CPU, address and window count: a second fault there is not a window's);
+ * false when no window was ever opened, for a second fault, and for an
+ * open window of the calling CPU itself over addr (a bug, reported as the
+ * fault it is).
  * mm_break_window_open: true while a window is open, with its range. */
 bool mm_break_window_retry(ptr_t addr);
 bool mm_break_window_open(ptr_t *lo, ptr_t *hi);
