@@ -314,7 +314,8 @@ static bool batch_in_window(ptr_t va)
 
 static bool breaks_one_by_one(const pte_t *t, ptr_t va, ptr_t last)
 {
-    return batch_in_window(va) && (ptr_t)t + PAGE_MASK >= va && (ptr_t)t <= last;
+    ptr_t at = mm_kernel_address_of(t);
+    return batch_in_window(va) && at + PAGE_MASK >= va && at <= last;
 }
 
 /* The invalidation of a batch's break [lo, hi]; in the kernel half its

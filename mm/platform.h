@@ -8,7 +8,7 @@
  *             mm_cpu_id, mm_cpus_online, mm_tlb_shootdown (a one-CPU kernel:
  *             0, 1 and a shootdown that is never called);
  *   optional  (weak defaults in mm/pmm.c) mm_irq_save / mm_irq_restore,
- *             mm_spin_wait, mm_platform_frame_freed;
+ *             mm_spin_wait, mm_platform_frame_freed, mm_kernel_address_of;
  *   optional  (weak defaults in mm/freestanding.c, freestanding builds)
  *             memset, memcpy; nothing else of a C library is used.
  * hal/hal.h's privileged operations (hal_tlb_*, hal_tables_sync,
@@ -120,5 +120,13 @@ void mm_spin_wait(void);
  * does nothing; the host platform checks that no CPU's model TLB still
  * translates to it (a frame freed before its shootdown completed). */
 void mm_platform_frame_freed(pfn_t pfn, unsigned order);
+
+/* Optional: the kernel-half address the MMU translates when kmm accesses
+ * p, a pointer mm_phys_to_virt gave (its direct-map address). The
+ * generic layer's default is p itself, as in a kernel whose direct map
+ * those pointers are; the host platform models a direct map at an address
+ * a test chooses (kmm_host_set_direct_map). Used to tell whether a
+ * kernel-half break covers the table it writes. */
+ptr_t mm_kernel_address_of(const void *p);
 
 static inline void *pfn_va(pfn_t pfn) { return mm_phys_to_virt((uint64_t)pfn << PAGE_SHIFT); }

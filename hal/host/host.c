@@ -204,6 +204,19 @@ void hal_break_make(pfn_t root, pte_t *slot, pte_t e, ptr_t start, ptr_t end, bo
         breaks[n] = b;
 }
 
+static _Atomic ptr_t model_direct_map;
+
+void kmm_host_set_direct_map(ptr_t base) { atomic_store(&model_direct_map, base); }
+
+ptr_t mm_kernel_address_of(const void *p)
+{
+    uintptr_t q = (uintptr_t)p, ram = (uintptr_t)host.ram;
+    ptr_t dm = atomic_load(&model_direct_map);
+    if (dm && ram && q >= ram && q - ram < host.size + HOST_SPARE)
+        return dm + host.base + (q - ram);
+    return (ptr_t)p;
+}
+
 size_t host_break_count(void) { return atomic_load(&nbreaks); }
 const host_break_t *host_break(size_t i) { return i < HOST_BREAKS_KEPT && i < atomic_load(&nbreaks) ? &breaks[i] : NULL; }
 void host_break_log_clear(void) { atomic_store(&nbreaks, 0); }
@@ -275,6 +288,7 @@ void kmm_host_fini(void)
     atomic_store(&frames_freed_cached, 0);
     atomic_store(&shootdown_hook, NULL);
     atomic_store(&break_hook, NULL);
+    atomic_store(&model_direct_map, 0);
     atomic_store(&nbreaks, 0);
     atomic_store(&free_check_off, false);
     softmmu_reset();

@@ -122,6 +122,12 @@ void host_break_log_clear(void);
  * before the make: lets a test act (as another CPU) while the entry is
  * invalid. */
 void host_set_break_hook(void (*fn)(void *arg), void *arg);
+/* Models a kernel direct map at base: from now on the generic layer takes
+ * the kernel-half address of a pointer into simulated RAM at physical pa
+ * to be base + pa (mm_kernel_address_of), as a kernel's direct map would
+ * have it; the test maps that range itself. 0: no model (pointers are
+ * their own addresses). Reset by kmm_host_fini. */
+void kmm_host_set_direct_map(ptr_t base);
 
 /* ---- The software MMU ---- */
 typedef enum softmmu_result { SOFTMMU_OK = 0, SOFTMMU_NOT_PRESENT, SOFTMMU_DENIED } softmmu_result_t;

@@ -725,3 +725,47 @@ Test(arch_hooks, bbm_fault_in_a_kernel_break_window_waits_for_it_then_retries_on
     cr_assert(late.retry);
     kmm_host_cpu_set(0);
 }
+
+/* With a model direct map (the kernel's view of the tables kmm writes): a
+ * level-1 remap of the kernel half whose pages include the table's own
+ * page breaks entry by entry through hal_break_make (the batch's make
+ * stores would go through the very page it broke); a remap of the same
+ * table's other pages is one batch, without it. */
+Test(arch_hooks, bbm_kernel_page_remap_over_its_own_table_goes_through_hal_break_make)
+{
+    reinit(BBM_BROADCAST);
+    mm_context_t *k = mm_kernel_context();
+    const ptr_t dm = KBASE() + ((ptr_t)16 << 30);
+    const uint64_t base = kmm_host_phys_base(), size = kmm_host_phys_size();
+    kmm_host_set_direct_map(dm);
+    mm_map_kernel_pages(k, dm + base, (pfn_t)(base >> PAGE_SHIFT), (size_t)(size >> PAGE_SHIFT), VM_RW);
+    pfn_t x = pmm_alloc(); /* the next table the allocator hands out */
+    cr_assert_neq(x, PMM_NO_FRAME);
+    pmm_free(x);
+    const ptr_t x_va = dm + ((ptr_t)x << PAGE_SHIFT);
+    cr_assert_eq(kernel_leaf(x_va, NULL), 2, "the model direct map is not made of 2 MiB leaves at %#lx",
+                 (unsigned long)x_va);
+    mm_map_kernel_pages(k, x_va, x, 1, VM_RW); /* the page over itself: the leaf splits into table x */
+    pte_t *slot;
+    cr_assert_eq(kernel_leaf(x_va, &slot), 1);
+    cr_assert_eq((uintptr_t)slot & ~(uintptr_t)PAGE_MASK, (uintptr_t)pfn_va(x), "the split's table is not x");
+    cr_assert_eq(mm_kernel_address_of(slot), x_va + ((uintptr_t)slot & PAGE_MASK));
+
+    /* Another page of the same table: one batch. */
+    const ptr_t other = (x_va & (((ptr_t)2 << 20) - 1)) == 0 ? x_va + PAGE_SIZE : x_va - PAGE_SIZE;
+    host_break_log_clear();
+    mm_map_kernel_pages(k, other, HUGE_PFN, 1, VM_RW);
+    cr_assert_eq(host_break_count(), 0, "a batch that does not cover its table went through hal_break_make");
+    /* The table's own page to another frame: the hook, for exactly that entry. */
+    pte_t *self;
+    cr_assert_eq(kernel_leaf(x_va, &self), 1);
+    mm_map_kernel_pages(k, x_va, HUGE_PFN + 1, 1, VM_RW);
+    cr_assert_eq(host_break_count(), 1, "the table's own page was not broken through hal_break_make");
+    cr_assert_eq(host_break(0)->slot, self);
+    cr_assert_eq(host_break(0)->start, x_va);
+    cr_assert_eq(host_break(0)->end, x_va + PAGE_SIZE);
+    cr_assert_eq(hal_pte_pfn(1, host_break(0)->made), HUGE_PFN + 1);
+    cr_assert(host_break(0)->window_open);
+    cr_assert_eq(bbm_violations(), 0);
+    kmm_host_set_direct_map(0);
+}
