@@ -49,7 +49,9 @@ typedef struct hal_geometry {
  * live leaf) is first made invalid and invalidated on every CPU that may
  * cache it; only then is the new entry stored (a change of permissions
  * alone is stored at once). Without the flag the walker
- * stores the new entry at once and invalidates once at the end. */
+ * stores the new entry at once and invalidates once at the end. A
+ * kernel-half break (which may cover the direct map the walker itself
+ * uses) is one hal_break_make call where invalidations broadcast. */
 #define HAL_GEOMETRY_BREAK_BEFORE_MAKE (1u << 0)
 /* The kernel half is translated from a root of its own (aarch64's TTBR1,
  * or a kernel that embeds the memory manager without a shared higher half):
@@ -203,6 +205,39 @@ void hal_tlb_invalidate_all(pfn_t root);
  * invalidations, and a fresh entry the walker has not seen yet is a
  * spurious fault the generic layer retries): a compiler barrier. */
 void hal_tables_sync(void);
+/* Break-before-make of one kernel-half entry, as one sequence the calling
+ * CPU runs with interrupts masked: store 0 in the valid entry *slot, make
+ * it visible, invalidate [start, end) (everything with all: a table went)
+ * on every CPU and wait for that, store e in *slot, make it visible
+ * (hal_tables_sync). The generic layer calls it for every kernel-half
+ * break in a geometry whose invalidations broadcast (nothing to shoot down
+ * from inside), with the break window published (mm_break_window_open):
+ * the broken range may cover the direct map through which slot itself is
+ * reached, the frame array, the context, anything the generic code would
+ * touch. So between the two stores the calling CPU must touch no memory
+ * through a translation of [start, end): nothing but registers, code and
+ * the make store, which goes through a mapping of the slot's frame that no
+ * break of the direct map removes (aarch64: a fixmap page outside it,
+ * hal/aarch64/mmu.c). The default, for an arch that breaks nothing in the
+ * kernel half or cannot have a direct-map leaf over its own tables, is the
+ * plain sequence through *slot; an arch supplies its own by defining
+ * HAL_ARCH_BREAK_MAKE (the host platform always does: it records each
+ * call). `root` is the kernel context's root, for the invalidation. */
+#if defined(HAL_ARCH_BREAK_MAKE) || defined(KMM_HOST)
+void hal_break_make(pfn_t root, pte_t *slot, pte_t e, ptr_t start, ptr_t end, bool all);
+#else
+static inline void hal_break_make(pfn_t root, pte_t *slot, pte_t e, ptr_t start, ptr_t end, bool all)
+{
+    hal_pte_store(slot, 0);
+    hal_tables_sync();
+    if (all)
+        hal_tlb_invalidate_all(root);
+    else
+        hal_tlb_invalidate(root, start, end);
+    hal_pte_store(slot, e);
+    hal_tables_sync();
+}
+#endif
 /* Make `root` the active address space (CR3 / satp). With
  * HAL_GEOMETRY_SEPARATE_KERNEL_ROOT the kernel half is translated from
  * `kernel_root` (aarch64: TTBR0 = root, TTBR1 = kernel_root); without it

@@ -65,6 +65,14 @@ _Noreturn static void fault_panic(const hal_fault_t *f, void *regs, const char *
 
 bool kernel_handle_fault(const hal_fault_t *f, void *regs)
 {
+    /* First, before anything under the direct map: a kernel address that
+     * another CPU's break-before-make window has made invalid for a while
+     * (mm/paging.h); the access is retried once the window has closed. */
+    if (!f->user_mode && f->present <= 0 && kernel_geometry && !hal_is_user_addr(kernel_geometry, f->addr) &&
+        !kernel_panicking && mm_break_window_retry(f->addr)) {
+        kernel_fault_stats.break_window_retries++;
+        return true;
+    }
     kernel_fault_stats.page_faults++;
     kernel_fault_stats.last = *f;
     kernel_fault_stats.last_was_page_fault = true;

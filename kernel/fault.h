@@ -35,6 +35,7 @@ typedef struct kernel_fault_stats {
     _Atomic size_t mm_resolved;   /* resolved by mm_handle_fault */
     _Atomic size_t fixups;        /* resumed at an exception-table fixup */
     _Atomic size_t other_traps;   /* traps that were not page faults */
+    _Atomic size_t break_window_retries; /* kernel faults retried after a break window (not counted above) */
     hal_fault_t last;             /* the last page fault */
     bool last_was_page_fault;     /* false when the last fixed-up trap was not a #PF */
 } kernel_fault_stats_t;

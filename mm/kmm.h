@@ -273,6 +273,12 @@ int mm_unmap_user_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
 /** @{ */
 /** Resolves a decoded fault: 0 (retry), -EFAULT (refuse), -ENOMEM. Takes ctx's lock. */
 int mm_handle_fault(mm_context_t *ctx, const hal_fault_t *f);
+/** A kernel-mode fault at the kernel-half addr that nothing maps: true when it came from a
+ * kernel-half break-before-make window (waited for; retry the access). Call first, before
+ * touching the direct map. */
+bool mm_break_window_retry(ptr_t addr);
+/** True while a kernel-half break-before-make window is open, with its range. */
+bool mm_break_window_open(ptr_t *lo, ptr_t *hi);
 /** Resolves access to the user page at vaddr as user mode would and pins its frame
  * (one reference for the caller, dropped with pmm_release): 0, -EINVAL, -EFAULT, -ENOMEM.
  * Takes ctx's lock. For copy-in / copy-out through physical addresses. */
@@ -341,7 +347,7 @@ int pmm_add_region(uint64_t base, uint64_t size);
  * Required: mm_phys_to_virt, mm_lock_owner_token, mm_panic_at, mm_cpu_id,
  * mm_cpus_online, mm_tlb_shootdown. Optional (kmm has weak defaults):
  * mm_irq_save, mm_irq_restore, mm_spin_wait, mm_platform_frame_freed,
- * memset, memcpy (mm/freestanding.c). The MMU operations of hal/hal.h come
+ * mm_kernel_address_of, memset, memcpy (mm/freestanding.c). The MMU operations of hal/hal.h come
  * with hal/ARCH/mmu.c. */
 /** @{ */
 #define MM_MAX_CPUS 64          /**< CPU indices are below this */
@@ -376,4 +382,6 @@ void mm_irq_restore(mm_irq_state_t state);
 void mm_spin_wait(void);
 /** Optional: called for every block of 2^order frames given back to the allocator. */
 void mm_platform_frame_freed(pfn_t pfn, unsigned order);
+/** Optional: the kernel-half address the MMU translates for kmm's pointer p (default: p). */
+ptr_t mm_kernel_address_of(const void *p);
 /** @} */

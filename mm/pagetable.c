@@ -38,10 +38,13 @@ const hal_geometry_t *mm_geometry;
 
 static size_t table_pages_total, shootdowns;
 
+static void break_window_reset(void);
+
 void pt_reset(void)
 {
     __atomic_store_n(&table_pages_total, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&shootdowns, 0, __ATOMIC_RELAXED);
+    break_window_reset();
 }
 
 size_t pt_table_pages_total(void) { return __atomic_load_n(&table_pages_total, __ATOMIC_RELAXED); }
@@ -177,6 +180,157 @@ static void break_flush(mm_context_t *ctx, bool all, ptr_t lo, ptr_t hi)
         tlb_flush(ctx, false, lo, hi + 1);
 }
 
+/* ---- Kernel-half break windows ----
+ * While a kernel-half entry is broken, any CPU that touches its range
+ * (another CPU reading the direct map under a leaf being split) takes a
+ * translation fault on a kernel address. The window is published here, in
+ * kmm's static data (the kernel image, never under a direct-map leaf), so
+ * that a fault path can tell such a fault from a bug without touching the
+ * direct map (mm_break_window_retry). Kernel-half changes hold the kernel
+ * context's lock: one window at a time. seq is odd while a window is open;
+ * the range and the CPU are written before it turns odd and kept once it
+ * is even again. */
+static struct {
+    _Atomic uint64_t seq;
+    _Atomic ptr_t lo, hi;
+    _Atomic unsigned cpu;
+} break_window;
+/* Per CPU, the last fault mm_break_window_retry let retry after its window
+ * closed, so that a fault that was not the window's is retried once only. */
+static struct {
+    ptr_t addr;
+    uint64_t seq;
+} break_retried[MM_MAX_CPUS];
+
+/* No window, none remembered (mm_init, with no other CPU in kmm). */
+static void break_window_reset(void)
+{
+    atomic_store_explicit(&break_window.seq, 0, memory_order_relaxed);
+    for (unsigned i = 0; i < MM_MAX_CPUS; i++)
+        break_retried[i].addr = break_retried[i].seq = 0;
+}
+
+static void window_open(ptr_t lo, ptr_t hi)
+{
+    uint64_t s = atomic_load_explicit(&break_window.seq, memory_order_relaxed);
+    MM_ASSERT(!(s & 1), "a break window over [%#lx, %#lx] is open already", (unsigned long)break_window.lo,
+              (unsigned long)break_window.hi);
+    atomic_store_explicit(&break_window.lo, lo, memory_order_relaxed);
+    atomic_store_explicit(&break_window.hi, hi, memory_order_relaxed);
+    atomic_store_explicit(&break_window.cpu, mm_cpu_id(), memory_order_relaxed);
+    atomic_store_explicit(&break_window.seq, s + 1, memory_order_release);
+    atomic_thread_fence(memory_order_seq_cst); /* open before the break store */
+}
+
+static void window_close(void)
+{
+    /* the make is visible (hal_break_make ends with it) before the window closes */
+    atomic_fetch_add_explicit(&break_window.seq, 1, memory_order_release);
+}
+
+bool mm_break_window_open(ptr_t *lo, ptr_t *hi)
+{
+    for (;;) {
+        uint64_t s = atomic_load_explicit(&break_window.seq, memory_order_acquire);
+        ptr_t l = atomic_load_explicit(&break_window.lo, memory_order_relaxed);
+        ptr_t h = atomic_load_explicit(&break_window.hi, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&break_window.seq, memory_order_relaxed) != s)
+            continue;
+        if (!(s & 1))
+            return false;
+        if (lo)
+            *lo = l;
+        if (hi)
+            *hi = h;
+        return true;
+    }
+}
+
+bool mm_break_window_retry(ptr_t addr)
+{
+    if (!mm_geometry || !hal_break_before_make(mm_geometry) || hal_is_user_addr(mm_geometry, addr))
+        return false;
+    unsigned me = mm_cpu_id();
+    for (;;) {
+        uint64_t s = atomic_load_explicit(&break_window.seq, memory_order_acquire);
+        ptr_t lo = atomic_load_explicit(&break_window.lo, memory_order_relaxed);
+        ptr_t hi = atomic_load_explicit(&break_window.hi, memory_order_relaxed);
+        unsigned owner = atomic_load_explicit(&break_window.cpu, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&break_window.seq, memory_order_relaxed) != s)
+            continue; /* a window opened or closed while we read it */
+        if ((s & 1) && addr >= lo && addr <= hi) {
+            if (owner == me)
+                return false; /* this CPU's own window: nothing would close it */
+            while (atomic_load_explicit(&break_window.seq, memory_order_acquire) == s)
+                mm_spin_wait();
+            s++;
+        } else if (s == 0) {
+            return false; /* no window ever */
+        } else if (break_retried[me].addr == addr && break_retried[me].seq == s) {
+            return false; /* retried once since the last window changed, and faulted again */
+        }
+        /* Waited out, or maybe from a window that closed before we looked
+         * (another may have opened since, elsewhere): one retry per
+         * address and window, remembered. */
+        break_retried[me].addr = addr;
+        break_retried[me].seq = s;
+        return true;
+    }
+}
+
+/* One break-before-make: the valid entry *slot, whose translations are
+ * [lo, hi], becomes e (all: a table went, invalidate everything). In the
+ * kernel half, with broadcast invalidation, as one hal_break_make in a
+ * published window: nothing of the generic layer runs while it is broken.
+ * Elsewhere: the break, its invalidation everywhere, the make. */
+static void break_make(mm_context_t *ctx, pte_t *slot, pte_t e, bool all, ptr_t lo, ptr_t hi)
+{
+    all = all || hi + 1 == 0;
+    if (!hal_is_user_addr(mm_geometry, lo) && hal_invalidation_broadcasts(mm_geometry)) {
+        pfn_t root = ctx->pgd;
+        window_open(lo, hi);
+        hal_break_make(root, slot, e, lo, hi + 1, all);
+        window_close();
+        return;
+    }
+    hal_pte_store(slot, 0);
+    break_flush(ctx, all, lo, hi);
+    hal_pte_store(slot, e);
+}
+
+/* Level-1 breaks are batched, one invalidation per table (or per
+ * PT_BREAK_BATCH entries). In the kernel half, with broadcast
+ * invalidation, a batch runs in a published window over [va, last], and
+ * between its break and its make the generic layer touches the table t
+ * and its own stack alone; where [va, last] covers t itself (a level-1
+ * table among the direct-map pages it maps), each entry goes through
+ * break_make instead. */
+static bool batch_in_window(ptr_t va)
+{
+    return !hal_is_user_addr(mm_geometry, va) && hal_invalidation_broadcasts(mm_geometry);
+}
+
+static bool breaks_one_by_one(const pte_t *t, ptr_t va, ptr_t last)
+{
+    ptr_t at = mm_kernel_address_of(t);
+    return batch_in_window(va) && at + PAGE_MASK >= va && at <= last;
+}
+
+/* The invalidation of a batch's break [lo, hi]; in the kernel half its
+ * window is open already and root was read before it (the context may be
+ * under the break). */
+static void batch_break_flush(mm_context_t *ctx, pfn_t root, bool window, ptr_t lo, ptr_t hi)
+{
+    if (!window) {
+        break_flush(ctx, false, lo, hi);
+        return;
+    }
+    hal_tables_sync();
+    hal_tlb_invalidate(root, lo, hi + 1);
+}
+
 /* Break-before-make covers a live leaf whose memory type changes too (its
  * cacheability: VM_CACHE_DISABLED, VM_WRITE_THROUGH), not only its output
  * address or size; a change of permissions alone needs no break. */
@@ -190,6 +344,9 @@ static bool type_changes(unsigned level, pte_t old, pte_t e)
 #define PT_BREAK_BATCH 32
 typedef struct break_batch {
     unsigned n;
+    bool window;       /* kernel half: stored in a published window over [wlo, whi] */
+    pfn_t root;
+    ptr_t wlo, whi;
     ptr_t lo, hi;
     unsigned short at[PT_BREAK_BATCH];
     pte_t made[PT_BREAK_BATCH];
@@ -197,9 +354,13 @@ typedef struct break_batch {
 
 static void break_batch_store(mm_context_t *ctx, pte_t *t, break_batch_t *b)
 {
-    break_flush(ctx, false, b->lo, b->hi);
+    batch_break_flush(ctx, b->root, b->window, b->lo, b->hi);
     for (unsigned k = 0; k < b->n; k++)
         hal_pte_store(&t[b->at[k]], b->made[k]);
+    if (b->window) {
+        hal_tables_sync();
+        window_close();
+    }
     b->n = 0;
 }
 
@@ -223,8 +384,9 @@ static int split_leaf(walk_t *w, pte_t *slot, unsigned level, ptr_t va)
     }
     if (hal_break_before_make(mm_geometry)) { /* the leaf's size changes: break it first */
         ptr_t first = va & ~((ptr_t)hal_level_span(level) - 1);
-        hal_pte_store(slot, 0);
-        break_flush(w->ctx, false, first, first + ((ptr_t)hal_level_span(level) - 1));
+        break_make(w->ctx, slot, hal_pte_make_table(child, user), false, first,
+                   first + ((ptr_t)hal_level_span(level) - 1));
+        return 0;
     }
     hal_pte_store(slot, hal_pte_make_table(child, user));
     return 0;
@@ -274,7 +436,9 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
     switch (w->kind) {
     case PT_MAP: {
         pfn_t pfn = w->pfn0 + ((va - w->va0) >> PAGE_SHIFT);
-        if (hal_break_before_make(mm_geometry)) {
+        bool bbm = hal_break_before_make(mm_geometry), one_by_one = bbm && breaks_one_by_one(t, va, last);
+        bool window = bbm && batch_in_window(va) && !one_by_one, opened = false;
+        if (bbm) {
             /* Entries that get another frame are broken first, all of this
              * table's at once, and invalidated once: the loop below then
              * finds them empty. Each broken entry joins the gather's range
@@ -284,12 +448,23 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
              * range is what it was before. */
             ptr_t lo = (ptr_t)-1, hi = 0, bva = va, saved_lo = g->flush_lo, saved_hi = g->flush_hi;
             pfn_t bpfn = pfn;
+            pfn_t root = w->ctx->pgd;
             for (unsigned i = first; i < end; i++, bpfn++, bva += PAGE_SIZE) {
                 pte_t old = hal_pte_load(&t[i]), e;
                 if (!hal_pte_present(old))
                     continue;
                 if (hal_pte_pfn(1, old) == bpfn && (hal_pte_make_leaf(1, bpfn, w->flags, &e) || !type_changes(1, old, e)))
                     continue; /* the same frame, and the same type */
+                if (one_by_one) { /* kernel half: made at once (the loop below finds it done) */
+                    int err = hal_pte_make_leaf(1, bpfn, w->flags, &e);
+                    MM_ASSERT(err == 0, "flags %#x not encodable for pfn %#llx", w->flags, (unsigned long long)bpfn);
+                    break_make(w->ctx, &t[i], e, false, bva, bva + PAGE_MASK);
+                    continue;
+                }
+                if (window && !opened) {
+                    window_open(va, last);
+                    opened = true;
+                }
                 hal_pte_store(&t[i], 0);
                 gather_flush(g, bva, bva + PAGE_MASK);
                 if (w->user && !w->uncounted)
@@ -298,7 +473,7 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
                 hi = bva + PAGE_MASK;
             }
             if (lo <= hi) {
-                break_flush(w->ctx, false, lo, hi);
+                batch_break_flush(w->ctx, root, window, lo, hi);
                 g->flush_lo = saved_lo;
                 g->flush_hi = saved_hi;
             }
@@ -307,6 +482,8 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
             pte_t old = hal_pte_load(&t[i]), e;
             int err = hal_pte_make_leaf(1, pfn, w->flags, &e);
             MM_ASSERT(err == 0, "flags %#x not encodable for pfn %#llx", w->flags, (unsigned long long)pfn);
+            if (one_by_one && old == e)
+                continue; /* made by break_make above (or the same entry: nothing to do) */
             if (w->user && !w->uncounted)
                 pmm_ref(pfn);
             hal_pte_store(&t[i], e);
@@ -315,6 +492,10 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
                 if (w->user && !w->uncounted)
                     gather_unref(w->ctx, g, hal_pte_pfn(1, old));
             }
+        }
+        if (opened) { /* the makes are visible before the window closes */
+            hal_tables_sync();
+            window_close();
         }
         break;
     }
@@ -333,9 +514,13 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
         /* Under break-before-make a type change breaks its entries first, a
          * batch at a time with one invalidation; a permission change is
          * stored at once and invalidated at the end. */
-        bool bbm = hal_break_before_make(mm_geometry);
+        bool bbm = hal_break_before_make(mm_geometry), one_by_one = bbm && breaks_one_by_one(t, va, last);
         break_batch_t b;
         b.n = 0;
+        b.window = bbm && batch_in_window(va) && !one_by_one;
+        b.root = w->ctx->pgd;
+        b.wlo = va;
+        b.whi = last;
         for (unsigned i = first; i < end; i++, va += PAGE_SIZE) {
             pte_t old = hal_pte_load(&t[i]), e;
             if (!hal_pte_present(old))
@@ -351,7 +536,13 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
             MM_ASSERT(err == 0, "flags %#x not encodable for entry %#llx", f, (unsigned long long)old);
             if (e == old)
                 continue;
+            if (one_by_one && type_changes(1, old, e)) {
+                break_make(w->ctx, &t[i], e, false, va, va + PAGE_MASK);
+                continue;
+            }
             if (bbm && type_changes(1, old, e)) {
+                if (b.window && b.n == 0)
+                    window_open(b.wlo, b.whi);
                 hal_pte_store(&t[i], 0);
                 b.lo = b.n ? b.lo : va;
                 b.hi = va + PAGE_MASK;
@@ -421,13 +612,13 @@ static int walk_entry(walk_t *w, pte_t *slot, pte_t *dslot, unsigned level, ptr_
             if (hal_pte_present(e) && !hal_pte_is_leaf(level, e)) {
                 gather_subtree(w->ctx, hal_pte_pfn(level, e), level - 1, user, w->g);
                 if (bbm) { /* a leaf replaces a table: break, and drop the cached walks through it */
-                    hal_pte_store(slot, 0);
-                    break_flush(w->ctx, true, va, last);
+                    break_make(w->ctx, slot, leaf, true, va, last);
+                    return 0;
                 }
             } else if (hal_pte_present(e)) {
                 if (bbm && (hal_pte_pfn(level, e) != hal_pte_pfn(level, leaf) || type_changes(level, e, leaf))) {
-                    hal_pte_store(slot, 0); /* another output address or type: break first */
-                    break_flush(w->ctx, false, va, last);
+                    break_make(w->ctx, slot, leaf, false, va, last); /* another output address or type */
+                    return 0;
                 } else {
                     gather_flush(w->g, va, last);
                 }
@@ -466,9 +657,7 @@ static int walk_entry(walk_t *w, pte_t *slot, pte_t *dslot, unsigned level, ptr_
             err = hal_pte_set_flags(level, e, w->flags, &n);
             MM_ASSERT(err == 0, "flags %#x not encodable at level %u", w->flags, level);
             if (n != e && hal_break_before_make(mm_geometry) && type_changes(level, e, n)) {
-                hal_pte_store(slot, 0); /* another memory type: break first */
-                break_flush(w->ctx, false, va, last);
-                hal_pte_store(slot, n);
+                break_make(w->ctx, slot, n, false, va, last); /* another memory type: break first */
             } else if (n != e) {
                 hal_pte_store(slot, n);
                 gather_flush(w->g, va, last);
@@ -632,9 +821,7 @@ int pt_set_page(mm_context_t *ctx, ptr_t va, pt_cursor_t *c, pfn_t pfn, vm_flags
     pmm_ref(pfn);
     if (hal_pte_present(old) && hal_break_before_make(mm_geometry) &&
         (hal_pte_pfn(1, old) != pfn || type_changes(1, old, e))) {
-        hal_pte_store(slot, 0); /* another frame or type under a live mapping: break first */
-        break_flush(ctx, false, va, va + PAGE_MASK);
-        hal_pte_store(slot, e);
+        break_make(ctx, slot, e, false, va, va + PAGE_MASK); /* another frame or type under a live mapping */
         *c = (pt_cursor_t){ slot, e, 1 };
         gather_unref(ctx, g, hal_pte_pfn(1, old));
         return 0;

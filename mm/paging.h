@@ -179,6 +179,25 @@ int mm_unmap_user_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
  * on a user page without f->user_access (SMAP / SUM: -EFAULT). */
 int mm_handle_fault(mm_context_t *ctx, const hal_fault_t *f);
 
+/* Break-before-make windows of the kernel half (geometries with
+ * HAL_GEOMETRY_BREAK_BEFORE_MAKE): while kmm replaces a kernel-half entry
+ * through an invalid one (a direct-map leaf split into a table, a table
+ * merged back into a leaf, another memory type), another CPU that touches
+ * the range takes a translation fault on a kernel address. A kernel's fault
+ * path calls mm_break_window_retry(addr) first on a kernel-mode fault at a
+ * kernel-half address that nothing maps, before it touches anything under
+ * the direct map (it reads only kmm's static data and calls mm_cpu_id and
+ * mm_spin_wait): true when the access should just be retried, because a
+ * window over addr was open (it waited for it to close), or because the
+ * fault may have come from a window that closed before the call (once per
+ * CPU, address and window count: a second fault there is not a window's);
+ * false when no window was ever opened, for a second fault, and for an
+ * open window of the calling CPU itself over addr (a bug, reported as the
+ * fault it is).
+ * mm_break_window_open: true while a window is open, with its range. */
+bool mm_break_window_retry(ptr_t addr);
+bool mm_break_window_open(ptr_t *lo, ptr_t *hi);
+
 /* Resolves `access` (HAL_ACCESS_* bits) to the user page holding vaddr as
  * a user-mode access would (zero-on-demand, copy-on-write, shared memory),
  * then hands back its frame in *out_pfn with one reference taken for the

@@ -8,7 +8,7 @@
  *             mm_cpu_id, mm_cpus_online, mm_tlb_shootdown (a one-CPU kernel:
  *             0, 1 and a shootdown that is never called);
  *   optional  (weak defaults in mm/pmm.c) mm_irq_save / mm_irq_restore,
- *             mm_spin_wait, mm_platform_frame_freed;
+ *             mm_spin_wait, mm_platform_frame_freed, mm_kernel_address_of;
  *   optional  (weak defaults in mm/freestanding.c, freestanding builds)
  *             memset, memcpy; nothing else of a C library is used.
  * hal/hal.h's privileged operations (hal_tlb_*, hal_tables_sync,
@@ -19,6 +19,12 @@
  * - mm_phys_to_virt works for every frame of the regions given to mm_init
  *   and, from the call on, of each region added with pmm_add_region, on
  *   every CPU, at every time kmm runs (a direct map, or identity).
+ * - With HAL_GEOMETRY_BREAK_BEFORE_MAKE: kmm's code, static data and the
+ *   calling CPU's stack are reached through mappings that no direct-map
+ *   leaf covers (the kernel image, a stack area), since a kernel-half break
+ *   window may make any part of the direct map invalid for a while; and the
+ *   fault path calls mm_break_window_retry first on a kernel-mode fault at
+ *   an unmapped kernel-half address (mm/paging.h).
  * - kmm is entered from thread context or with interrupts masked; if an
  *   interrupt handler can call kmm, or the kernel preempts threads that
  *   hold kmm's locks, mm_irq_save must mask interrupts.
@@ -114,5 +120,13 @@ void mm_spin_wait(void);
  * does nothing; the host platform checks that no CPU's model TLB still
  * translates to it (a frame freed before its shootdown completed). */
 void mm_platform_frame_freed(pfn_t pfn, unsigned order);
+
+/* Optional: the kernel-half address the MMU translates when kmm accesses
+ * p, a pointer mm_phys_to_virt gave (its direct-map address). The
+ * generic layer's default is p itself, as in a kernel whose direct map
+ * those pointers are; the host platform models a direct map at an address
+ * a test chooses (kmm_host_set_direct_map). Used to tell whether a
+ * kernel-half break covers the table it writes. */
+ptr_t mm_kernel_address_of(const void *p);
 
 static inline void *pfn_va(pfn_t pfn) { return mm_phys_to_virt((uint64_t)pfn << PAGE_SHIFT); }

@@ -191,6 +191,8 @@ __attribute__((weak)) void mm_platform_frame_freed(pfn_t pfn, unsigned order)
 
 __attribute__((weak)) void mm_spin_wait(void) {}
 
+__attribute__((weak)) ptr_t mm_kernel_address_of(const void *p) { return (ptr_t)p; }
+
 __attribute__((weak)) mm_irq_state_t mm_irq_save(void) { return 0; }
 
 __attribute__((weak)) void mm_irq_restore(mm_irq_state_t state) { (void)state; }

@@ -10,6 +10,8 @@
 #include "kernel/cmdline.h"
 #include "kernel/panic.h"
 #include "kernel/printk.h"
+#include "kernel/ptwalk.h"
+#include "mm/mm.h"
 
 extern char a64_vectors[];
 extern char a64_stack_guard[], a64_stack_guard_end[]; /* entry.S */
@@ -162,12 +164,23 @@ void arch_trap_init(void)
     a64_isb();
 }
 
-/* The devices at the same addresses as in the early tables (cpu.h). */
+extern char _kernel_start[];
+
+/* The devices at the same addresses as in the early tables (cpu.h), and
+ * hal_break_make's alias page: its level-1 entry, left invalid, in the
+ * table an anchor page (the image's first, read-only) keeps. */
 void arch_map_kernel_devices(mm_context_t *k)
 {
     for (size_t i = 0; i < a64_device_count; i++)
         mm_map_kernel_pages(k, A64_DEVICE_BASE + a64_devices[i].phys, a64_devices[i].phys >> PAGE_SHIFT,
                             a64_devices[i].size >> PAGE_SHIFT, VM_RW | VM_CACHE_DISABLED | VM_GLOBAL);
+    mm_map_kernel_pages(k, A64_BREAK_ALIAS_VA - PAGE_SIZE, A64_KVA_TO_PA((ptr_t)_kernel_start) >> PAGE_SHIFT, 1,
+                        VM_READ | VM_GLOBAL);
+    pt_step_t steps[HAL_MAX_LEVELS];
+    size_t n = pt_walk_path(k->pgd, kernel_geometry, A64_BREAK_ALIAS_VA, steps);
+    if (n == 0 || steps[n - 1].level != 1 || hal_pte_present(steps[n - 1].entry))
+        panic("no level-1 table for the break alias at %lx", (unsigned long)A64_BREAK_ALIAS_VA);
+    a64_set_break_alias(&((pte_t *)pfn_va(steps[n - 1].table))[steps[n - 1].index], A64_BREAK_ALIAS_VA);
 }
 
 static bool str_eq(const char *a, const char *b)

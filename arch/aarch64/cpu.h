@@ -22,6 +22,9 @@
 /* The devices the kernel uses, at A64_DEVICE_BASE + physical (a window of
  * its own, outside the direct map). */
 #define A64_DEVICE_BASE A64_U64(0xfffffffe00000000)
+/* hal_break_make's alias page (hal/aarch64/a64.h), outside the direct map,
+ * with an anchor page below it that keeps its tables (boot.c). */
+#define A64_BREAK_ALIAS_VA A64_U64(0xfffffffd00001000)
 #define A64_PL011_PHYS A64_U64(0x09000000)
 #define A64_GICD_PHYS A64_U64(0x08000000) /* GICv2 distributor, 64 KiB */
 #define A64_GICC_PHYS A64_U64(0x08010000) /* GICv2 CPU interface, 64 KiB */

@@ -37,3 +37,12 @@ static inline const hal_geometry_t *a64_probe_geometry(bool allow_lpa2)
 {
     return a64_choose_geometry(a64_read_mmfr0(), allow_lpa2);
 }
+
+/* The alias hal_break_make stores through while a kernel-half entry is
+ * broken (hal/hal.h): a kernel-half page at alias_va, outside every range
+ * a break can cover (never in the direct map), whose level-1 entry is
+ * *alias_slot, invalid and reachable (through the direct map) whenever no
+ * break is in progress; its tables stay (another page mapped beside it
+ * keeps them). The kernel's part registers it once its kernel context
+ * maps it; before that hal_break_make stores through the slot itself. */
+void a64_set_break_alias(pte_t *alias_slot, ptr_t alias_va);

@@ -79,6 +79,9 @@ typedef uint64_t pte_t;
 extern bool a64_lpa2;
 
 #define HAL_ARCH_CODEC_SELECT
+/* hal_break_make is hal/aarch64/mmu.c's: the make store of a kernel-half
+ * break goes through a fixmap alias (a64.h, a64_set_break_alias). */
+#define HAL_ARCH_BREAK_MAKE
 static inline void hal_codec_select(const hal_geometry_t *g) { a64_lpa2 = g->pa_bits > 48; }
 
 /* The output-address field of an entry for frame pfn (fits: see a64_max_pfn). */

@@ -174,6 +174,59 @@ void hal_tlb_invalidate_all(pfn_t root)
         softmmu_tlb_drop_all(cpu, root, true);
 }
 
+/* hal_break_make (hal/hal.h): the plain sequence, recorded with the
+ * window the generic layer published for it; a test's hook runs once in
+ * the next window, between the invalidation and the make. */
+static host_break_t breaks[HOST_BREAKS_KEPT];
+static _Atomic size_t nbreaks;
+static void (*_Atomic break_hook)(void *);
+static void *break_hook_arg;
+
+void hal_break_make(pfn_t root, pte_t *slot, pte_t e, ptr_t start, ptr_t end, bool all)
+{
+    host_break_t b = { .root = root, .slot = slot, .old = hal_pte_load(slot), .made = e, .start = start, .end = end,
+                       .all = all, .cpu = this_cpu_id };
+    b.window_open = mm_break_window_open(&b.window_lo, &b.window_hi);
+    mm_irq_state_t irq = mm_irq_save();
+    hal_pte_store(slot, 0);
+    hal_tables_sync();
+    if (all)
+        hal_tlb_invalidate_all(root);
+    else
+        hal_tlb_invalidate(root, start, end);
+    void (*hook)(void *) = atomic_exchange(&break_hook, NULL);
+    if (hook)
+        hook(break_hook_arg);
+    hal_pte_store(slot, e);
+    mm_irq_restore(irq);
+    size_t n = atomic_fetch_add(&nbreaks, 1);
+    if (n < HOST_BREAKS_KEPT)
+        breaks[n] = b;
+}
+
+static _Atomic ptr_t model_direct_map;
+
+void kmm_host_set_direct_map(ptr_t base) { atomic_store(&model_direct_map, base); }
+
+ptr_t mm_kernel_address_of(const void *p)
+{
+    uintptr_t q = (uintptr_t)p, ram = (uintptr_t)host.ram;
+    ptr_t dm = atomic_load(&model_direct_map);
+    if (dm && ram && q >= ram && q - ram < host.size + HOST_SPARE)
+        return dm + host.base + (q - ram);
+    return (ptr_t)p;
+}
+
+size_t host_break_count(void) { return atomic_load(&nbreaks); }
+const host_break_t *host_break(size_t i) { return i < HOST_BREAKS_KEPT && i < atomic_load(&nbreaks) ? &breaks[i] : NULL; }
+void host_break_log_clear(void) { atomic_store(&nbreaks, 0); }
+
+void host_set_break_hook(void (*fn)(void *arg), void *arg)
+{
+    break_hook_arg = arg;
+    atomic_store(&break_hook, fn);
+}
+
 static _Atomic size_t tables_syncs;
 
 void hal_tables_sync(void) { atomic_fetch_add(&tables_syncs, 1); }
@@ -234,6 +287,9 @@ void kmm_host_fini(void)
     atomic_store(&remote_invalidations, 0);
     atomic_store(&frames_freed_cached, 0);
     atomic_store(&shootdown_hook, NULL);
+    atomic_store(&break_hook, NULL);
+    atomic_store(&model_direct_map, 0);
+    atomic_store(&nbreaks, 0);
     atomic_store(&free_check_off, false);
     softmmu_reset();
     mm_geometry = NULL;

@@ -94,6 +94,41 @@ void kmm_host_set_free_check(bool on);
  * test act in the window where other CPUs still hold old translations. */
 void host_set_shootdown_hook(void (*fn)(void *arg), void *arg);
 
+/* ---- Kernel-half break-before-make (hal_break_make, hal/hal.h) ----
+ * The generic layer sends every kernel-half break of a geometry whose
+ * invalidations broadcast through hal_break_make; the host does the plain
+ * sequence and records each call (the first HOST_BREAKS_KEPT since
+ * kmm_host_init or the last clear), with the break window the generic
+ * layer had published when it was called (mm_break_window_open). */
+#define HOST_BREAKS_KEPT 64
+/** One hal_break_make call, as the host recorded it. */
+typedef struct host_break {
+    pfn_t root;        /**< the root given for the invalidation */
+    pte_t *slot;       /**< the entry broken */
+    pte_t old;         /**< its value before the break */
+    pte_t made;        /**< its value after the make */
+    ptr_t start;       /**< first address invalidated */
+    ptr_t end;         /**< end of the range invalidated (exclusive) */
+    bool all;          /**< everything was invalidated instead (a table went) */
+    bool window_open;  /**< a break window was published when it was called */
+    ptr_t window_lo;   /**< the window's first address */
+    ptr_t window_hi;   /**< the window's last address */
+    unsigned cpu;      /**< the CPU that ran it */
+} host_break_t;
+size_t host_break_count(void);
+const host_break_t *host_break(size_t i);
+void host_break_log_clear(void);
+/* Runs fn(arg) once, in the next break window, after the invalidation and
+ * before the make: lets a test act (as another CPU) while the entry is
+ * invalid. */
+void host_set_break_hook(void (*fn)(void *arg), void *arg);
+/* Models a kernel direct map at base: from now on the generic layer takes
+ * the kernel-half address of a pointer into simulated RAM at physical pa
+ * to be base + pa (mm_kernel_address_of), as a kernel's direct map would
+ * have it; the test maps that range itself. 0: no model (pointers are
+ * their own addresses). Reset by kmm_host_fini. */
+void kmm_host_set_direct_map(ptr_t base);
+
 /* ---- The software MMU ---- */
 typedef enum softmmu_result { SOFTMMU_OK = 0, SOFTMMU_NOT_PRESENT, SOFTMMU_DENIED } softmmu_result_t;
 

@@ -9,6 +9,8 @@
  * its own direct map. Run with 2 GiB of RAM on riscv64 Sv48/Sv57 the leaf is
  * a 1 GiB one (kernel/meson.build: boot-riscv64-remap-*); elsewhere the frame
  * array lies under a 2 MiB leaf. */
+#include "kernel/fault.h"
+#include "kernel/smp.h"
 #include "tests/boot/boot_test.h"
 
 static size_t table_pages(void)
@@ -89,4 +91,86 @@ KTEST(kernel_remap_of_split_leaf_holding_frame_array_keeps_it_readable)
                   (unsigned long)probes[i], (unsigned long)mm_get_phys_addr(k, probes[i]));
     uint8_t b;
     KT_EXPECT(t, bt_read(rec_va, false, &b) == 0, "the frame record's page is not readable");
+}
+
+/* The other CPU of the test below: reads every word of the frame at va
+ * through the direct map, again and again, until told to stop. */
+typedef struct reader {
+    const volatile uint64_t *va;
+    uint64_t expect;          /* word i holds expect + i */
+    _Atomic int stop;
+    _Atomic unsigned long reads, bad;
+    uint64_t bad_value;
+} reader_t;
+
+static void read_in_a_loop(void *arg)
+{
+    reader_t *r = arg;
+    while (!atomic_load(&r->stop)) {
+        for (unsigned i = 0; i < PAGE_SIZE / 8; i++) {
+            uint64_t v = r->va[i];
+            if (v != r->expect + i && atomic_fetch_add(&r->bad, 1) == 0)
+                r->bad_value = v;
+        }
+        atomic_fetch_add(&r->reads, 1);
+        smp_poll();
+    }
+}
+
+/* CPU 0 splits the direct-map leaf over a frame and merges it back, again
+ * and again, while another CPU reads the frame through it. Under
+ * break-before-make each split and merge leaves the leaf invalid for a
+ * while (a window): the reader's faults in it must wait for the window to
+ * close and retry (mm_break_window_retry), never panic, and every word it
+ * reads must be the frame's. */
+#define SPLIT_MERGE_ROUNDS 300
+KTEST(kernel_remap_split_and_merge_while_another_cpu_reads_under_the_leaf)
+{
+    if (smp_cpu_count() < 2)
+        KT_SKIP(t, "one CPU");
+    const ptr_t dmb = kernel_boot_info->direct_map_base;
+    mm_context_t *k = mm_kernel_context();
+    const vm_flags dflags = VM_RW | VM_GLOBAL;
+    size_t free0 = pmm_free_frames(), tables0 = table_pages();
+    pfn_t x = pmm_alloc();
+    KT_ASSERT(t, x != PMM_NO_FRAME, "no frame");
+    uint64_t *words = pfn_va(x);
+    const uint64_t expect = 0x5eed000000000000ull | ((uint64_t)x << 12);
+    for (unsigned i = 0; i < PAGE_SIZE / 8; i++)
+        words[i] = expect + i;
+    ptr_t x_va = (ptr_t)words;
+    pte_t e;
+    unsigned level = leaf_level(x_va, &e, NULL);
+    if (level < 2) {
+        pmm_free(x);
+        KT_SKIP(t, "the frame is not under a huge direct-map leaf");
+    }
+    ptr_t span = (ptr_t)hal_level_span(level), h_va = ALIGN_DOWN(x_va, span);
+    size_t retries0 = kernel_fault_stats.break_window_retries;
+
+    static reader_t r;
+    r = (reader_t){ .va = (const volatile uint64_t *)words, .expect = expect };
+    unsigned cpu = 1;
+    smp_start_work(cpu, read_in_a_loop, &r);
+    while (atomic_load(&r.reads) == 0)
+        smp_poll();
+    for (unsigned round = 0; round < SPLIT_MERGE_ROUNDS && atomic_load(&r.bad) == 0; round++) {
+        /* the frame's page over itself: the leaf splits down to 4 KiB */
+        mm_map_kernel_pages(k, x_va, (pfn_t)((x_va - dmb) >> PAGE_SHIFT), 1, dflags);
+        /* the whole span again: one leaf replaces the tables */
+        mm_map_kernel_pages(k, h_va, (pfn_t)((h_va - dmb) >> PAGE_SHIFT), (size_t)(span >> PAGE_SHIFT), dflags);
+    }
+    unsigned long reads_during = atomic_load(&r.reads);
+    atomic_store(&r.stop, 1);
+    smp_wait_work(cpu);
+    size_t retries = kernel_fault_stats.break_window_retries - retries0;
+    printk("# %u split/merge rounds of a level-%u leaf; the other CPU read the page %lu times, %zu faults retried "
+           "after a break window\n", SPLIT_MERGE_ROUNDS, level, reads_during, retries);
+    KT_EXPECT(t, r.bad == 0, "the other CPU read %lu wrong words (first %llx)", atomic_load(&r.bad),
+              (unsigned long long)r.bad_value);
+    KT_EXPECT(t, reads_during > 1, "the other CPU read only %lu times", reads_during);
+    KT_EXPECT(t, leaf_level(x_va, &e, NULL) == level, "no level-%u leaf after the rounds", level);
+    pmm_free(x);
+    KT_EXPECT(t, table_pages() == tables0, "%zu table pages, expected %zu", table_pages(), tables0);
+    KT_EXPECT(t, pmm_free_frames() == free0, "%zu free frames, expected %zu", pmm_free_frames(), free0);
 }

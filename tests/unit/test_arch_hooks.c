@@ -4,6 +4,10 @@
  * on in the geometry under test (kmm_host_init_flags), as aarch64's
  * geometries declare it, and the software MMU checks what the MMU would
  * demand. Runs in every geometry of every arch. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
 #include "fixture.h"
 #include "mm/check.h"
 #include "mm/cow.h"
@@ -540,4 +544,228 @@ Test(arch_hooks, broadcast_invalidation_reaches_every_cpu_without_a_shootdown)
     cr_assert_eq(l.shootdowns, 1, "local invalidations: CPU 1 is shot down");
     cr_assert_eq(l.remote, 1);
     cr_assert_eq(l.cpu1_after, SOFTMMU_NOT_PRESENT);
+}
+
+/* ---- Kernel-half break windows (hal_break_make, mm_break_window_*) ---- */
+
+#define BBM_BROADCAST (HAL_GEOMETRY_BREAK_BEFORE_MAKE | HAL_GEOMETRY_BROADCAST_INVALIDATION)
+
+/* The split and the merge of a kernel 2 MiB leaf are each one
+ * hal_break_make of exactly that entry, over exactly its range, with the
+ * window published meanwhile and closed afterwards. */
+Test(arch_hooks, bbm_kernel_half_split_and_merge_go_through_hal_break_make_in_a_window)
+{
+    reinit(BBM_BROADCAST);
+    mm_context_t *k = mm_kernel_context();
+    const ptr_t va = HUGE_VA(), span = (ptr_t)2 << 20;
+    mm_map_kernel_pages(k, va, HUGE_PFN, 512, VM_RW);
+    pte_t *slot;
+    cr_assert_eq(kernel_leaf(va, &slot), 2);
+    pte_t leaf = hal_pte_load(slot);
+    touch_kernel(k, va + 0x10000, ((uint64_t)HUGE_PFN << PAGE_SHIFT) + 0x10000);
+    host_break_log_clear();
+    mm_map_kernel_pages(k, va + 0x10000, HUGE_PFN + 0x10, 1, VM_RW); /* the page over itself: a split */
+    cr_assert_eq(host_break_count(), 1, "one break: the split");
+    const host_break_t *b = host_break(0);
+    cr_assert_eq(b->slot, slot);
+    cr_assert_eq(b->old, leaf);
+    cr_assert_eq(b->made, hal_pte_load(slot), "the make is the table that now holds the 4 KiB leaves");
+    cr_assert(hal_pte_present(b->made) && !hal_pte_is_leaf(2, b->made));
+    cr_assert_eq(b->start, va);
+    cr_assert_eq(b->end, va + span);
+    cr_assert(!b->all);
+    cr_assert_eq(b->root, k->pgd);
+    cr_assert(b->window_open, "no break window was published around the break");
+    cr_assert_eq(b->window_lo, va);
+    cr_assert_eq(b->window_hi, va + span - 1);
+    cr_assert_eq(kernel_leaf(va + 0x10000, NULL), 1);
+    cr_assert(!mm_break_window_open(NULL, NULL), "the window is still open after the operation");
+
+    mm_map_kernel_pages(k, va, HUGE_PFN, 512, VM_RW); /* the whole span: the leaf replaces the table */
+    cr_assert_eq(host_break_count(), 2, "one break: the merge");
+    b = host_break(1);
+    cr_assert_eq(b->slot, slot);
+    cr_assert_eq(b->made, leaf);
+    cr_assert(b->all, "a table went: everything is invalidated");
+    cr_assert(b->window_open);
+    cr_assert_eq(b->window_lo, va);
+    cr_assert_eq(b->window_hi, va + span - 1);
+    cr_assert(!mm_break_window_open(NULL, NULL));
+    cr_assert_eq(bbm_violations(), 0);
+    touch_kernel(k, va + 0x10000, ((uint64_t)HUGE_PFN << PAGE_SHIFT) + 0x10000);
+    ASSERT_TLB_CLEAN();
+}
+
+/* Where the invalidation does not broadcast (a shootdown would be needed
+ * inside the window), and in the user half whatever the geometry, breaks
+ * are the generic sequence: hal_break_make is never called. */
+Test(arch_hooks, bbm_user_half_and_local_invalidation_breaks_do_not_use_hal_break_make)
+{
+    reinit(BBM_BROADCAST);
+    mm_context_t *ctx = new_ctx();
+    lock(ctx);
+    cr_assert(!IS_ERR(cow_allocate_zeroed_pages(ctx, 1, USER_VA, VALLOC_EXACT, VM_USER_RW)));
+    unlock(ctx);
+    uint8_t byte = 1;
+    cr_assert_eq(softmmu_read(ctx, USER_VA, &byte, 1, true), 0); /* the zero page */
+    host_break_log_clear();
+    host_tlb_log_clear();
+    cr_assert_eq(softmmu_write(ctx, USER_VA, "x", 1, true), 0); /* another frame under a live mapping: a break */
+    cr_assert_eq(host_tlb_event_count(), 1, "the user-half break was invalidated");
+    cr_assert_eq(host_break_count(), 0, "a user-half break went through hal_break_make");
+    mm_destroy_context(ctx);
+
+    if (native_flags() & HAL_GEOMETRY_BROADCAST_INVALIDATION)
+        return; /* aarch64: always broadcast */
+    reinit(HAL_GEOMETRY_BREAK_BEFORE_MAKE);
+    mm_context_t *k = mm_kernel_context();
+    mm_map_kernel_pages(k, HUGE_VA(), HUGE_PFN, 512, VM_RW);
+    host_break_log_clear();
+    host_tlb_log_clear();
+    mm_map_kernel_pages(k, HUGE_VA(), HUGE_PFN, 1, VM_RW); /* a split */
+    cr_assert_eq(host_tlb_event(0)->start, HUGE_VA(), "the split was broken and invalidated");
+    cr_assert_eq(host_break_count(), 0);
+}
+
+/* A level-1 batch of the kernel half (4 KiB pages to other frames) is one
+ * break of the table's entries with one invalidation, published as a
+ * window over the batch's range; no hal_break_make (the table is not among
+ * the pages it remaps). */
+Test(arch_hooks, bbm_kernel_half_page_batch_breaks_in_one_window)
+{
+    reinit(BBM_BROADCAST);
+    mm_context_t *k = mm_kernel_context();
+    const ptr_t va = HUGE_VA() + PAGE_SIZE;
+    mm_map_kernel_pages(k, va, HUGE_PFN, 4, VM_RW);
+    host_break_log_clear();
+    host_tlb_log_clear();
+    mm_map_kernel_pages(k, va, HUGE_PFN + 100, 4, VM_RW);
+    cr_assert_eq(host_break_count(), 0);
+    cr_assert_eq(host_tlb_event_count(), 1, "one break of the four entries");
+    cr_assert_eq(host_tlb_event(0)->start, va);
+    cr_assert_eq(host_tlb_event(0)->end, va + 4 * PAGE_SIZE);
+    cr_assert(!mm_break_window_open(NULL, NULL));
+    cr_assert_eq(bbm_violations(), 0);
+    touch_kernel(k, va + 3 * PAGE_SIZE, (uint64_t)(HUGE_PFN + 103) << PAGE_SHIFT);
+}
+
+/* Another CPU's fault inside a kernel-half break window: mm_break_window_retry
+ * waits until the window closes, then says retry; a second fault at the
+ * same address after that window is not the window's (false). The
+ * window's own CPU never waits for it (false); a fault outside the open
+ * window may come from an earlier one: retried once, not twice; a user
+ * address is never retried. */
+typedef struct window_probe {
+    ptr_t addr;
+    _Atomic int done;
+    bool retry;
+} window_probe_t;
+
+static void *probe_as_cpu1(void *arg)
+{
+    window_probe_t *p = arg;
+    kmm_host_cpu_set(1);
+    p->retry = mm_break_window_retry(p->addr);
+    atomic_store(&p->done, 1);
+    return NULL;
+}
+
+typedef struct in_window {
+    ptr_t va;
+    window_probe_t probe;
+    pthread_t thread;
+    bool waited;       /* the other CPU was still waiting 50 ms into the window */
+    bool own, outside, outside_again, user;
+} in_window_t;
+
+static void act_in_window(void *arg)
+{
+    in_window_t *w = arg;
+    w->own = mm_break_window_retry(w->va + 0x10000);
+    w->outside = mm_break_window_retry(w->va + ((ptr_t)2 << 20));
+    w->outside_again = mm_break_window_retry(w->va + ((ptr_t)2 << 20));
+    w->user = mm_break_window_retry(USER_VA);
+    w->probe.addr = w->va + 0x10000;
+    pthread_create(&w->thread, NULL, probe_as_cpu1, &w->probe);
+    struct timespec ts = { 0, 50 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    w->waited = !atomic_load(&w->probe.done);
+}
+
+Test(arch_hooks, bbm_fault_in_a_kernel_break_window_waits_for_it_then_retries_once)
+{
+    reinit(BBM_BROADCAST);
+    mm_context_t *k = mm_kernel_context();
+    static in_window_t w;
+    w = (in_window_t){ .va = HUGE_VA() };
+    mm_map_kernel_pages(k, w.va, HUGE_PFN, 512, VM_RW);
+    cr_assert(!mm_break_window_retry(w.va + 0x10000), "no window yet");
+    cr_assert(!mm_break_window_retry(w.va + 0x10000), "no window yet, a second time");
+    host_set_break_hook(act_in_window, &w);
+    mm_map_kernel_pages(k, w.va + 0x10000, HUGE_PFN + 0x10, 1, VM_RW); /* a split */
+    pthread_join(w.thread, NULL);
+    cr_assert(w.waited, "the other CPU did not wait for the window to close");
+    cr_assert(w.probe.retry, "the other CPU was not told to retry");
+    cr_assert(!w.own, "the window's own CPU would wait for itself");
+    cr_assert(w.outside, "a fault outside the open window (maybe from a closed one) was not retried");
+    cr_assert(!w.outside_again, "a fault outside the open window was retried twice");
+    cr_assert(!w.user, "a user address was retried");
+    /* The retried access faults again (it would not, the window being
+     * closed; here it stands for a fault that is not the window's). */
+    window_probe_t again = { .addr = w.va + 0x10000 };
+    pthread_t th;
+    pthread_create(&th, NULL, probe_as_cpu1, &again);
+    pthread_join(th, NULL);
+    cr_assert(!again.retry, "a second fault after the window was retried again");
+    /* CPU 1 faulting elsewhere under the closed window's range, once: it may
+     * have come from the window (closed before the fault path looked). */
+    window_probe_t late = { .addr = w.va + 0x20000 };
+    pthread_create(&th, NULL, probe_as_cpu1, &late);
+    pthread_join(th, NULL);
+    cr_assert(late.retry);
+    kmm_host_cpu_set(0);
+}
+
+/* With a model direct map (the kernel's view of the tables kmm writes): a
+ * level-1 remap of the kernel half whose pages include the table's own
+ * page breaks entry by entry through hal_break_make (the batch's make
+ * stores would go through the very page it broke); a remap of the same
+ * table's other pages is one batch, without it. */
+Test(arch_hooks, bbm_kernel_page_remap_over_its_own_table_goes_through_hal_break_make)
+{
+    reinit(BBM_BROADCAST);
+    mm_context_t *k = mm_kernel_context();
+    const ptr_t dm = KBASE() + ((ptr_t)16 << 30);
+    const uint64_t base = kmm_host_phys_base(), size = kmm_host_phys_size();
+    kmm_host_set_direct_map(dm);
+    mm_map_kernel_pages(k, dm + base, (pfn_t)(base >> PAGE_SHIFT), (size_t)(size >> PAGE_SHIFT), VM_RW);
+    pfn_t x = pmm_alloc(); /* the next table the allocator hands out */
+    cr_assert_neq(x, PMM_NO_FRAME);
+    pmm_free(x);
+    const ptr_t x_va = dm + ((ptr_t)x << PAGE_SHIFT);
+    cr_assert_eq(kernel_leaf(x_va, NULL), 2, "the model direct map is not made of 2 MiB leaves at %#lx",
+                 (unsigned long)x_va);
+    mm_map_kernel_pages(k, x_va, x, 1, VM_RW); /* the page over itself: the leaf splits into table x */
+    pte_t *slot;
+    cr_assert_eq(kernel_leaf(x_va, &slot), 1);
+    cr_assert_eq((uintptr_t)slot & ~(uintptr_t)PAGE_MASK, (uintptr_t)pfn_va(x), "the split's table is not x");
+    cr_assert_eq(mm_kernel_address_of(slot), x_va + ((uintptr_t)slot & PAGE_MASK));
+
+    /* Another page of the same table: one batch. */
+    const ptr_t other = (x_va & (((ptr_t)2 << 20) - 1)) == 0 ? x_va + PAGE_SIZE : x_va - PAGE_SIZE;
+    host_break_log_clear();
+    mm_map_kernel_pages(k, other, HUGE_PFN, 1, VM_RW);
+    cr_assert_eq(host_break_count(), 0, "a batch that does not cover its table went through hal_break_make");
+    /* The table's own page to another frame: the hook, for exactly that entry. */
+    pte_t *self;
+    cr_assert_eq(kernel_leaf(x_va, &self), 1);
+    mm_map_kernel_pages(k, x_va, HUGE_PFN + 1, 1, VM_RW);
+    cr_assert_eq(host_break_count(), 1, "the table's own page was not broken through hal_break_make");
+    cr_assert_eq(host_break(0)->slot, self);
+    cr_assert_eq(host_break(0)->start, x_va);
+    cr_assert_eq(host_break(0)->end, x_va + PAGE_SIZE);
+    cr_assert_eq(hal_pte_pfn(1, host_break(0)->made), HUGE_PFN + 1);
+    cr_assert(host_break(0)->window_open);
+    cr_assert_eq(bbm_violations(), 0);
+    kmm_host_set_direct_map(0);
 }
