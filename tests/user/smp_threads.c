@@ -98,6 +98,16 @@ static void blocked_joiner(void *arg)
     u_add(&S->survived, 1);
 }
 
+/* On several CPUs, yields (bounded) until the threads of S->cpus have been
+ * seen on two of them: an idle CPU takes a spinner only when its thread is
+ * scheduled, which on a loaded host can take a while. */
+static void await_spread(void)
+{
+    unsigned long ncpus = u_ncpus();
+    for (unsigned long i = 0; ncpus > 1 && i < 200000 && u_popcount(S->cpus) < 2; i++)
+        sys_yield();
+}
+
 /* A process with spinners on the other CPUs, one in system calls and one
  * blocked in join; its main thread ends it (how = 0: exit(7); 1: a write
  * to an unmapped page). Runs in a forked child. */
@@ -110,6 +120,7 @@ static void ending_process(void *arg)
     uthread_start(&t[SPINNERS], blocked_joiner, (void *)(uintptr_t)sys_getpid());
     u_await(&S->started, SPINNERS + 1);
     u_note_cpu(&S->cpus);
+    await_spread();
     if (how == 0)
         sys_exit(7);
     *(volatile int *)0x1000 = 1; /* nothing is mapped there */
@@ -178,6 +189,7 @@ static void kernel_stack_churn(void)
         for (int i = 0; i < 3; i++)
             uthread_join(&t[i], NULL);
     }
+    await_spread();
     unsigned long calls = S->syscalls;
     S->stop = 1;
     for (int i = 0; i < spinners; i++)
@@ -203,9 +215,7 @@ int main(void)
     for (int i = 0; i < SPINNERS; i++)
         uthread_start(&t[i], spinner, (void *)0);
     u_await(&S->started, SPINNERS);
-    unsigned long ncpus = u_ncpus();
-    for (unsigned long i = 0; ncpus > 1 && i < 200000 && u_popcount(S->cpus) < 2; i++)
-        sys_yield();
+    await_spread();
     S->stop = 1;
     for (int i = 0; i < SPINNERS; i++)
         uthread_join(&t[i], NULL);
