@@ -760,3 +760,118 @@ Test(issue15, context_loaded_by_the_embedder_receives_shootdowns_until_unloaded)
     mm_switch_context(mm_kernel_context());
     mm_destroy_context(ctx);
 }
+
+/* ---- Edge cases an embedder may hit (adversarial review of issue 15) ---- */
+
+/* Giving frames is bounded by the span or region the first frame lies in:
+ * a range from the span's last frame into a region added right after it, or
+ * from a region into the next one adjacent to it, is refused whole, though
+ * every frame of it exists. A frame taken out and given back twice: the
+ * second gift is refused. */
+Test(issue15, gifts_across_span_and_region_edges_are_refused_whole)
+{
+    pmm_stats_t s0, s1;
+    uint64_t spare = kmm_host_spare_base();
+    cr_assert_eq(pmm_add_region(spare, MIB), 0);
+    cr_assert_eq(pmm_add_region(spare + MIB, MIB), 0);
+    size_t hogged;
+    pfn_t *hog = hog_all_frames(&hogged);
+    pfn_t end0 = spare >> KMM_PAGE_SHIFT, end1 = end0 + 256;
+    /* the span's last frame and the second region's first data frame, both held */
+    for (size_t i = 0; i < hogged; i++)
+        if (hog[i] == end0 - 1 || hog[i] == end1 - 1) {
+            pmm_free(hog[i]);
+            hog[i] = hog[--hogged];
+            i--;
+        }
+    pfn_t a = pmm_take_frame(), b = pmm_take_frame();
+    cr_assert(a != PMM_NO_FRAME && b != PMM_NO_FRAME);
+    cr_assert((a == end0 - 1 && b == end1 - 1) || (a == end1 - 1 && b == end0 - 1), "took %#llx and %#llx",
+              (unsigned long long)a, (unsigned long long)b);
+    pmm_get_stats(&s0);
+    cr_assert_eq(pmm_give_frames(end0 - 1, 2), -EINVAL, "from the span into the region after it");
+    cr_assert_eq(pmm_give_frames(end1 - 1, 2), -EINVAL, "from a region into the next (its records)");
+    cr_assert_eq(pmm_give_frames(end1 - 1, 3), -EINVAL);
+    pmm_get_stats(&s1);
+    assert_region_stats(&s0, &s1);
+    cr_assert_eq(pmm_give_frames(end0 - 1, 1), 0);
+    cr_assert_eq(pmm_give_frames(end0 - 1, 1), -EINVAL, "the same frame given twice");
+    cr_assert_eq(pmm_give_frames(end1 - 1, 1), 0);
+    pmm_get_stats(&s1);
+    cr_assert_eq(s1.free_frames, 2);
+    cr_assert_eq(s1.managed_frames, s0.managed_frames + 2);
+    cr_assert_eq(s1.reserved_frames, s0.reserved_frames - 2);
+    free_all(hog, hogged);
+    check_invariants();
+}
+
+/* mm_get_user_page checks the access as user mode would: an instruction
+ * fetch from a non-executable page, a read-and-write of a read-only page,
+ * and a write to a read-only page shared by fork are refused, with no
+ * reference and no frame taken, and nothing made writable. */
+Test(issue15, get_user_page_refuses_what_user_mode_may_not_do_and_pins_nothing)
+{
+    mm_context_t *ctx = new_ctx();
+    cr_assert(!IS_ERR(anon(ctx, VA, 1, VM_RW, 0)));
+    cr_assert(!IS_ERR(anon(ctx, VA + PAGE_SIZE, 1, VM_READ, 0)));
+    put64(ctx, VA, 0x77);
+    cr_assert_eq(get64(ctx, VA + PAGE_SIZE), 0);
+    mm_lock_ctx_pair(ctx, NULL);
+    cr_assert_eq(mm_protect_locked(ctx, VA, 1, VM_USER_RO), 0);
+    mm_unlock_ctx_pair(ctx, NULL);
+    mm_context_t *child = mm_clone_context(ctx);
+    cr_assert(!IS_ERR(child));
+    pfn_t shared = mm_get_phys_addr(ctx, VA) >> KMM_PAGE_SHIFT;
+    cr_assert_eq(pmm_refcount(shared), 2);
+    size_t free0 = pmm_free_frames();
+    pfn_t p = 99;
+    cr_assert_eq(mm_get_user_page(ctx, VA, HAL_ACCESS_EXEC, &p), -EFAULT, "fetch from a non-executable page");
+    cr_assert_eq(mm_get_user_page(ctx, VA, HAL_ACCESS_READ | HAL_ACCESS_WRITE, &p), -EFAULT);
+    cr_assert_eq(mm_get_user_page(child, VA, HAL_ACCESS_WRITE, &p), -EFAULT, "write to a read-only shared page");
+    cr_assert_eq(mm_get_user_page(ctx, VA + PAGE_SIZE, HAL_ACCESS_WRITE, &p), -EFAULT, "write to the zero page");
+    cr_assert_eq(mm_get_user_page(ctx, VA, 8, &p), -EINVAL, "an access kind that does not exist");
+    cr_assert_eq(p, 99);
+    cr_assert_eq(pmm_refcount(shared), 2);
+    cr_assert_eq(pmm_free_frames(), free0);
+    cr_assert_eq(mm_get_user_page(child, VA, HAL_ACCESS_READ, &p), 0);
+    cr_assert_eq(p, shared);
+    cr_assert_eq(pmm_refcount(shared), 3, "the pin");
+    cr_assert_eq(pmm_release(p), 2);
+    check_invariants();
+    mm_destroy_context(child);
+    mm_destroy_context(ctx);
+}
+
+/* A fork reserve no memory can meet (SIZE_MAX) is refused like any other,
+ * with nothing left behind. */
+Test(issue15, clone_reserve_beyond_all_memory_is_refused_with_nothing_left)
+{
+    mm_context_t *parent = new_ctx();
+    cr_assert(!IS_ERR(anon(parent, VA, 2, VM_RW, 0)));
+    put64(parent, VA, 1);
+    size_t free0 = pmm_free_frames();
+    mm_stats_t s0, s1;
+    mm_get_stats(&s0);
+    mm_context_t *c = mm_clone_context_opts(parent, &(mm_clone_opts_t){ .reserve_frames = SIZE_MAX });
+    cr_assert_eq(PTR_ERR(c), -ENOMEM);
+    mm_get_stats(&s1);
+    cr_assert_eq(pmm_free_frames(), free0);
+    cr_assert_eq(s1.contexts, s0.contexts);
+    cr_assert_eq(s1.vmaps, s0.vmaps);
+    cr_assert_eq(s1.table_pages, s0.table_pages);
+    cr_assert_eq(pmm_refcount(mm_get_phys_addr(parent, VA) >> KMM_PAGE_SHIFT), 1);
+    mm_destroy_context(parent);
+}
+
+/* The same context loaded and unloaded again is destroyed normally. */
+Test(issue15, a_context_unloaded_again_is_destroyed_normally)
+{
+    size_t free0 = pmm_free_frames();
+    mm_context_t *ctx = new_ctx();
+    cr_assert_eq(kmm_host_cpu_set(1), 0);
+    mm_context_loaded(ctx);
+    mm_context_unloaded(ctx);
+    cr_assert_eq(kmm_host_cpu_set(0), 0);
+    mm_destroy_context(ctx);
+    cr_assert_eq(pmm_free_frames(), free0);
+}
