@@ -25,6 +25,7 @@ int mm_init(const mm_boot_info_t *info)
     shm_reset();
     cow_reset();
     slab_reset();
+    pmm_set_max_pfn(hal_max_pfn(g));
     int err = pmm_init(info->regions, info->nregions);
     if (err)
         return err;

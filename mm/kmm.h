@@ -335,7 +335,9 @@ pfn_t pmm_take_frame(void);
  * the rest of it is free and managed on return, for good (single frames
  * can still be taken out with pmm_take_frame). Returns 0, or, with nothing
  * changed: -EINVAL (unaligned, empty, wrapping, too small to hold its
- * records and one frame, or more frames than 32-bit frame indices leave),
+ * records and one frame, a frame beyond the physical addresses the
+ * geometry's entries can encode, or more frames than 32-bit frame indices
+ * leave),
  * -EEXIST (overlaps mm_init's span, its reserved holes included, or a
  * region added before), -ENOMEM (PMM_MAX_REGIONS added already). Takes the
  * allocator's lock. Frames of mm_init's span keep the fastest lookup;

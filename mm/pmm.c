@@ -77,7 +77,8 @@ static struct {
     } regions[PMM_MAX_REGIONS];
     _Atomic size_t nregions;
     pfn_t next_index;      /* index the next added region starts at */
-} pmm;
+    pfn_t max_pfn;         /* the highest frame an entry can encode (pmm_set_max_pfn) */
+} pmm = { .max_pfn = PMM_NO_FRAME };
 
 /* A CPU's cache of free frames, on a cache line of its own. */
 typedef struct cache {
@@ -703,6 +704,8 @@ pfn_t pmm_take_frame(void)
 
 /* ---- memory added after start-up ---- */
 
+void pmm_set_max_pfn(pfn_t max_pfn) { pmm.max_pfn = max_pfn; }
+
 int pmm_add_region(uint64_t base, uint64_t size)
 {
     if ((base | size) & PAGE_MASK || size == 0 || base + size < base)
@@ -711,6 +714,8 @@ int pmm_add_region(uint64_t base, uint64_t size)
     size_t array_frames = ALIGN_UP(n * sizeof(frame_t), PAGE_SIZE) >> PAGE_SHIFT;
     if (n <= array_frames)
         return -EINVAL; /* no room for a frame beside its records */
+    if (hi - 1 > pmm.max_pfn)
+        return -EINVAL; /* frames no entry could map */
     spinlock_acquire(&pmm.lock);
     int err = 0;
     size_t nr = atomic_load_explicit(&pmm.nregions, memory_order_relaxed);

@@ -25,6 +25,10 @@
  * (any order, may overlap). The frame array is carved from usable memory.
  * Returns 0, -EINVAL for no usable memory, -ENOMEM if the array does not fit. */
 int pmm_init(const mm_region_t *regions, size_t n);
+/* The highest frame a page-table entry of the geometry in force can encode
+ * (mm_init sets it before pmm_init; until then every frame): pmm_add_region
+ * refuses memory beyond it. */
+void pmm_set_max_pfn(pfn_t max_pfn);
 
 /* Locking: the allocator takes its own locks (the calling CPU's cache, the
  * buddy lists), after any context lock the caller holds; a cross-CPU call
@@ -121,8 +125,8 @@ pfn_t pmm_take_frame(void);
  * adding allocates nothing; the rest becomes free and managed at once.
  * mm_phys_to_virt must reach the whole region from now on. 0, or, with
  * nothing changed: -EINVAL (unaligned, empty, wrapping, too small to hold
- * its records and one frame, or more frames than 32-bit frame indices
- * leave), -EEXIST (overlaps the initial span, reserved holes included, or
+ * its records and one frame, a frame beyond pmm_set_max_pfn's limit, or
+ * more frames than 32-bit frame indices leave), -EEXIST (overlaps the initial span, reserved holes included, or
  * an added region), -ENOMEM (PMM_MAX_REGIONS added already). A region
  * stays for good; its frames can be taken out one by one (pmm_take_frame)
  * and given back (pmm_give_frames). Takes the allocator's lock. Frames of

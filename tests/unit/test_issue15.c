@@ -763,6 +763,23 @@ Test(issue15, context_loaded_by_the_embedder_receives_shootdowns_until_unloaded)
 
 /* ---- Edge cases an embedder may hit (adversarial review of issue 15) ---- */
 
+/* A region whose frames the arch's entries cannot encode (at or beyond
+ * 2^pa_bits) would hand out frames no mapping can take: it is refused with
+ * -EINVAL before anything is touched (not even its records), whole or
+ * straddling the limit; the last encodable frame is the limit's edge. */
+Test(issue15, region_beyond_the_physical_address_width_is_refused)
+{
+    pmm_stats_t s0, s1;
+    pmm_get_stats(&s0);
+    uint64_t top = (uint64_t)(hal_max_pfn(G()) + 1) << KMM_PAGE_SHIFT; /* first address no entry encodes */
+    cr_assert_eq(pmm_add_region(top, MIB), -EINVAL, "a region above the physical address width");
+    cr_assert_eq(pmm_add_region(top - MIB, 2 * MIB), -EINVAL, "a region across the physical address width");
+    cr_assert_eq(pmm_add_region(top - PAGE_SIZE, 2 * PAGE_SIZE), -EINVAL, "its last frame beyond the width");
+    pmm_get_stats(&s1);
+    assert_region_stats(&s0, &s1);
+    cr_assert_eq(spans(), 1);
+}
+
 /* Giving frames is bounded by the span or region the first frame lies in:
  * a range from the span's last frame into a region added right after it, or
  * from a region into the next one adjacent to it, is refused whole, though
