@@ -192,7 +192,8 @@ void mm_get_stats(mm_stats_t *out);
 /** @{ */
 /** A new context with an empty user half, or ERR_PTR(-ENOMEM). Takes no context lock. */
 mm_context_t *mm_create_context(void);
-/** Destroys ctx (not active, not the kernel's): every vmap, table and reference. Takes its lock (the caller must not hold it). */
+/** Destroys ctx (not active, not loaded on any CPU by mm_context_loaded, not the kernel's: each panics): every
+ * vmap, table and reference. Takes its lock (the caller must not hold it). */
 void mm_destroy_context(mm_context_t *ctx);
 /** Makes ctx the calling CPU's address space. Takes no context lock; call with interrupts masked. */
 void mm_switch_context(mm_context_t *ctx);

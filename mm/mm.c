@@ -36,6 +36,7 @@ static mm_context_t *context_alloc(void)
     ctx->mm_lock = (spinlock_t)SPINLOCK_INIT;
     ctx->vmaps = (vm_tree_t)VM_TREE_INIT(&vmap_tree_alloc);
     atomic_store_explicit(&ctx->cpus, 0, memory_order_relaxed);
+    atomic_store_explicit(&ctx->loaded, 0, memory_order_relaxed);
     ctx->is_kernel = false;
     __atomic_fetch_add(&live_contexts, 1, __ATOMIC_RELAXED);
     return ctx;
@@ -113,6 +114,9 @@ void mm_destroy_context(mm_context_t *ctx)
     for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++)
         MM_ASSERT(atomic_load_explicit(&active_ctx[cpu], memory_order_relaxed) != ctx,
                   "context %p (root %#llx) is active on CPU %u", (void *)ctx, (unsigned long long)ctx->pgd, cpu);
+    mm_cpumask_t loaded = atomic_load_explicit(&ctx->loaded, memory_order_relaxed);
+    MM_ASSERT(loaded == 0, "context %p (root %#llx) is still loaded on CPUs %#llx (mm_context_loaded without mm_context_unloaded)",
+              (void *)ctx, (unsigned long long)ctx->pgd, (unsigned long long)loaded);
     spinlock_acquire(&ctx->mm_lock);
     vm_tree_node_t *n;
     while ((n = vm_tree_first_from(&ctx->vmaps, 0)) != NULL)
@@ -167,6 +171,7 @@ void mm_context_loaded(mm_context_t *ctx)
      * the root, so an operation either shoots this CPU down or finished its
      * stores before the first walk. */
     atomic_fetch_or(&ctx->cpus, MM_CPU_BIT(cpu));
+    atomic_fetch_or(&ctx->loaded, MM_CPU_BIT(cpu));
 }
 
 void mm_context_unloaded(mm_context_t *ctx)
@@ -176,6 +181,7 @@ void mm_context_unloaded(mm_context_t *ctx)
     MM_ASSERT(ctx && ctx != kernel_ctx, "context %p is not a user context", (void *)ctx);
     MM_ASSERT(atomic_load_explicit(&active_ctx[cpu], memory_order_relaxed) != ctx,
               "context %p is this CPU's active context (mm_switch_context keeps its bit)", (void *)ctx);
+    atomic_fetch_and(&ctx->loaded, ~MM_CPU_BIT(cpu));
     atomic_fetch_and(&ctx->cpus, ~MM_CPU_BIT(cpu));
 }
 

@@ -74,6 +74,9 @@ struct mm_context {
      * mm_switch_context before the CPU loads the root, cleared when the CPU
      * switches away (activation drops the old context's translations). */
     _Atomic mm_cpumask_t cpus;
+    /* CPUs between mm_context_loaded and mm_context_unloaded (their MMU may
+     * walk the root): mm_destroy_context refuses to free it under them. */
+    _Atomic mm_cpumask_t loaded;
     bool is_kernel;          /* the kernel context (mm_kernel_context) */
     size_t reserved_vmaps;   /* vmaps with reserved set: the range checks of mm_do_* look for them */
 };
@@ -114,7 +117,8 @@ pfn_t mm_zero_page(void);
 mm_context_t *mm_create_context(void);
 /* Destroys every vmap (dropping the references of their pages), frees the
  * user-half tables, the root and the context. The context must not be active
- * nor locked, and must not be the kernel context. */
+ * (nor loaded on a CPU by mm_context_loaded without mm_context_unloaded) nor
+ * locked, and must not be the kernel context: each of these panics. */
 void mm_destroy_context(mm_context_t *ctx);
 /* Makes ctx the active address space of the calling CPU (hal_mmu_activate
  * with ctx's root and the kernel context's) and records it in ctx->cpus (the

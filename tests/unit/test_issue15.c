@@ -2,6 +2,8 @@
  * interrupt hook every lock uses, the get_user_pages-like fault-and-pin
  * call, anonymous vmaps populated at creation and the fork reserve. Every
  * geometry, like the other suites. */
+#include <signal.h>
+
 #include "fixture.h"
 #include "mm/check.h"
 #include "mm/cow.h"
@@ -878,6 +880,18 @@ Test(issue15, clone_reserve_beyond_all_memory_is_refused_with_nothing_left)
     cr_assert_eq(s1.table_pages, s0.table_pages);
     cr_assert_eq(pmm_refcount(mm_get_phys_addr(parent, VA) >> KMM_PAGE_SHIFT), 1);
     mm_destroy_context(parent);
+}
+
+/* Destroying a context a CPU still has loaded (mm_context_loaded without
+ * mm_context_unloaded) would free the root that CPU's MMU still walks: it
+ * stops the machine, as destroying an active context does. */
+Test(issue15, destroying_a_context_still_loaded_on_a_cpu_panics, .signal = SIGABRT)
+{
+    mm_context_t *ctx = new_ctx();
+    cr_assert_eq(kmm_host_cpu_set(1), 0);
+    mm_context_loaded(ctx);
+    cr_assert_eq(kmm_host_cpu_set(0), 0);
+    mm_destroy_context(ctx);
 }
 
 /* The same context loaded and unloaded again is destroyed normally. */
