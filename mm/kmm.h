@@ -274,9 +274,13 @@ int mm_unmap_user_pages_locked(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
 /** @{ */
 /** Resolves a decoded fault: 0 (retry), -EFAULT (refuse), -ENOMEM. Takes ctx's lock. */
 int mm_handle_fault(mm_context_t *ctx, const hal_fault_t *f);
-/** A kernel-mode fault at the kernel-half addr that nothing maps: true when it came from a
- * kernel-half break-before-make window (waited for; retry the access). Call first, before
- * touching the direct map. */
+/** A kernel-mode fault at the kernel-half addr that nothing maps (break-before-make
+ * geometries): true means retry the access, because a window over addr was open (waited
+ * for) or because the fault may have come from a window that closed before the call (once
+ * per CPU, address and window count); false on other geometries, for a user address, when
+ * no window was ever opened, for a second fault after such a retry, and for the calling
+ * CPU's own open window (a bug: report the fault). Call first, before touching the direct
+ * map. No lock. */
 bool mm_break_window_retry(ptr_t addr);
 /** True while a kernel-half break-before-make window is open, with its range. */
 bool mm_break_window_open(ptr_t *lo, ptr_t *hi);
