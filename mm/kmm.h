@@ -178,7 +178,8 @@ typedef struct mm_stats {
 /** The arch's geometry called name ("riscv64-sv39", "x86_64-4level" ...), or NULL. No lock. */
 const hal_geometry_t *hal_geometry_find(const char *name);
 /** Brings kmm up; once, on one CPU, before any other call. 0, -EINVAL (bad
- * geometry or regions), -ENOMEM (too little memory). No lock. */
+ * geometry or regions, usable RAM beyond the physical addresses the
+ * geometry's entries can encode), -ENOMEM (too little memory). No lock. */
 int mm_init(const mm_boot_info_t *info);
 /** The kernel's context. No lock. */
 mm_context_t *mm_kernel_context(void);

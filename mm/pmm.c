@@ -257,8 +257,8 @@ int pmm_init(const mm_region_t *regions, size_t n)
     if (lo >= hi)
         return -EINVAL;
     pfn_t base = lo >> PAGE_SHIFT, end = hi >> PAGE_SHIFT;
-    if (end - base >= NO_INDEX)
-        return -EINVAL;
+    if (end - base >= NO_INDEX || end - 1 > pmm.max_pfn)
+        return -EINVAL; /* 32-bit frame indices; frames no entry could map */
     uint64_t array_bytes = ALIGN_UP((end - base) * sizeof(frame_t), PAGE_SIZE);
 
     /* Place the array at the first usable spot: a usable region's start or

@@ -23,11 +23,12 @@
 
 /* Brings the allocator up over the usable regions minus the reserved ones
  * (any order, may overlap). The frame array is carved from usable memory.
- * Returns 0, -EINVAL for no usable memory, -ENOMEM if the array does not fit. */
+ * Returns 0, -EINVAL for no usable memory or usable memory beyond
+ * pmm_set_max_pfn's limit, -ENOMEM if the array does not fit. */
 int pmm_init(const mm_region_t *regions, size_t n);
 /* The highest frame a page-table entry of the geometry in force can encode
- * (mm_init sets it before pmm_init; until then every frame): pmm_add_region
- * refuses memory beyond it. */
+ * (mm_init sets it before pmm_init; until then every frame): pmm_init and
+ * pmm_add_region refuse memory beyond it. */
 void pmm_set_max_pfn(pfn_t max_pfn);
 
 /* Locking: the allocator takes its own locks (the calling CPU's cache, the

@@ -906,3 +906,16 @@ Test(issue15, a_context_unloaded_again_is_destroyed_normally)
     mm_destroy_context(ctx);
     cr_assert_eq(pmm_free_frames(), free0);
 }
+
+/* mm_init refuses (-EINVAL) usable RAM reaching beyond the frames the
+ * geometry's entries can encode, before it writes anything there. */
+Test(issue15, mm_init_refuses_ram_beyond_the_physical_address_width)
+{
+    const hal_geometry_t *g = hal_geometry_find(kmm_host_geometry()->name);
+    cr_assert_not_null(g);
+    uint64_t top = (uint64_t)(hal_max_pfn(G()) + 1) << KMM_PAGE_SHIFT;
+    mm_region_t across[] = { { .base = top - 4 * MIB, .size = 8 * MIB, .usable = true } };
+    cr_assert_eq(mm_init(&(mm_boot_info_t){ .geometry = g, .regions = across, .nregions = 1 }), -EINVAL);
+    mm_region_t above[] = { { .base = top, .size = 8 * MIB, .usable = true } };
+    cr_assert_eq(mm_init(&(mm_boot_info_t){ .geometry = g, .regions = above, .nregions = 1 }), -EINVAL);
+}
