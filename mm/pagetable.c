@@ -467,7 +467,7 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
                 }
                 hal_pte_store(&t[i], 0);
                 gather_flush(g, bva, bva + PAGE_MASK);
-                if (w->user && !w->uncounted)
+                if (w->user) /* counted even under an uncounted map (pt_map_uncounted) */
                     gather_unref(w->ctx, g, hal_pte_pfn(1, old));
                 lo = MIN(lo, bva);
                 hi = bva + PAGE_MASK;
@@ -489,7 +489,7 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
             hal_pte_store(&t[i], e);
             if (hal_pte_present(old)) {
                 gather_flush(g, va, va + PAGE_MASK);
-                if (w->user && !w->uncounted)
+                if (w->user) /* counted even under an uncounted map (pt_map_uncounted) */
                     gather_unref(w->ctx, g, hal_pte_pfn(1, old));
             }
         }

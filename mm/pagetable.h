@@ -30,7 +30,9 @@ static inline void pt_gather_init(pt_gather_t *g)
  * as they were (huge leaves possibly split, which changes no translation). */
 int pt_map(mm_context_t *ctx, ptr_t va, ptr_t last, pfn_t pfn, vm_flags flags, pt_gather_t *g);
 /* pt_map and pt_unmap in the user half without references: the supervisor
- * pages of a reserved vmap (frames kmm may not manage). */
+ * pages of a reserved vmap (frames kmm may not manage). pt_map_uncounted
+ * maps a range no vmap held, where a present entry can only be a counted
+ * one mm_do_map left outside any vmap: it drops that entry's reference. */
 int pt_map_uncounted(mm_context_t *ctx, ptr_t va, ptr_t last, pfn_t pfn, vm_flags flags, pt_gather_t *g);
 int pt_unmap_uncounted(mm_context_t *ctx, ptr_t va, ptr_t last, pt_gather_t *g);
 /* pt_map of the one user-half page at va: pt_walk_page then pt_set_page.

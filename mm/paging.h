@@ -115,7 +115,9 @@ ptr_t mm_get_phys_addr(mm_context_t *ctx, ptr_t vaddr);
  * user half (a trampoline, a trap frame): [vaddr, +npages) mapped to
  * pfn.. with flags (VM_READ needed; no VM_USER, no VM_GLOBAL), frames kmm
  * need not manage (no reference taken; the caller owns them and frees them
- * after vmap_destroy or the context's end). To everything else it is a
+ * after vmap_destroy or the context's end); a mapping mm_do_map left in
+ * the range outside any vmap is replaced, its frame's reference dropped.
+ * To everything else it is a
  * guard: a user-mode access (and mm_get_user_page) is refused, a later vmap
  * or mm_get_free_vaddr_locked never overlaps it (-EEXIST / skipped),
  * mm_unmap_user_pages_locked and mm_protect_locked leave it or fail as

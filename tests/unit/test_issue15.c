@@ -919,3 +919,29 @@ Test(issue15, mm_init_refuses_ram_beyond_the_physical_address_width)
     mm_region_t above[] = { { .base = top, .size = 8 * MIB, .usable = true } };
     cr_assert_eq(mm_init(&(mm_boot_info_t){ .geometry = g, .regions = above, .nregions = 1 }), -EINVAL);
 }
+
+/* A user-half mapping made outside any vmap (mm_do_map) where a reserved
+ * vmap is made later: the reserved vmap replaces it, and the reference the
+ * old mapping held on its frame is dropped (the frame is freed, nothing
+ * leaks), as vmap_clone_into does before a clone. */
+Test(issue15, reserved_vmap_over_a_lingering_mapping_drops_its_reference)
+{
+    pfn_t mine = pmm_take_frame(); /* the embedder's frame */
+    cr_assert_neq(mine, PMM_NO_FRAME);
+    size_t free0 = pmm_free_frames();
+    mm_context_t *ctx = new_ctx();
+    pfn_t p = pmm_alloc();
+    cr_assert_neq(p, PMM_NO_FRAME);
+    mm_lock_ctx_pair(ctx, NULL);
+    cr_assert_eq(mm_do_map(ctx, TRAMPOLINE, p, 1, VM_USER_RW), 0);
+    cr_assert_eq(pmm_refcount(p), 1);
+    vmap_t *r = mm_map_reserved_locked(ctx, TRAMPOLINE, mine, 1, VM_RW);
+    cr_assert(!IS_ERR(r), "%ld", PTR_ERR(r));
+    mm_unlock_ctx_pair(ctx, NULL);
+    cr_assert_eq(mm_get_phys_addr(ctx, TRAMPOLINE), (ptr_t)mine << PAGE_SHIFT);
+    cr_assert(!pmm_is_allocated(p), "the replaced mapping's frame kept its reference");
+    check_invariants();
+    mm_destroy_context(ctx);
+    cr_assert_eq(pmm_free_frames(), free0, "%zu frames leaked", free0 - pmm_free_frames());
+    cr_assert_eq(pmm_give_frames(mine, 1), 0);
+}
