@@ -113,8 +113,9 @@ typedef enum valloc_flags {
     VALLOC_DEFAULT = 0,        /**< Default allocation flags. */
     VALLOC_EXACT = MMAP_EXACT, /**< Allocate pages at the exact address. */
     /** kmm's addition: anonymous memory gets every frame at creation
-     * (-ENOMEM, nothing left behind, when memory is short); other calls
-     * refuse it (-EINVAL). */
+     * (-ENOMEM, nothing left behind, when memory is short; a vmap without
+     * VM_WRITE maps the shared zero page instead); other calls refuse it
+     * (-EINVAL). */
     VALLOC_POPULATE = 1 << 1,
 } valloc_flags;
 

@@ -945,3 +945,58 @@ Test(issue15, reserved_vmap_over_a_lingering_mapping_drops_its_reference)
     cr_assert_eq(pmm_free_frames(), free0, "%zu frames leaked", free0 - pmm_free_frames());
     cr_assert_eq(pmm_give_frames(mine, 1), 0);
 }
+
+/* Shared anonymous memory populated at creation: when memory runs out at
+ * any allocation the call fails with -ENOMEM and leaves no vmap, object,
+ * frame or table behind; populated, every page holds its own frame. */
+Test(issue15, populate_shared_out_of_memory_at_each_step_leaves_nothing)
+{
+    mm_context_t *ctx = new_ctx();
+    size_t free0 = pmm_free_frames();
+    mm_stats_t s0, s;
+    mm_get_stats(&s0);
+    size_t failures = 0;
+    for (size_t nth = 1; nth < 64; nth++) {
+        pmm_fail_after(nth);
+        mm_lock_ctx_pair(ctx, NULL);
+        vmap_t *v = mm_map_anonymous_locked(ctx, 8, VA, VALLOC_EXACT | VALLOC_POPULATE, VM_RW, VMAP_TYPE_SHARED);
+        mm_unlock_ctx_pair(ctx, NULL);
+        pmm_fail_after(0);
+        if (!IS_ERR(v)) {
+            mm_get_stats(&s);
+            cr_assert_eq(s.user_pages - s0.user_pages, 8);
+            mm_lock_ctx_pair(ctx, NULL);
+            vmap_destroy(v);
+            mm_unlock_ctx_pair(ctx, NULL);
+            break;
+        }
+        failures++;
+        cr_assert_eq(PTR_ERR(v), -ENOMEM, "nth %zu: %ld", nth, PTR_ERR(v));
+        cr_assert_eq(mm_vmap_count(ctx), 0, "nth %zu", nth);
+        cr_assert_eq(pmm_free_frames(), free0, "nth %zu: %zu frames leaked", nth, free0 - pmm_free_frames());
+        mm_get_stats(&s);
+        cr_assert_eq(s.object_pages, s0.object_pages, "nth %zu", nth);
+        cr_assert_eq(s.table_pages, s0.table_pages, "nth %zu", nth);
+    }
+    cr_assert_geq(failures, 9, "%zu failures", failures);
+    cr_assert_eq(pmm_free_frames(), free0);
+    check_invariants();
+    mm_destroy_context(ctx);
+}
+
+/* A read-only vmap populated at creation maps the shared zero page on every
+ * page (cow.h): no frame is taken for it. */
+Test(issue15, populate_of_read_only_memory_maps_the_zero_page)
+{
+    mm_context_t *ctx = new_ctx();
+    size_t free0 = pmm_free_frames();
+    mm_stats_t s0, s;
+    mm_get_stats(&s0);
+    cr_assert(!IS_ERR(anon(ctx, VA, 4, VM_READ, VALLOC_POPULATE)));
+    mm_get_stats(&s);
+    cr_assert_eq(s.user_pages, s0.user_pages);
+    cr_assert_eq(pmm_free_frames(), free0 - (s.table_pages - s0.table_pages) - (s.object_pages - s0.object_pages));
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(mm_get_phys_addr(ctx, VA + i * PAGE_SIZE) >> KMM_PAGE_SHIFT, mm_zero_page());
+    mm_destroy_context(ctx);
+}
