@@ -154,8 +154,11 @@ void mm_switch_context(mm_context_t *ctx)
     atomic_fetch_or(&ctx->cpus, MM_CPU_BIT(cpu));
     hal_mmu_activate(ctx->pgd, kernel_ctx->pgd);
     atomic_store_explicit(&active_ctx[cpu], ctx, memory_order_relaxed);
-    if (old && old != ctx)
-        atomic_fetch_and(&old->cpus, ~MM_CPU_BIT(cpu)); /* activation dropped old's translations here */
+    /* Activation dropped old's translations here; unless this CPU loaded
+     * old's root itself too (mm_context_loaded): then it stays in the set
+     * until mm_context_unloaded. */
+    if (old && old != ctx && !(atomic_load_explicit(&old->loaded, memory_order_relaxed) & MM_CPU_BIT(cpu)))
+        atomic_fetch_and(&old->cpus, ~MM_CPU_BIT(cpu));
 }
 
 mm_context_t *mm_active_context(void) { return atomic_load_explicit(&active_ctx[mm_cpu_id()], memory_order_relaxed); }

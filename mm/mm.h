@@ -71,8 +71,9 @@ struct mm_context {
     size_t table_walks;      /* descents from the root towards one page (pt_walk_page: lookups, faults,
                               * one-page maps); a relaxed atomic counter, statistics for tests */
     /* CPUs that may cache this context's user-half translations: set by
-     * mm_switch_context before the CPU loads the root, cleared when the CPU
-     * switches away (activation drops the old context's translations). */
+     * mm_switch_context (or mm_context_loaded) before the CPU loads the root,
+     * cleared when the CPU switches away (activation drops the old context's
+     * translations), or for a CPU in loaded, at mm_context_unloaded. */
     _Atomic mm_cpumask_t cpus;
     /* CPUs between mm_context_loaded and mm_context_unloaded (their MMU may
      * walk the root): mm_destroy_context refuses to free it under them. */

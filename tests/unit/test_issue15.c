@@ -1000,3 +1000,31 @@ Test(issue15, populate_of_read_only_memory_maps_the_zero_page)
         cr_assert_eq(mm_get_phys_addr(ctx, VA + i * PAGE_SIZE) >> KMM_PAGE_SHIFT, mm_zero_page());
     mm_destroy_context(ctx);
 }
+
+/* A CPU that loaded ctx's root itself stays in ctx's set until it says
+ * mm_context_unloaded, also when it switches to ctx and away again through
+ * mm_switch_context meanwhile (which used to take it out): another CPU's
+ * unmap still invalidates it. */
+Test(issue15, switching_away_keeps_a_cpu_that_loaded_the_context_in_its_set)
+{
+    size_t expected = (G()->flags & HAL_GEOMETRY_BROADCAST_INVALIDATION) ? 0 : 1;
+    mm_context_t *ctx = new_ctx();
+    mm_lock_ctx_pair(ctx, NULL);
+    cr_assert(!IS_ERR(cow_allocate_zeroed_pages(ctx, 1, VA, VALLOC_EXACT, VM_USER_RW)));
+    mm_unlock_ctx_pair(ctx, NULL);
+    cr_assert_eq(softmmu_write(ctx, VA, "z", 1, true), 0);
+    cr_assert_eq(kmm_host_cpu_set(1), 0);
+    mm_context_loaded(ctx);
+    mm_switch_context(ctx);
+    mm_switch_context(mm_kernel_context());
+    cr_assert_eq(kmm_host_cpu_set(0), 0);
+    size_t r0 = host_remote_invalidations();
+    mm_lock_ctx_pair(ctx, NULL);
+    cr_assert_eq(mm_unmap_user_pages_locked(ctx, VA, 1), 0);
+    mm_unlock_ctx_pair(ctx, NULL);
+    cr_assert_eq(host_remote_invalidations() - r0, expected, "CPU 1 still has ctx loaded: it must be invalidated");
+    cr_assert_eq(kmm_host_cpu_set(1), 0);
+    mm_context_unloaded(ctx);
+    cr_assert_eq(kmm_host_cpu_set(0), 0);
+    mm_destroy_context(ctx);
+}
