@@ -211,12 +211,15 @@ pfn_t mm_context_root(const mm_context_t *ctx);
  * later change to ctx's tables that removes or weakens a translation
  * invalidates this CPU too (mm_tlb_shootdown), as mm_switch_context does.
  * Call it on the CPU, interrupts masked, before it loads ctx's root (before
- * it first runs ctx's user code). No lock. */
+ * it first runs ctx's user code). Panics for NULL or the kernel's context.
+ * No lock. */
 void mm_context_loaded(mm_context_t *ctx);
 /** Undoes mm_context_loaded(ctx) on the calling CPU; call it only after the
  * CPU stopped using ctx's root and flushed its TLB (a trampoline's flush on
  * the way back to the kernel's root). Until then the CPU keeps receiving
- * ctx's shootdowns, which is always safe. No lock. */
+ * ctx's shootdowns, which is always safe (also across mm_switch_context
+ * to ctx and away). Panics for NULL, the kernel's context, or the context
+ * this CPU is switched to (mm_switch_context). No lock. */
 void mm_context_unloaded(mm_context_t *ctx);
 /** Locks ctx1 and (unless NULL or ctx1) ctx2, in one global order. The caller holds neither. */
 void mm_lock_ctx_pair(mm_context_t *ctx1, mm_context_t *ctx2);

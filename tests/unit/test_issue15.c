@@ -1028,3 +1028,29 @@ Test(issue15, switching_away_keeps_a_cpu_that_loaded_the_context_in_its_set)
     cr_assert_eq(kmm_host_cpu_set(0), 0);
     mm_destroy_context(ctx);
 }
+
+/* mm_context_loaded and mm_context_unloaded take user contexts only: the
+ * kernel's context (or none) stops the machine, as does unloading the
+ * context this CPU switched to with mm_switch_context (that switch keeps
+ * the CPU in its set until it switches away). */
+Test(issue15, loading_the_kernel_context_panics, .signal = SIGABRT)
+{
+    mm_context_loaded(mm_kernel_context());
+}
+
+Test(issue15, loading_no_context_panics, .signal = SIGABRT)
+{
+    mm_context_loaded(NULL);
+}
+
+Test(issue15, unloading_the_kernel_context_panics, .signal = SIGABRT)
+{
+    mm_context_unloaded(mm_kernel_context());
+}
+
+Test(issue15, unloading_the_active_context_panics, .signal = SIGABRT)
+{
+    mm_context_t *ctx = new_ctx();
+    mm_switch_context(ctx);
+    mm_context_unloaded(ctx);
+}
