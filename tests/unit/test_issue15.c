@@ -1054,3 +1054,30 @@ Test(issue15, unloading_the_active_context_panics, .signal = SIGABRT)
     mm_switch_context(ctx);
     mm_context_unloaded(ctx);
 }
+
+/* A write through mm_get_user_page to shared anonymous memory after a fork
+ * pins the frame both sides map (no copy, as a user store would find it);
+ * the child reads what was written through it. */
+Test(issue15, get_user_page_write_to_shared_memory_after_fork_pins_the_shared_frame)
+{
+    mm_context_t *ctx = new_ctx();
+    mm_lock_ctx_pair(ctx, NULL);
+    cr_assert(!IS_ERR(mm_map_anonymous_locked(ctx, 1, VA, VALLOC_EXACT, VM_RW, VMAP_TYPE_SHARED)));
+    mm_unlock_ctx_pair(ctx, NULL);
+    put64(ctx, VA, 1);
+    mm_context_t *child = mm_clone_context(ctx);
+    cr_assert(!IS_ERR(child));
+    pfn_t shared = mm_get_phys_addr(ctx, VA) >> KMM_PAGE_SHIFT;
+    uint32_t refs = pmm_refcount(shared);
+    size_t free0 = pmm_free_frames();
+    pfn_t p = 0;
+    cr_assert_eq(mm_get_user_page(ctx, VA, HAL_ACCESS_WRITE, &p), 0);
+    cr_assert_eq(p, shared, "a shared page was copied");
+    cr_assert_eq(pmm_refcount(shared), refs + 1);
+    cr_assert_eq(pmm_free_frames(), free0);
+    *(uint64_t *)pfn_va(p) = 0xabcd;
+    cr_assert_eq(get64(child, VA), 0xabcd);
+    cr_assert_eq(pmm_release(p), refs);
+    mm_destroy_context(child);
+    mm_destroy_context(ctx);
+}
