@@ -1081,3 +1081,39 @@ Test(issue15, get_user_page_write_to_shared_memory_after_fork_pins_the_shared_fr
     mm_destroy_context(child);
     mm_destroy_context(ctx);
 }
+
+/* A copy-on-write write through mm_get_user_page with memory running out at
+ * each allocation it makes: -ENOMEM, nothing pinned, the shared frame's
+ * count and the free frames as before; then it succeeds with a copy. */
+Test(issue15, get_user_page_copy_on_write_out_of_memory_at_each_step_pins_nothing)
+{
+    mm_context_t *ctx = new_ctx();
+    cr_assert(!IS_ERR(anon(ctx, VA, 1, VM_RW, 0)));
+    put64(ctx, VA, 5);
+    mm_context_t *child = mm_clone_context(ctx);
+    cr_assert(!IS_ERR(child));
+    pfn_t shared = mm_get_phys_addr(ctx, VA) >> KMM_PAGE_SHIFT;
+    size_t free0 = pmm_free_frames(), failures = 0;
+    pfn_t p = 3;
+    for (size_t nth = 1; nth < 16; nth++) {
+        pmm_fail_after(nth);
+        int err = mm_get_user_page(child, VA, HAL_ACCESS_WRITE, &p);
+        pmm_fail_after(0);
+        if (!err)
+            break;
+        failures++;
+        cr_assert_eq(err, -ENOMEM, "nth %zu: %d", nth, err);
+        cr_assert_eq(p, 3);
+        cr_assert_eq(pmm_refcount(shared), 2, "nth %zu", nth);
+        cr_assert_eq(pmm_free_frames(), free0, "nth %zu", nth);
+    }
+    cr_assert_geq(failures, 1);
+    cr_assert_neq(p, shared, "the write was not copied");
+    cr_assert_eq(pmm_refcount(p), 2, "mapped and pinned");
+    cr_assert_eq(pmm_refcount(shared), 1);
+    cr_assert_eq(pmm_release(p), 1);
+    cr_assert_eq(get64(ctx, VA), 5);
+    check_invariants();
+    mm_destroy_context(child);
+    mm_destroy_context(ctx);
+}
