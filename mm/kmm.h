@@ -267,7 +267,8 @@ int mm_do_map(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, size_t npages, vm_fla
 int mm_do_unmap(mm_context_t *mmctx, ptr_t vaddr, size_t npages);
 /** As mm_flag_pages_locked: 0 or -errno. Needs the lock. */
 int mm_do_flag(mm_context_t *mmctx, ptr_t vaddr, size_t npages, vm_flags flags);
-/** Frame and flags at vaddr: 0, -ENOENT, -EINVAL. Needs the lock of the context owning vaddr. */
+/** Physical address and flags at vaddr: 0, -ENOENT, -EINVAL. Needs the lock of the context owning vaddr
+ * while its tables may change (not asserted: mm/paging.h). */
 int mm_do_translate(mm_context_t *mmctx, ptr_t vaddr, uint64_t *paddr, vm_flags *flags);
 /** As mm_replace_page_locked: 0 or -errno. Needs mm_lock. */
 int mm_do_replace(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, vm_flags flags);

@@ -156,7 +156,10 @@ int mm_do_copy(mm_context_t *src, mm_context_t *dst, ptr_t vaddr, size_t npages,
  * mapped, -EINVAL if not canonical. *paddr gets the full physical address.
  * A kernel-half vaddr is looked up in the kernel context's tables, whatever
  * mmctx is. Needs the lock of the context owning vaddr (the kernel
- * context's for a kernel-half one), and asserts it. */
+ * context's for a kernel-half one) while anything may change those tables;
+ * it does not assert it (callers read quiescent tables without it, and
+ * mm_get_is_mapped_locked holds a user context's lock for a kernel-half
+ * address). */
 int mm_do_translate(mm_context_t *mmctx, ptr_t vaddr, uint64_t *paddr, vm_flags *flags);
 /* As mm_replace_page_locked, returning -errno. Needs mm_lock. */
 int mm_do_replace(mm_context_t *mmctx, ptr_t vaddr, pfn_t pfn, vm_flags flags);
