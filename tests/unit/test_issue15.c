@@ -1117,3 +1117,38 @@ Test(issue15, get_user_page_copy_on_write_out_of_memory_at_each_step_pins_nothin
     mm_destroy_context(child);
     mm_destroy_context(ctx);
 }
+
+/* Every frame of an added region taken out one by one and given back in one
+ * call (all but its record frame) is managed and free again, merged into
+ * the region's blocks: the allocator's figures are those right after the
+ * add, and the region's 255 frames are handed out again. */
+Test(issue15, a_whole_region_taken_out_and_given_back_in_one_call_is_whole_again)
+{
+    size_t hogged;
+    pfn_t *hog = hog_all_frames(&hogged);
+    uint64_t base = kmm_host_spare_base() + 2 * MIB;
+    pfn_t lo = base >> KMM_PAGE_SHIFT;
+    cr_assert_eq(pmm_add_region(base, MIB), 0);
+    pmm_stats_t s0, s1;
+    pmm_get_stats(&s0);
+    cr_assert_eq(s0.free_frames, 255);
+    for (size_t i = 0; i < 255; i++) {
+        pfn_t t = pmm_take_frame();
+        cr_assert(t > lo && t < lo + 256, "took %#llx", (unsigned long long)t);
+    }
+    cr_assert_eq(pmm_take_frame(), PMM_NO_FRAME);
+    pmm_get_stats(&s1);
+    cr_assert_eq(s1.managed_frames, s0.managed_frames - 255);
+    cr_assert_eq(s1.reserved_frames, s0.reserved_frames + 255);
+    cr_assert_eq(pmm_give_frames(lo, 256), -EINVAL, "the record frame given with the rest");
+    cr_assert_eq(pmm_give_frames(lo + 1, 256), -EINVAL, "one frame past the region");
+    cr_assert_eq(pmm_give_frames(lo + 1, 255), 0);
+    pmm_get_stats(&s1);
+    assert_region_stats(&s0, &s1);
+    size_t n;
+    pfn_t *again = hog_all_frames(&n);
+    cr_assert_eq(n, 255);
+    free_all(again, n);
+    free_all(hog, hogged);
+    check_invariants();
+}
