@@ -1152,3 +1152,30 @@ Test(issue15, a_whole_region_taken_out_and_given_back_in_one_call_is_whole_again
     free_all(hog, hogged);
     check_invariants();
 }
+
+/* A reserved vmap takes any frame the entries can encode, up to the last:
+ * one past it, or a run crossing it, is refused with nothing made; so is a
+ * range reaching past the user half's end. */
+Test(issue15, reserved_region_frames_up_to_the_physical_address_width)
+{
+    mm_context_t *ctx = new_ctx();
+    pfn_t max = hal_max_pfn(G());
+    ptr_t top = hal_user_end(G()) - PAGE_SIZE;
+    mm_lock_ctx_pair(ctx, NULL);
+    size_t free0 = pmm_free_frames();
+    cr_assert_eq(PTR_ERR(mm_map_reserved_locked(ctx, TRAMPOLINE, max + 1, 1, VM_RW)), -EINVAL);
+    cr_assert_eq(PTR_ERR(mm_map_reserved_locked(ctx, TRAMPOLINE, max, 2, VM_RW)), -EINVAL);
+    cr_assert_eq(PTR_ERR(mm_map_reserved_locked(ctx, top, 5, 2, VM_RW)), -EINVAL, "past the user half");
+    cr_assert_eq(mm_vmap_count(ctx), 0);
+    cr_assert_eq(pmm_free_frames(), free0);
+    vmap_t *v = mm_map_reserved_locked(ctx, top, max, 1, VM_RW);
+    cr_assert(!IS_ERR(v), "%ld", PTR_ERR(v));
+    uint64_t pa = 0;
+    vm_flags f = VM_NONE;
+    cr_assert_eq(mm_do_translate(ctx, top, &pa, &f), 0);
+    cr_assert_eq(pa, (uint64_t)max << KMM_PAGE_SHIFT);
+    cr_assert_eq(f & (VM_USER | VM_WRITE), VM_WRITE);
+    vmap_destroy(v);
+    mm_unlock_ctx_pair(ctx, NULL);
+    mm_destroy_context(ctx);
+}
