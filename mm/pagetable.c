@@ -252,6 +252,7 @@ bool mm_break_window_retry(ptr_t addr)
     if (!mm_geometry || !hal_break_before_make(mm_geometry) || hal_is_user_addr(mm_geometry, addr))
         return false;
     unsigned me = mm_cpu_id();
+    MM_ASSERT(me < MM_MAX_CPUS, "CPU id %u out of range", me);
     for (;;) {
         uint64_t s = atomic_load_explicit(&break_window.seq, memory_order_acquire);
         ptr_t lo = atomic_load_explicit(&break_window.lo, memory_order_relaxed);
