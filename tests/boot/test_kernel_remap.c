@@ -132,19 +132,34 @@ KTEST(kernel_remap_split_and_merge_while_another_cpu_reads_under_the_leaf)
     mm_context_t *k = mm_kernel_context();
     const vm_flags dflags = VM_RW | VM_GLOBAL;
     size_t free0 = pmm_free_frames(), tables0 = table_pages();
-    pfn_t x = pmm_alloc();
-    KT_ASSERT(t, x != PMM_NO_FRAME, "no frame");
+    /* A frame whose direct-map page sits under a huge leaf: the first
+     * frames handed out may lie where the direct map is split (near the
+     * kernel image), so take up to CANDIDATES and keep the first that does. */
+    enum { CANDIDATES = 512 };
+    static pfn_t held[CANDIDATES];
+    size_t nheld = 0;
+    pfn_t x = PMM_NO_FRAME;
+    pte_t e;
+    unsigned level = 0;
+    while (nheld < CANDIDATES) {
+        pfn_t c = pmm_alloc();
+        KT_ASSERT(t, c != PMM_NO_FRAME, "no frame after %zu", nheld);
+        level = leaf_level((ptr_t)pfn_va(c), &e, NULL);
+        if (level >= 2) {
+            x = c;
+            break;
+        }
+        held[nheld++] = c;
+    }
+    for (size_t i = 0; i < nheld; i++)
+        pmm_free(held[i]);
+    if (x == PMM_NO_FRAME)
+        KT_SKIP(t, "none of 512 frames is under a huge direct-map leaf");
     uint64_t *words = pfn_va(x);
     const uint64_t expect = 0x5eed000000000000ull | ((uint64_t)x << 12);
     for (unsigned i = 0; i < PAGE_SIZE / 8; i++)
         words[i] = expect + i;
     ptr_t x_va = (ptr_t)words;
-    pte_t e;
-    unsigned level = leaf_level(x_va, &e, NULL);
-    if (level < 2) {
-        pmm_free(x);
-        KT_SKIP(t, "the frame is not under a huge direct-map leaf");
-    }
     ptr_t span = (ptr_t)hal_level_span(level), h_va = ALIGN_DOWN(x_va, span);
     size_t retries0 = kernel_fault_stats.break_window_retries;
 
