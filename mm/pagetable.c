@@ -286,10 +286,17 @@ bool mm_break_window_retry(ptr_t addr)
  * kernel half, with broadcast invalidation, as one hal_break_make in a
  * published window: nothing of the generic layer runs while it is broken.
  * Elsewhere: the break, its invalidation everywhere, the make. */
+/* A break at va runs in a published window: the kernel half, where the
+ * invalidation broadcasts (other CPUs cannot be told to wait otherwise). */
+static bool break_in_window(ptr_t va)
+{
+    return !hal_is_user_addr(mm_geometry, va) && hal_invalidation_broadcasts(mm_geometry);
+}
+
 static void break_make(mm_context_t *ctx, pte_t *slot, pte_t e, bool all, ptr_t lo, ptr_t hi)
 {
     all = all || hi + 1 == 0;
-    if (!hal_is_user_addr(mm_geometry, lo) && hal_invalidation_broadcasts(mm_geometry)) {
+    if (break_in_window(lo)) {
         pfn_t root = ctx->pgd;
         window_open(lo, hi);
         hal_break_make(root, slot, e, lo, hi + 1, all);
@@ -308,15 +315,10 @@ static void break_make(mm_context_t *ctx, pte_t *slot, pte_t e, bool all, ptr_t 
  * and its own stack alone; where [va, last] covers t itself (a level-1
  * table among the direct-map pages it maps), each entry goes through
  * break_make instead. */
-static bool batch_in_window(ptr_t va)
-{
-    return !hal_is_user_addr(mm_geometry, va) && hal_invalidation_broadcasts(mm_geometry);
-}
-
 static bool breaks_one_by_one(const pte_t *t, ptr_t va, ptr_t last)
 {
     ptr_t at = mm_kernel_address_of(t);
-    return batch_in_window(va) && at + PAGE_MASK >= va && at <= last;
+    return break_in_window(va) && at + PAGE_MASK >= va && at <= last;
 }
 
 /* The invalidation of a batch's break [lo, hi]; in the kernel half its
@@ -338,6 +340,13 @@ static void batch_break_flush(mm_context_t *ctx, pfn_t root, bool window, ptr_t 
 static bool type_changes(unsigned level, pte_t old, pte_t e)
 {
     return ((hal_pte_flags(level, old) ^ hal_pte_flags(level, e)) & (VM_CACHE_DISABLED | VM_WRITE_THROUGH)) != 0;
+}
+
+/* Whether replacing the live leaf old by e must break first (on a geometry
+ * with break-before-make): another output address or another type. */
+static bool leaf_change_breaks(unsigned level, pte_t old, pte_t e)
+{
+    return hal_pte_pfn(level, old) != hal_pte_pfn(level, e) || type_changes(level, old, e);
 }
 
 /* Level-1 entries broken for a type change, stored anew once the break of
@@ -438,7 +447,7 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
     case PT_MAP: {
         pfn_t pfn = w->pfn0 + ((va - w->va0) >> PAGE_SHIFT);
         bool bbm = hal_break_before_make(mm_geometry), one_by_one = bbm && breaks_one_by_one(t, va, last);
-        bool window = bbm && batch_in_window(va) && !one_by_one, opened = false;
+        bool window = bbm && break_in_window(va) && !one_by_one, opened = false;
         if (bbm) {
             /* Entries that get another frame are broken first, all of this
              * table's at once, and invalidated once: the loop below then
@@ -518,7 +527,7 @@ static void walk_ptes(walk_t *w, pte_t *t, pte_t *dt, ptr_t va, ptr_t last)
         bool bbm = hal_break_before_make(mm_geometry), one_by_one = bbm && breaks_one_by_one(t, va, last);
         break_batch_t b;
         b.n = 0;
-        b.window = bbm && batch_in_window(va) && !one_by_one;
+        b.window = bbm && break_in_window(va) && !one_by_one;
         b.root = w->ctx->pgd;
         b.wlo = va;
         b.whi = last;
@@ -617,7 +626,7 @@ static int walk_entry(walk_t *w, pte_t *slot, pte_t *dslot, unsigned level, ptr_
                     return 0;
                 }
             } else if (hal_pte_present(e)) {
-                if (bbm && (hal_pte_pfn(level, e) != hal_pte_pfn(level, leaf) || type_changes(level, e, leaf))) {
+                if (bbm && leaf_change_breaks(level, e, leaf)) {
                     break_make(w->ctx, slot, leaf, false, va, last); /* another output address or type */
                     return 0;
                 } else {
@@ -820,8 +829,7 @@ int pt_set_page(mm_context_t *ctx, ptr_t va, pt_cursor_t *c, pfn_t pfn, vm_flags
     int err = hal_pte_make_leaf(1, pfn, flags, &e);
     MM_ASSERT(err == 0, "flags %#x not encodable for pfn %#llx", flags, (unsigned long long)pfn);
     pmm_ref(pfn);
-    if (hal_pte_present(old) && hal_break_before_make(mm_geometry) &&
-        (hal_pte_pfn(1, old) != pfn || type_changes(1, old, e))) {
+    if (hal_pte_present(old) && hal_break_before_make(mm_geometry) && leaf_change_breaks(1, old, e)) {
         break_make(ctx, slot, e, false, va, va + PAGE_MASK); /* another frame or type under a live mapping */
         *c = (pt_cursor_t){ slot, e, 1 };
         gather_unref(ctx, g, hal_pte_pfn(1, old));
